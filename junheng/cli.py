@@ -1,0 +1,136 @@
+"""The `junheng` command line.
+
+Exit codes: 0 all well, 1 the assessment found violations, 2 the user's input (a file, a flag,
+a broker address) could not be used: one line on stderr says why, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Callable, Sequence
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
+
+
+class UserError(Exception):
+    """A failure the user can fix; its message is printed as it is."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a junheng command and return its exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except UserError as exc:
+        print(f"junheng: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="junheng",
+        description="义务教育优质均衡发展监测 — monitoring of compulsory education's high-quality balanced development",
+    )
+    commands = parser.add_subparsers(metavar="COMMAND")
+    for name, (configure, help_text) in COMMANDS.items():
+        configure(commands.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+# --- assess ------------------------------------------------------------------------------------
+
+def _configure_assess(p: argparse.ArgumentParser) -> None:
+    p.add_argument("snapshot", help="snapshot file, JSON or YAML (contracts.md §1)")
+    p.add_argument("--rules", nargs="+", default=["national-2017"], metavar="PACK",
+                   help="rule packs by built-in name or YAML path, later ones over earlier (default: national-2017)")
+    p.add_argument("--as-of", type=_date, help="date the rules are taken at (default: the snapshot's as_of)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(run=_assess)
+
+
+def _assess(args) -> int:
+    from rules.evaluate import assess
+
+    snapshot = _load_snapshot(args.snapshot)
+    pack = _load_packs(args.rules)
+    report = assess(snapshot, pack, args.as_of)
+    _print_report(report, args.format)
+    return EXIT_VIOLATIONS if report.violations else EXIT_OK
+
+
+def _print_report(report, fmt: str) -> None:
+    if fmt == "json":
+        print(report.model_dump_json(indent=2))
+    else:
+        from junheng.table import render_table
+
+        print(render_table(report))
+
+
+def _load_snapshot(path: str):
+    from schemas.loading import SnapshotError, load_snapshot
+
+    try:
+        return load_snapshot(path)
+    except SnapshotError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _load_packs(names: list[str]):
+    from rules.pack import PackError, load_packs
+
+    try:
+        return load_packs(names)
+    except PackError as exc:
+        raise UserError(str(exc)) from None
+
+
+# --- example -----------------------------------------------------------------------------------
+
+def _configure_example(p: argparse.ArgumentParser) -> None:
+    from junheng.examples import EXAMPLES
+
+    p.add_argument("name", choices=sorted(EXAMPLES), help="which example")
+    p.add_argument("--out", required=True, help="file to write the snapshot to")
+    p.add_argument("--seed", type=int, help="random seed (default: the example's own)")
+    p.set_defaults(run=_example)
+
+
+def _example(args) -> int:
+    from pathlib import Path
+
+    from junheng.examples import write_example
+
+    try:
+        snapshot = write_example(args.name, Path(args.out), args.seed)
+    except OSError as exc:
+        raise UserError(f"{args.out}: cannot write ({exc.strerror}) / 无法写入文件") from None
+    print(f"wrote {args.out}: {len(snapshot.schools)} schools, "
+          f"{sum(s.students for s in snapshot.schools):,} students / 已生成示例快照")
+    return EXIT_OK
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r} / 日期格式应为 YYYY-MM-DD") from None
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str]] = {
+    "assess": (_configure_assess, "assess a snapshot against rule packs / 按规则包评估快照"),
+    "example": (_configure_example, "write an example snapshot / 生成示例快照"),
+}
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""A district's running sums, kept exactly so that any order of updates gives the batch result.
+
+The enrolment-weighted CV needs three sums per indicator and level: ΣP, ΣP·X and ΣP·X². Kept as
+floats, subtracting a school's old contribution would leave rounding residue behind, and a stream
+of replacements would drift from a fresh computation. Each term is therefore converted exactly to
+an integer count of 2⁻¹⁰⁷⁴ (every finite double is a whole multiple of that), so adding and
+removing are exact and the sums depend only on which schools are in, never on the order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from rules.indicators import IDS
+
+#: Every finite double is an integer multiple of 2**-SCALE_BITS.
+SCALE_BITS = 1074
+
+Key = tuple[str, ...]
+Contribution = Mapping[Key, tuple[int, ...]]
+
+
+def exact(x: float) -> int:
+    """`x` as an integer multiple of 2**-SCALE_BITS, without rounding."""
+    numerator, denominator = x.as_integer_ratio()
+    return numerator << (SCALE_BITS - denominator.bit_length() + 1)
+
+
+def moment_terms(students: int, value: float) -> tuple[int, int, int, int]:
+    """One school section's part of an indicator's sums: (1, P, P·X, P·X²)."""
+    return (1, students, exact(students * value), exact(students * value * value))
+
+
+@dataclass(frozen=True)
+class IndicatorBalance:
+    """The district figures of one indicator at one level."""
+
+    schools: int
+    students: int
+    mean: float | None
+    cv: float | None
+
+
+@dataclass
+class DistrictBalance:
+    """Additive per-district sums. A school's contribution is added, removed or replaced whole."""
+
+    sums: dict[Key, list[int]] = field(default_factory=dict)
+
+    def add(self, contribution: Contribution) -> None:
+        """Add a school's contribution."""
+        for key, terms in contribution.items():
+            current = self.sums.setdefault(key, [0] * len(terms))
+            for i, term in enumerate(terms):
+                current[i] += term
+
+    def remove(self, contribution: Contribution) -> None:
+        """Remove a contribution added before; keys that fall back to zero disappear."""
+        for key, terms in contribution.items():
+            current = self.sums[key]
+            for i, term in enumerate(terms):
+                current[i] -= term
+            if not any(current):
+                del self.sums[key]
+
+    def replace(self, old: Contribution | None, new: Contribution | None) -> None:
+        """Swap a school's old contribution for its new one (either may be absent)."""
+        if old:
+            self.remove(old)
+        if new:
+            self.add(new)
+
+    def total(self, *key: str) -> tuple[int, ...] | None:
+        """The summed terms under `key`, or None when no school contributes to it."""
+        terms = self.sums.get(key)
+        return tuple(terms) if terms is not None else None
+
+    def indicator(self, indicator: str, level: str) -> IndicatorBalance:
+        """Student-weighted mean and coefficient of variation of an indicator at a level."""
+        terms = self.sums.get(("ind", indicator, level))
+        if terms is None:
+            return IndicatorBalance(0, 0, None, None)
+        schools, p, px, pxx = terms
+        if p <= 0:
+            return IndicatorBalance(schools, p, None, None)
+        mean = px / (p << SCALE_BITS)
+        if px <= 0:
+            return IndicatorBalance(schools, p, mean, None)
+        spread = max(0, (pxx << SCALE_BITS) * p - px * px)
+        return IndicatorBalance(schools, p, mean, math.sqrt(spread / (px * px)))
+
+    def levels(self) -> list[str]:
+        """The levels with at least one section, in a stable order."""
+        return sorted({key[1] for key in self.sums if key[0] == "level"})
+
+
+def indicator_keys(level: str) -> list[Key]:
+    return [("ind", ind, level) for ind in IDS]

@@ -1,0 +1,231 @@
+"""Evaluating a rule pack: per school, per district, and for a whole snapshot.
+
+The work is split the way the streaming service needs it: a school is evaluated on its own and
+yields its contribution to the district sums; a district is evaluated from those sums. A batch
+assessment is the same two steps over every school, so the live and batch reports agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rules.balance import Contribution, DistrictBalance, moment_terms
+from rules.compare import holds
+from rules.indicators import IDS
+from rules.messages import place_names, render
+from rules.pack import Rule, RulePack
+from rules.places import DistrictLevelPlace, DistrictPlace, SchoolPlace, Standards
+from rules.quantities import QUANTITIES, Observation, Scope
+from rules.sections import SectionFacts, excluded_reason, school_sections
+from schemas.report import (
+    DistrictIndicator, DistrictReport, DistrictSection, NotEvaluated, Report, SchoolIndicator,
+    SchoolReport, SchoolSection, Violation,
+)
+from schemas.snapshot import District, School, Snapshot
+
+ROUND = 4
+
+
+@dataclass
+class Findings:
+    violations: list[Violation] = field(default_factory=list)
+    not_evaluated: list[NotEvaluated] = field(default_factory=list)
+
+
+@dataclass
+class SchoolResult:
+    """What one school adds to a report, and to its district's sums."""
+
+    report: SchoolReport
+    findings: Findings
+    contribution: Contribution
+
+
+@dataclass
+class DistrictResult:
+    report: DistrictReport
+    findings: Findings
+
+
+class Assessor:
+    """A rule pack fixed at one date, ready to evaluate schools and districts."""
+
+    def __init__(self, pack: RulePack, as_of: dt.date):
+        self.pack = pack
+        self.as_of = as_of
+        rules = pack.in_force(as_of)
+        self.rules = {scope: [r for r in rules if r.scope is scope] for scope in Scope}
+        self.standards = Standards(_standards(self.rules[Scope.section]))
+        self.cv_rules = {r.quantity[: -len(".cv")]: r for r in self.rules[Scope.district_section]
+                         if r.quantity.endswith(".cv")}
+
+    def school(self, school: School, district: District) -> SchoolResult:
+        """Evaluate a school's section and school rules and compute its contribution."""
+        sections = school_sections(school)
+        findings = Findings()
+        section_reports = {}
+        compliance: dict[str, bool | None] = {}
+        for section in sections:
+            names = place_names(district.id, district.name, school.id, school.name, section.level)
+            results = {r.id: self._check(r, section, section.level, names, findings,
+                                         district.id, school.id, section.level, _when_fits(r, school, section.level))
+                       for r in self.rules[Scope.section]}
+            compliance[section.level] = _compliance_outcome(self.rules[Scope.section], results)
+            section_reports[section.level] = SchoolSection(
+                compliant=compliance[section.level],
+                indicators=self._section_indicators(section),
+                split_by_students=list(section.split_by_students),
+            )
+        names = place_names(district.id, district.name, school.id, school.name)
+        place = SchoolPlace(school, tuple(sections))
+        for rule in self.rules[Scope.school]:
+            self._check(rule, place, school.kind.value, names, findings, district.id, school.id, None,
+                        _when_fits(rule, school, None))
+        report = SchoolReport(id=school.id, district=school.district, name=school.name,
+                              excluded=excluded_reason(school), sections=section_reports)
+        return SchoolResult(report, findings, _contribution(school, sections, compliance))
+
+    def district(self, district: District, balance: DistrictBalance) -> DistrictResult:
+        """Evaluate a district's rules from its sums."""
+        findings = Findings()
+        sections = {}
+        for level in balance.levels():
+            names = place_names(district.id, district.name, level=level)
+            place = DistrictLevelPlace(district, level, balance)
+            results = {r.id: self._check(r, place, level, names, findings, district.id, None, level,
+                                         not r.when.levels or level in r.when.levels)
+                       for r in self.rules[Scope.district_section]}
+            sections[level] = self._district_section(balance, level, results)
+        names = place_names(district.id, district.name)
+        for rule in self.rules[Scope.district]:
+            self._check(rule, DistrictPlace(district, balance), None, names, findings, district.id, None, None, True)
+        return DistrictResult(DistrictReport(id=district.id, name=district.name, sections=sections), findings)
+
+    def _check(self, rule: Rule, place, key, names, findings: Findings, district_id, school_id, level,
+               applies: bool) -> bool | None:
+        """Evaluate one rule at one place: True holds, False violated, None not evaluated."""
+        if not applies:
+            return None
+        observation = QUANTITIES[rule.quantity].measure(place, rule.params, self.standards)
+        if observation is None:
+            return None
+        if observation.value is None:
+            findings.not_evaluated.append(NotEvaluated(rule=rule.id, district=district_id, school=school_id,
+                                                       section=level, missing=list(observation.missing)))
+            return None
+        limit = observation.limit if observation.limit is not None else rule.limit_for(key)
+        if limit is None:
+            return None
+        if holds(observation.value, rule.op, limit):
+            return True
+        findings.violations.append(Violation(
+            rule=rule.id, district=district_id, school=school_id, section=level,
+            value=round(observation.value, ROUND), limit=limit, severity=rule.severity.value,
+            **_messages(rule, observation, limit, names),
+        ))
+        return False
+
+    def _section_indicators(self, section: SectionFacts) -> dict[str, SchoolIndicator]:
+        standards = self.standards.by_level.get(section.level, {})
+        out = {}
+        for ind in IDS:
+            value, standard = section.indicators[ind], standards.get(ind)
+            ok = holds(value, ">=", standard) if value is not None and standard is not None else None
+            out[ind] = SchoolIndicator(value=_round(value), standard=standard, ok=ok)
+        return out
+
+    def _district_section(self, balance: DistrictBalance, level: str, results: dict) -> DistrictSection:
+        sections, compliant, students, _undetermined = balance.total("level", level)
+        indicators = {}
+        for ind in IDS:
+            figures = balance.indicator(ind, level)
+            rule = self.cv_rules.get(ind)
+            cv_limit = rule.limit_for(level) if rule else None
+            indicators[ind] = DistrictIndicator(value=_round(figures.mean), cv=_round(figures.cv),
+                                                cv_limit=cv_limit, ok=results.get(rule.id) if rule else None)
+        return DistrictSection(students=students, schools=sections, schools_compliant=compliant,
+                               indicators=indicators)
+
+
+def assess(snapshot: Snapshot, pack: RulePack, as_of: dt.date | None = None) -> Report:
+    """The assessment report of a whole snapshot under a rule pack."""
+    assessor = Assessor(pack, as_of or snapshot.as_of)
+    by_district: dict[str, list[School]] = {d.id: [] for d in snapshot.districts}
+    for school in snapshot.schools:
+        by_district[school.district].append(school)
+    school_results, district_results = [], []
+    for district in snapshot.districts:
+        balance = DistrictBalance()
+        for school in by_district[district.id]:
+            result = assessor.school(school, district)
+            balance.add(result.contribution)
+            school_results.append(result)
+        district_results.append(assessor.district(district, balance))
+    return build_report(assessor, district_results, school_results)
+
+
+def build_report(assessor: Assessor, districts: Iterable[DistrictResult], schools: Iterable[SchoolResult]) -> Report:
+    """Assemble a report in a canonical order, whichever order the parts were evaluated in."""
+    districts, schools = list(districts), list(schools)
+    violations = [v for part in (*districts, *schools) for v in part.findings.violations]
+    missing = [n for part in (*districts, *schools) for n in part.findings.not_evaluated]
+    order = {r.id: i for i, r in enumerate(assessor.pack.rules)}
+    return Report(
+        as_of=assessor.as_of,
+        rule_pack=assessor.pack.name,
+        districts=sorted((d.report for d in districts), key=lambda d: d.id),
+        schools=sorted((s.report for s in schools), key=lambda s: s.id),
+        violations=sorted(violations, key=lambda v: _place_order(v, order)),
+        not_evaluated=sorted(missing, key=lambda v: _place_order(v, order)),
+    )
+
+
+def _place_order(item, order: dict[str, int]):
+    return (item.district, item.school or "", item.section or "", order.get(item.rule, 1 << 30), item.rule)
+
+
+def _standards(section_rules: list[Rule]) -> dict[str, dict[str, float]]:
+    by_level: dict[str, dict[str, float]] = {}
+    for rule in section_rules:
+        if rule.quantity in IDS and isinstance(rule.threshold, dict):
+            for level, limit in rule.threshold.items():
+                by_level.setdefault(level, {})[rule.quantity] = limit
+    return by_level
+
+
+def _when_fits(rule: Rule, school: School, level: str | None) -> bool:
+    when = rule.when
+    return ((not when.kinds or school.kind.value in when.kinds)
+            and (not when.locations or school.location.value in when.locations)
+            and (not when.levels or level is None or level in when.levels))
+
+
+def _compliance_outcome(section_rules: list[Rule], results: dict[str, bool | None]) -> bool | None:
+    outcomes = [results[r.id] for r in section_rules if r.quantity == "compliance"]
+    return outcomes[0] if outcomes else None
+
+
+def _contribution(school: School, sections: list[SectionFacts], compliance: dict[str, bool | None]) -> Contribution:
+    """A school's part of its district's sums."""
+    parts: dict[tuple[str, ...], tuple[int, ...]] = {}
+    for section in sections:
+        for ind, value in section.indicators.items():
+            if value is not None:
+                parts[("ind", ind, section.level)] = moment_terms(section.students, value)
+        outcome = compliance.get(section.level)
+        parts[("level", section.level)] = (1, int(outcome is True), section.students, int(outcome is None))
+    rotation = (school.rotation_eligible, school.rotated, school.rotated_key)
+    if all(v is not None for v in rotation):
+        parts[("rotation",)] = (*rotation, 1)
+    return parts
+
+
+def _messages(rule: Rule, observation: Observation, limit: float, names: dict[str, str]) -> dict[str, str]:
+    fields = {**observation.detail, **names, "value": observation.value, "limit": limit, "unit": rule.unit}
+    return {"message_zh": render(rule.message_zh, fields), "message_en": render(rule.message_en, fields)}
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, ROUND) if value is not None else None

@@ -1,0 +1,47 @@
+"""Bilingual violation messages: a rule's templates filled with the place, value and limit."""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+LEVEL_ZH = {"primary": "小学", "junior": "初中"}
+LEVEL_EN = {"primary": "primary", "junior": "junior"}
+
+
+def place_names(district_id: str, district_name: str, school_id: str | None = None,
+                school_name: str | None = None, level: str | None = None) -> dict[str, str]:
+    """How a message names its place, in Chinese and English."""
+    zh = f"{district_name}（{district_id}）"
+    en = f"{district_name} ({district_id})"
+    if school_id is not None:
+        zh = f"{district_name}{school_name}（{school_id}）"
+        en = f"{school_name} ({school_id}), {district_name}"
+    if level is not None:
+        zh += f"{LEVEL_ZH.get(level, level)}{'部' if school_id else ''}"
+        en += f", {LEVEL_EN.get(level, level)}{' section' if school_id else ''}"
+    return {"place_zh": zh, "place_en": en}
+
+
+def render(template: str, fields: dict[str, Any]) -> str:
+    """Fill a template; a field the place does not have is shown as '?' rather than failing,
+    because a message must never stop an evaluation."""
+    try:
+        return template.format_map(_Lenient(fields))
+    except (ValueError, TypeError):
+        return template
+
+
+def template_fields(template: str) -> set[str]:
+    """The field names a template uses; raises ValueError when the template does not parse."""
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+class _Lenient(dict):
+    def __missing__(self, key: str) -> Any:
+        return _Unknown()
+
+
+class _Unknown:
+    def __format__(self, spec: str) -> str:
+        return "?"

@@ -1,0 +1,173 @@
+"""Rule packs: the assessment's rules as data (YAML), validated on load.
+
+A rule is a record in the manner of DHIS2 validation rules: a quantity observed at a scope (left
+side), a comparison, a threshold (right side), a severity and the dates it applies in. A pack may
+extend another: an entry with a known id changes only the fields it names (that is how a bureau
+tightens a national rule), an entry with a new id adds a rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rules.quantities import QUANTITIES, Scope
+
+PACK_DIR = Path(__file__).parent / "packs"
+
+Op = Literal[">=", "<=", ">", "<", "=="]
+
+
+class Severity(str, Enum):
+    critical = "critical"
+    warning = "warning"
+    info = "info"
+
+
+class When(BaseModel):
+    """Which places a rule looks at; an empty list means all."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kinds: tuple[str, ...] = ()
+    locations: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
+
+
+class Rule(BaseModel):
+    """One rule. `threshold` is a number, or a mapping by level (section and district-section
+    scopes) or by school kind (school scope); it may be omitted where the quantity carries its own
+    limit (a room count against the classes, teacher pay against civil-servant pay)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=64)]
+    scope: Scope
+    quantity: str
+    op: Op
+    threshold: float | dict[str, float] | None = None
+    params: dict[str, float] = Field(default_factory=dict)
+    when: When = When()
+    applies_from: dt.date | None = None
+    applies_until: dt.date | None = None
+    severity: Severity
+    title_zh: str
+    title_en: str
+    message_zh: str
+    message_en: str
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _quantity_fits(self) -> "Rule":
+        quantity = QUANTITIES.get(self.quantity)
+        if quantity is None:
+            raise ValueError(f"rule {self.id}: unknown quantity {self.quantity!r}; known: {', '.join(sorted(QUANTITIES))}")
+        if quantity.scope is not self.scope:
+            raise ValueError(f"rule {self.id}: quantity {self.quantity} is observed at {quantity.scope.value}, not {self.scope.value}")
+        if self.threshold is None and not quantity.carries_limit:
+            raise ValueError(f"rule {self.id}: quantity {self.quantity} needs a threshold")
+        if self.applies_from and self.applies_until and self.applies_until < self.applies_from:
+            raise ValueError(f"rule {self.id}: applies_until is before applies_from")
+        return self
+
+    def applies_on(self, day: dt.date) -> bool:
+        """Whether the rule is in force on `day`."""
+        return (self.applies_from is None or self.applies_from <= day) and (
+            self.applies_until is None or day <= self.applies_until
+        )
+
+    def limit_for(self, key: str | None) -> float | None:
+        """The threshold for a level or school kind; None where the rule sets none for it."""
+        if isinstance(self.threshold, dict):
+            return self.threshold.get(key) if key is not None else None
+        return self.threshold
+
+
+class PackFile(BaseModel):
+    """A pack as written in YAML, before its base is merged in."""
+
+    model_config = ConfigDict(extra="forbid")
+    pack: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9\-]*$")]
+    title_zh: str
+    title_en: str
+    source: str = ""
+    extends: str | None = None
+    rules: list[dict]
+
+
+class RulePack(BaseModel):
+    """The rules in force after merging a pack with what it extends."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    rules: tuple[Rule, ...]
+
+    def in_force(self, day: dt.date) -> tuple[Rule, ...]:
+        """Rules that apply on `day`."""
+        return tuple(r for r in self.rules if r.applies_on(day))
+
+    def by_id(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+class PackError(Exception):
+    """A rule pack that cannot be found or does not validate; the message is for the user."""
+
+
+def load_packs(names: list[str]) -> RulePack:
+    """Load packs by built-in name or YAML path, each merged over the ones before it."""
+    merged: dict[str, dict] = {}
+    for name in names:
+        _merge_into(merged, name, seen=())
+    rules = []
+    for raw in merged.values():
+        try:
+            rules.append(Rule.model_validate(raw))
+        except ValidationError as exc:
+            raise PackError(_first_error(f"rule {raw.get('id')}", exc)) from None
+    return RulePack(name="+".join(names), rules=tuple(rules))
+
+
+def builtin_packs() -> list[str]:
+    """Names of the packs shipped with junheng."""
+    return sorted(p.stem for p in PACK_DIR.glob("*.yaml"))
+
+
+def _merge_into(merged: dict[str, dict], name: str, seen: tuple[str, ...]) -> None:
+    pack = _read_pack_file(name)
+    if pack.pack in seen:
+        raise PackError(f"rule pack {name}: extends itself through {' → '.join(seen)} / 规则包循环继承")
+    if pack.extends:
+        _merge_into(merged, pack.extends, seen + (pack.pack,))
+    for entry in pack.rules:
+        rule_id = entry.get("id")
+        if not isinstance(rule_id, str):
+            raise PackError(f"rule pack {name}: a rule without an id / 规则缺少 id")
+        merged[rule_id] = {**merged.get(rule_id, {}), **entry}
+
+
+def _read_pack_file(name: str) -> PackFile:
+    path = Path(name)
+    if not path.suffix:
+        path = PACK_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise PackError(
+            f"rule pack {name!r} not found (built-in: {', '.join(builtin_packs())}) / 找不到规则包"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return PackFile.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise PackError(f"rule pack {path}: not valid YAML: {exc} / 规则包不是有效的 YAML") from None
+    except ValidationError as exc:
+        raise PackError(_first_error(f"rule pack {path}", exc)) from None
+
+
+def _first_error(where: str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {loc + ': ' if loc else ''}{err['msg']} / 规则定义有误"

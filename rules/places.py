@@ -1,0 +1,35 @@
+"""The places a rule looks at: a school section, a school, a district's level, a district."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rules.balance import DistrictBalance
+from rules.sections import SectionFacts
+from schemas.snapshot import District, School
+
+
+@dataclass(frozen=True)
+class SchoolPlace:
+    school: School
+    sections: tuple[SectionFacts, ...]
+
+
+@dataclass(frozen=True)
+class DistrictLevelPlace:
+    district: District
+    level: str
+    balance: DistrictBalance
+
+
+@dataclass(frozen=True)
+class DistrictPlace:
+    district: District
+    balance: DistrictBalance
+
+
+@dataclass(frozen=True)
+class Standards:
+    """The per-section standards of R1–R7 in force, by level, as the compliance rule needs them."""
+
+    by_level: dict[str, dict[str, float]]

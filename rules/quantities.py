@@ -1,0 +1,217 @@
+"""The quantities rules compare: what each one observes at a place, and how.
+
+A quantity returns an Observation (its value, and for some its own limit), an Observation with
+no value and the names of the missing figures when the data was not reported, or None when it
+does not apply to the place at all (a room rule for a school with no classes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from rules.compare import holds
+from rules.indicators import IDS
+
+
+class Scope(str, Enum):
+    section = "section"
+    school = "school"
+    district_section = "district_section"
+    district = "district"
+
+
+@dataclass(frozen=True)
+class Observation:
+    value: float | None
+    limit: float | None = None
+    missing: tuple[str, ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+Measure = Callable[..., Observation | None]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    scope: Scope
+    measure: Measure
+    carries_limit: bool = False
+
+
+def _ratio(numerator: float | None, denominator: float | None, names: tuple[str, str], **detail) -> Observation | None:
+    missing = tuple(n for n, v in zip(names, (numerator, denominator)) if v is None)
+    if missing:
+        return Observation(None, missing=missing)
+    if denominator == 0:
+        return None
+    return Observation(numerator / denominator, detail={"numerator": numerator, "denominator": denominator, **detail})
+
+
+# --- section scope -----------------------------------------------------------------------------
+
+def _indicator(indicator: str) -> Measure:
+    def measure(section, params, standards) -> Observation:
+        value = section.indicators[indicator]
+        if value is None:
+            return Observation(None, missing=(section.missing[indicator],))
+        return Observation(value, detail={"students": section.students})
+    return measure
+
+
+def _class_size_max(section, params, standards) -> Observation | None:
+    if section.class_sizes is None:
+        return Observation(None, missing=("class_sizes",))
+    if not section.class_sizes:
+        return None
+    return Observation(float(max(section.class_sizes)), detail={"classes": len(section.class_sizes)})
+
+
+def _compliance(section, params, standards) -> Observation | None:
+    """School (section) compliance: at least `min_reached` indicators reach their standard and
+    every other one is at least `floor_ratio` of it. The value is the number reached (limit
+    `min_reached`) when too few reach, otherwise the weakest short indicator's fraction of its
+    standard (limit `floor_ratio`); with none short, the number reached."""
+    level_standards = standards.by_level.get(section.level, {})
+    if not level_standards:
+        return None
+    min_reached = int(params.get("min_reached", len(level_standards) - 1))
+    floor_ratio = params.get("floor_ratio", 0.85)
+    ratios = {ind: section.indicators[ind] / std for ind, std in level_standards.items()
+              if section.indicators.get(ind) is not None and std > 0}
+    unknown = [ind for ind in level_standards if ind not in ratios]
+    short = sorted((r, ind) for ind, r in ratios.items() if not holds(r, ">=", 1.0))
+    reached = len(ratios) - len(short)
+    weakest_ratio, weakest = short[0] if short else (1.0, "-")
+    detail = {"reached": reached, "of": len(level_standards), "min_reached": min_reached,
+              "floor_ratio": floor_ratio, "short": ",".join(ind for _, ind in short) or "-",
+              "weakest": weakest, "weakest_ratio": weakest_ratio}
+    if reached + len(unknown) < min_reached:
+        return Observation(float(reached), limit=float(min_reached), detail=detail)
+    if short and not holds(weakest_ratio, ">=", floor_ratio):
+        return Observation(weakest_ratio, limit=floor_ratio, detail=detail)
+    if unknown:
+        return Observation(None, missing=tuple(section.missing.get(i, i) for i in unknown), detail=detail)
+    if short:
+        return Observation(weakest_ratio, limit=floor_ratio, detail=detail)
+    return Observation(float(reached), limit=float(min_reached), detail=detail)
+
+
+# --- school scope ------------------------------------------------------------------------------
+
+def _school_size(place, params, standards) -> Observation | None:
+    return Observation(float(place.school.students))
+
+
+def _rooms(kind: str) -> Measure:
+    def measure(place, params, standards) -> Observation | None:
+        classes = place.school.classes
+        rooms = getattr(place.school, f"{kind}_rooms_m2")
+        missing = tuple(n for n, v in (("class_sizes", classes), (f"{kind}_rooms_m2", rooms)) if v is None)
+        if missing:
+            return Observation(None, missing=missing)
+        if classes == 0:
+            return None
+        per = params.get("classes_per_room", 12)
+        needed = math.ceil(classes / per)
+        qualifying = sum(1 for area in rooms if area >= params.get("min_area_m2", 0))
+        return Observation(float(qualifying), limit=float(needed),
+                           detail={"classes": classes, "rooms": len(rooms), "min_area_m2": params.get("min_area_m2", 0)})
+    return measure
+
+
+def _small_school_funds(place, params, standards) -> Observation | None:
+    school = place.school
+    floor_students = params.get("funded_students", 100)
+    if school.students >= floor_students:
+        return None
+    budget = school.public_funds_budget_cny
+    if budget is None:
+        return Observation(None, missing=("public_funds_budget_cny",))
+    limit = floor_students * params["per_student_cny"]
+    return Observation(budget, limit=limit, detail={"students": school.students, "funded_students": floor_students})
+
+
+def _funds_per_student(place, params, standards) -> Observation | None:
+    school = place.school
+    if school.students == 0:
+        return None
+    return _ratio(school.public_funds_budget_cny, school.students, ("public_funds_budget_cny", "students"))
+
+
+def _school_ratio(numerator: str, denominator: str) -> Measure:
+    def measure(place, params, standards) -> Observation | None:
+        school = place.school
+        return _ratio(getattr(school, numerator), getattr(school, denominator), (numerator, denominator))
+    return measure
+
+
+def _key_teacher_share(place, params, standards) -> Observation | None:
+    keys = [s.key_teachers for s in place.school.sections.values()]
+    if not keys:
+        return None
+    total = None if any(k is None for k in keys) else sum(keys)
+    return _ratio(total, place.school.full_time_teachers, ("key_teachers", "full_time_teachers"))
+
+
+# --- district scope ----------------------------------------------------------------------------
+
+def _cv(indicator: str) -> Measure:
+    def measure(place, params, standards) -> Observation | None:
+        figures = place.balance.indicator(indicator, place.level)
+        if figures.schools == 0 or figures.cv is None:
+            return None
+        return Observation(figures.cv, detail={"mean": figures.mean, "schools": figures.schools,
+                                               "students": figures.students})
+    return measure
+
+
+def _district_ratio(numerator: str, denominator: str) -> Measure:
+    def measure(place, params, standards) -> Observation | None:
+        district = place.district
+        return _ratio(getattr(district, numerator), getattr(district, denominator), (numerator, denominator))
+    return measure
+
+
+def _teacher_pay(place, params, standards) -> Observation | None:
+    pay, civil = place.district.teacher_avg_pay_cny, place.district.civil_servant_avg_pay_cny
+    missing = tuple(n for n, v in (("teacher_avg_pay_cny", pay), ("civil_servant_avg_pay_cny", civil)) if v is None)
+    if missing:
+        return Observation(None, missing=missing)
+    return Observation(pay, limit=civil)
+
+
+def _rotation(part: int, whole: int, names: tuple[str, str]) -> Measure:
+    def measure(place, params, standards) -> Observation | None:
+        totals = place.balance.total("rotation")
+        if totals is None:
+            return Observation(None, missing=names)
+        reporting = totals[3]
+        return _ratio(totals[part], totals[whole], names, reporting_schools=reporting)
+    return measure
+
+
+QUANTITIES: dict[str, Quantity] = {
+    **{ind: Quantity(Scope.section, _indicator(ind)) for ind in IDS},
+    "class_size_max": Quantity(Scope.section, _class_size_max),
+    "compliance": Quantity(Scope.section, _compliance, carries_limit=True),
+    "school_size": Quantity(Scope.school, _school_size),
+    "music_rooms": Quantity(Scope.school, _rooms("music"), carries_limit=True),
+    "art_rooms": Quantity(Scope.school, _rooms("art"), carries_limit=True),
+    "small_school_funds": Quantity(Scope.school, _small_school_funds, carries_limit=True),
+    "funds_per_student": Quantity(Scope.school, _funds_per_student),
+    "training_360h_share": Quantity(Scope.school, _school_ratio("training_360h_completed", "full_time_teachers")),
+    "certified_share": Quantity(Scope.school, _school_ratio("certified_teachers", "full_time_teachers")),
+    "training_budget_share": Quantity(Scope.school, _school_ratio("training_spend_cny", "public_funds_budget_cny")),
+    "key_teacher_share": Quantity(Scope.school, _key_teacher_share),
+    **{f"{ind}.cv": Quantity(Scope.district_section, _cv(ind)) for ind in IDS},
+    "teacher_pay": Quantity(Scope.district, _teacher_pay, carries_limit=True),
+    "rotation_share": Quantity(Scope.district, _rotation(1, 0, ("rotated", "rotation_eligible"))),
+    "rotation_key_share": Quantity(Scope.district, _rotation(2, 1, ("rotated_key", "rotated"))),
+    "migrant_public_share": Quantity(Scope.district, _district_ratio("migrant_children_in_public", "migrant_children_eligible")),
+    "junior_retention": Quantity(Scope.district, _district_ratio("junior_cohort_retained", "junior_cohort_entered")),
+    "disabled_enrolment": Quantity(Scope.district, _district_ratio("disabled_children_enrolled", "disabled_children")),
+}

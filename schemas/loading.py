@@ -1,0 +1,63 @@
+"""Reading a snapshot file, with errors a person can act on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from schemas.snapshot import Snapshot
+
+MAX_BYTES = 512 * 1024 * 1024
+
+
+class SnapshotError(Exception):
+    """A snapshot that cannot be read or does not validate; the message names the place."""
+
+
+def load_snapshot(path: str | Path) -> Snapshot:
+    """Read and validate a JSON or YAML snapshot file."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise SnapshotError(f"{path}: larger than {MAX_BYTES >> 20} MiB / 快照文件过大")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SnapshotError(f"{path}: no such file / 找不到快照文件") from None
+    except IsADirectoryError:
+        raise SnapshotError(f"{path}: is a directory, not a snapshot file / 这是目录，不是快照文件") from None
+    except UnicodeDecodeError:
+        raise SnapshotError(f"{path}: not UTF-8 text / 快照文件不是 UTF-8 文本") from None
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot be read ({exc.strerror}) / 无法读取快照文件") from None
+    return parse_snapshot(text, str(path), yaml_ok=path.suffix.lower() in (".yaml", ".yml"))
+
+
+def parse_snapshot(text: str, where: str = "snapshot", yaml_ok: bool = False) -> Snapshot:
+    """Parse and validate snapshot text (JSON, or YAML when `yaml_ok`)."""
+    try:
+        data = yaml.safe_load(text) if yaml_ok else json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise SnapshotError(f"{where}: not valid JSON ({exc}) / 快照不是有效的 JSON") from None
+    except yaml.YAMLError as exc:
+        raise SnapshotError(f"{where}: not valid YAML ({_one_line(str(exc))}) / 快照不是有效的 YAML") from None
+    try:
+        return Snapshot.model_validate(data)
+    except ValidationError as exc:
+        raise SnapshotError(f"{where}: {describe(exc)}") from None
+
+
+def describe(exc: ValidationError) -> str:
+    """The first validation error as 'path: message', plus how many more there are."""
+    errors = exc.errors()
+    first = errors[0]
+    path = ".".join(str(p) for p in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more / 另有 {len(errors) - 1} 处错误)" if len(errors) > 1 else ""
+    return f"{path + ': ' if path else ''}{message}{more} / 快照校验失败"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

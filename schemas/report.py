@@ -1,0 +1,95 @@
+"""The assessment report (contracts.md §2), written by `junheng assess` and `junheng status`.
+
+Fields beyond the contract's are optional extensions: names, why a school is left out, which
+figures were split between sections, rules that could not be evaluated for want of data, and the
+event that last moved a violation across its line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DistrictIndicator(Out):
+    value: float | None
+    cv: float | None
+    cv_limit: float | None
+    ok: bool | None
+
+
+class DistrictSection(Out):
+    students: int
+    schools: int
+    schools_compliant: int
+    indicators: dict[str, DistrictIndicator]
+
+
+class DistrictReport(Out):
+    id: str
+    name: str | None = None
+    sections: dict[str, DistrictSection]
+
+
+class SchoolIndicator(Out):
+    value: float | None
+    standard: float | None
+    ok: bool | None
+
+
+class SchoolSection(Out):
+    compliant: bool | None
+    indicators: dict[str, SchoolIndicator]
+    split_by_students: list[str] = Field(default_factory=list)
+
+
+class SchoolReport(Out):
+    id: str
+    district: str
+    name: str | None = None
+    excluded: str | None = None
+    sections: dict[str, SchoolSection]
+
+
+class Cause(Out):
+    """The event that last moved a violation across its line (live reports only)."""
+
+    event_id: str
+    type: str
+    source: str
+    occurred_at: dt.datetime
+
+
+class Violation(Out):
+    rule: str
+    district: str
+    school: str | None
+    section: str | None
+    value: float
+    limit: float
+    severity: str
+    message_zh: str
+    message_en: str
+    cause: Cause | None = None
+
+
+class NotEvaluated(Out):
+    rule: str
+    district: str
+    school: str | None
+    section: str | None
+    missing: list[str]
+
+
+class Report(Out):
+    as_of: dt.date
+    rule_pack: str
+    districts: list[DistrictReport]
+    schools: list[SchoolReport]
+    violations: list[Violation]
+    not_evaluated: list[NotEvaluated] = Field(default_factory=list)

@@ -1,0 +1,160 @@
+"""The school snapshot: the statistical picture of a district's schools (contracts.md §1).
+
+A snapshot is what `junheng assess` reads and what `junheng load` publishes as events. Every
+count is a non-negative integer and every area or amount a non-negative number; a field that is
+absent means "not reported", never zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Count = Annotated[int, Field(ge=0, le=10_000_000)]
+Amount = Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
+Identifier = Annotated[str, Field(min_length=1, max_length=64)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Level(str, Enum):
+    """A stage of compulsory education; each section of a school is of one level."""
+
+    primary = "primary"
+    junior = "junior"
+
+
+class SchoolKind(str, Enum):
+    primary = "primary"
+    junior = "junior"
+    nine_year = "nine_year"
+    twelve_year = "twelve_year"
+    special = "special"
+    teaching_point = "teaching_point"
+
+
+class Location(str, Enum):
+    urban = "urban"
+    town = "town"
+    village = "village"
+
+
+class Strict(BaseModel):
+    """Base for wire models: unknown fields are errors, so a typo never passes as 'not reported'."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Section(Strict):
+    """One level's part of a school. A nine-year school has a primary and a junior section."""
+
+    students: Count
+    class_sizes: list[Count] | None = None
+    teachers_above_required_degree: Count | None = None
+    key_teachers: Count | None = None
+    pe_arts_teachers: Count | None = None
+    multimedia_classrooms: Count | None = None
+    teaching_aux_area_m2: Amount | None = None
+    sports_area_m2: Amount | None = None
+    equipment_value_cny: Amount | None = None
+
+
+#: Figures a school may report for the whole school, split between sections by students.
+SHARED_FIGURES = ("teaching_aux_area_m2", "sports_area_m2", "equipment_value_cny")
+
+
+class School(Strict):
+    id: Identifier
+    name: Name
+    district: Identifier
+    kind: SchoolKind
+    location: Location
+    public: bool = True
+    boarding: bool = False
+    sections: dict[Level, Section] = Field(default_factory=dict)
+    teaching_aux_area_m2: Amount | None = None
+    sports_area_m2: Amount | None = None
+    equipment_value_cny: Amount | None = None
+    music_rooms_m2: list[Amount] | None = None
+    art_rooms_m2: list[Amount] | None = None
+    full_time_teachers: Count | None = None
+    certified_teachers: Count | None = None
+    training_360h_completed: Count | None = None
+    rotation_eligible: Count | None = None
+    rotated: Count | None = None
+    rotated_key: Count | None = None
+    public_funds_budget_cny: Amount | None = None
+    training_spend_cny: Amount | None = None
+
+    @model_validator(mode="after")
+    def _sections_fit_school(self) -> "School":
+        for figure in SHARED_FIGURES:
+            whole = getattr(self, figure)
+            parts = [getattr(s, figure) for s in self.sections.values()]
+            own = [p for p in parts if p is not None]
+            if whole is not None and own and len(own) < len(parts) and sum(own) > whole:
+                raise ValueError(
+                    f"sections report more {figure} ({sum(own)}) than the whole school ({whole}) / "
+                    f"各学段{figure}之和超过全校数"
+                )
+        return self
+
+    @property
+    def students(self) -> int:
+        """Compulsory-education students of the school, all sections together."""
+        return sum(s.students for s in self.sections.values())
+
+    @property
+    def classes(self) -> int | None:
+        """Number of classes, or None when any section did not report its classes."""
+        sizes = [s.class_sizes for s in self.sections.values()]
+        if not sizes or any(c is None for c in sizes):
+            return None
+        return sum(len(c) for c in sizes)
+
+
+class District(Strict):
+    id: Identifier
+    name: Name
+    migrant_children_eligible: Count | None = None
+    migrant_children_in_public: Count | None = None
+    junior_cohort_entered: Count | None = None
+    junior_cohort_retained: Count | None = None
+    disabled_children: Count | None = None
+    disabled_children_enrolled: Count | None = None
+    teacher_avg_pay_cny: Amount | None = None
+    civil_servant_avg_pay_cny: Amount | None = None
+
+
+class Snapshot(Strict):
+    """A whole statistical snapshot: districts and their schools at one date."""
+
+    as_of: dt.date
+    districts: list[District]
+    schools: list[School]
+
+    @model_validator(mode="after")
+    def _references_hold(self) -> "Snapshot":
+        _unique("districts", [d.id for d in self.districts])
+        _unique("schools", [s.id for s in self.schools])
+        declared = {d.id for d in self.districts}
+        for i, school in enumerate(self.schools):
+            if school.district not in declared:
+                raise ValueError(
+                    f"schools.{i}.district: district {school.district!r} of school {school.id!r} "
+                    f"is not declared in districts / 学校所属区县未在 districts 中声明"
+                )
+        return self
+
+
+def _unique(where: str, ids: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for i, ident in enumerate(ids):
+        if ident in seen:
+            raise ValueError(
+                f"{where}.{i}.id: id {ident!r} is used twice (also at {where}.{seen[ident]}) / "
+                f"编号重复"
+            )
+        seen[ident] = i
