@@ -2,9 +2,10 @@
 
 The enrolment-weighted CV needs three sums per indicator and level: ΣP, ΣP·X and ΣP·X². Kept as
 floats, subtracting a school's old contribution would leave rounding residue behind, and a stream
-of replacements would drift from a fresh computation. Each term is therefore converted exactly to
-an integer count of 2⁻¹⁰⁷⁴ (every finite double is a whole multiple of that), so adding and
-removing are exact and the sums depend only on which schools are in, never on the order.
+of replacements would drift from a fresh computation. Each value is therefore converted exactly to
+an integer count of 2⁻¹⁰⁷⁴ (every finite double is a whole multiple of that) and the terms are
+products of integers, so adding and removing are exact, the sums depend only on which schools
+are in, never on the order, and the CV is rounded once, at the end.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from rules.indicators import IDS
 
 #: Every finite double is an integer multiple of 2**-SCALE_BITS.
 SCALE_BITS = 1074
 
 Key = tuple[str, ...]
+LEVEL_ORDER = {"primary": 0, "junior": 1}
 Contribution = Mapping[Key, tuple[int, ...]]
 
 
@@ -29,8 +30,10 @@ def exact(x: float) -> int:
 
 
 def moment_terms(students: int, value: float) -> tuple[int, int, int, int]:
-    """One school section's part of an indicator's sums: (1, P, P·X, P·X²)."""
-    return (1, students, exact(students * value), exact(students * value * value))
+    """One school section's part of an indicator's sums: (1, P, P·X, P·X²), with P·X in units of
+    2**-SCALE_BITS and P·X² in units of 2**-(2·SCALE_BITS), all without rounding."""
+    x = exact(value)
+    return (1, students, students * x, students * x * x)
 
 
 @dataclass(frozen=True)
@@ -88,13 +91,12 @@ class DistrictBalance:
         mean = px / (p << SCALE_BITS)
         if px <= 0:
             return IndicatorBalance(schools, p, mean, None)
-        spread = max(0, (pxx << SCALE_BITS) * p - px * px)
+        # CV² = (ΣP·ΣPX² − (ΣPX)²) / (ΣPX)², in exact integers.
+        spread = pxx * p - px * px
         return IndicatorBalance(schools, p, mean, math.sqrt(spread / (px * px)))
 
     def levels(self) -> list[str]:
         """The levels with at least one section, in a stable order."""
-        return sorted({key[1] for key in self.sums if key[0] == "level"})
+        present = {key[1] for key in self.sums if key[0] == "level"}
+        return sorted(present, key=lambda level: (LEVEL_ORDER.get(level, len(LEVEL_ORDER)), level))
 
-
-def indicator_keys(level: str) -> list[Key]:
-    return [("ind", ind, level) for ind in IDS]

@@ -15,7 +15,7 @@ def place_names(district_id: str, district_name: str, school_id: str | None = No
     zh = f"{district_name}（{district_id}）"
     en = f"{district_name} ({district_id})"
     if school_id is not None:
-        zh = f"{district_name}{school_name}（{school_id}）"
+        zh = f"{school_name}（{school_id}，{district_name}）"
         en = f"{school_name} ({school_id}), {district_name}"
     if level is not None:
         zh += f"{LEVEL_ZH.get(level, level)}{'部' if school_id else ''}"

@@ -87,7 +87,7 @@ def _compliance(section, params, standards) -> Observation | None:
     reached = len(ratios) - len(short)
     weakest_ratio, weakest = short[0] if short else (1.0, "-")
     detail = {"reached": reached, "of": len(level_standards), "min_reached": min_reached,
-              "floor_ratio": floor_ratio, "short": ",".join(ind for _, ind in short) or "-",
+              "floor_ratio": floor_ratio, "short": ",".join(sorted(ind for _, ind in short)) or "-",
               "weakest": weakest, "weakest_ratio": weakest_ratio}
     if reached + len(unknown) < min_reached:
         return Observation(float(reached), limit=float(min_reached), detail=detail)

@@ -1,0 +1,72 @@
+"""The district accumulator: any sequence of add/remove/replace gives the batch result, exactly."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules.balance import DistrictBalance, exact, moment_terms
+
+sections = st.tuples(st.integers(min_value=1, max_value=5000),
+                     st.floats(min_value=0, max_value=1e5, allow_nan=False, allow_infinity=False))
+
+
+def contribution(students: int, value: float) -> dict:
+    return {("ind", "R1", "primary"): moment_terms(students, value)}
+
+
+def batch(schools: dict[str, tuple[int, float]]) -> DistrictBalance:
+    balance = DistrictBalance()
+    for students, value in schools.values():
+        balance.add(contribution(students, value))
+    return balance
+
+
+def two_pass_cv(schools) -> float:
+    p = sum(n for n, _ in schools)
+    mean = sum(n * x for n, x in schools) / p
+    return math.sqrt(sum(n * (x - mean) ** 2 for n, x in schools) / p) / mean
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.one_of(st.none(), sections)), min_size=1, max_size=60))
+def test_any_sequence_of_replacements_equals_the_batch_computation(updates):
+    stream, current = DistrictBalance(), {}
+    for school_id, new in updates:
+        old = current.pop(school_id, None)
+        stream.replace(contribution(*old) if old else None, contribution(*new) if new else None)
+        if new:
+            current[school_id] = new
+    assert stream.sums == batch(current).sums
+    assert stream.indicator("R1", "primary") == batch(current).indicator("R1", "primary")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(sections, min_size=1, max_size=40))
+def test_cv_agrees_with_the_two_pass_formula(schools):
+    figures = batch(dict(enumerate(schools))).indicator("R1", "primary")
+    if figures.mean == 0:
+        assert figures.cv is None
+        return
+    assert figures.cv == pytest.approx(two_pass_cv(schools), rel=1e-9, abs=1e-12)
+    assert figures.mean == pytest.approx(sum(n * x for n, x in schools) / sum(n for n, _ in schools), rel=1e-12)
+
+
+def test_removing_every_school_leaves_nothing_behind():
+    balance = DistrictBalance()
+    parts = [contribution(n, x) for n, x in [(100, 0.1), (333, 2.7), (7, 1e-3)]]
+    for part in parts:
+        balance.add(part)
+    for part in reversed(parts):
+        balance.remove(part)
+    assert balance.sums == {}
+    assert balance.indicator("R1", "primary").schools == 0
+
+
+def test_exact_is_exact():
+    for x in (0.1, 1e-300, 5e-324, 1.7976931348623157e308, 4.2):
+        assert exact(x) / (1 << 1074) == x
