@@ -1,0 +1,205 @@
+"""Change events from school information systems (JSON on the wire).
+
+Every event is an upsert or a removal of one entity, identified by its kind and id, and carries
+that entity's version. An entity's state is therefore a function of the set of events about it,
+not of their order or number: a replayed, duplicated or late event changes nothing it should not.
+Counted entities (teachers, classes) carry their whole image before and after the change, in the
+manner of change-data-capture, so that a change to a teacher already counted in a snapshot can be
+undone from the snapshot's counts without knowing that teacher individually.
+
+A Kafka record carries one event, or a batch `{"events": [...]}` (a nightly sync, a snapshot
+load); the record key is the district id, so that a district's schools share one partition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from schemas.snapshot import Amount, Count, District, Identifier, Level, Location, Name, School, SchoolKind
+
+
+class Event(BaseModel):
+    """Fields every event has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event_id: Identifier
+    source: Annotated[str, Field(min_length=1, max_length=100)]
+    district: Identifier
+    occurred_at: dt.datetime
+    version: Annotated[int, Field(ge=0, le=2**62)]
+
+
+class SchoolEvent(Event):
+    school: Identifier
+
+
+# --- snapshots: the baseline a district and its schools start from -----------------------------
+
+class SchoolSnapshot(SchoolEvent):
+    """A school's whole record as of a statistical snapshot; replaces any older snapshot of it."""
+
+    type: Literal["school.snapshot"] = "school.snapshot"
+    as_of: dt.date
+    record: School
+
+
+class DistrictSnapshot(Event):
+    type: Literal["district.snapshot"] = "district.snapshot"
+    as_of: dt.date
+    record: District
+
+
+class DistrictUpdated(Event):
+    """District-wide figures (migrant children, cohort retention, pay); absent fields keep their value."""
+
+    type: Literal["district.updated"] = "district.updated"
+    name: Name | None = None
+    migrant_children_eligible: Count | None = None
+    migrant_children_in_public: Count | None = None
+    junior_cohort_entered: Count | None = None
+    junior_cohort_retained: Count | None = None
+    disabled_children: Count | None = None
+    disabled_children_enrolled: Count | None = None
+    teacher_avg_pay_cny: Amount | None = None
+    civil_servant_avg_pay_cny: Amount | None = None
+
+
+# --- schools -------------------------------------------------------------------------------------
+
+class SchoolRegistered(SchoolEvent):
+    type: Literal["school.registered", "school.updated"] = "school.registered"
+    name: Name
+    kind: SchoolKind
+    location: Location
+    public: bool = True
+    boarding: bool = False
+
+
+class SchoolClosed(SchoolEvent):
+    type: Literal["school.closed"] = "school.closed"
+
+
+# --- teachers ------------------------------------------------------------------------------------
+
+class KeyLevel(str, Enum):
+    none = "none"
+    school = "school"
+    county = "county"
+    city = "city"
+    province = "province"
+    national = "national"
+
+
+class Subject(str, Enum):
+    pe = "pe"
+    music = "music"
+    art = "art"
+    other = "other"
+
+
+class TeacherImage(BaseModel):
+    """A full-time teacher as the indicators count them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    level: Level
+    degree_above_required: bool
+    subject: Subject = Subject.other
+    key_level: KeyLevel = KeyLevel.none
+    certified: bool = True
+    training_360h_completed: bool = False
+
+
+class TeacherChanged(SchoolEvent):
+    """Hired (before absent), updated (both), left (after absent)."""
+
+    type: Literal["teacher.hired", "teacher.updated", "teacher.left"]
+    teacher: Identifier
+    before: TeacherImage | None = None
+    after: TeacherImage | None = None
+
+
+class TeacherRotated(SchoolEvent):
+    """A teacher rotating (交流轮岗) from `school` to `to_school` of the same district."""
+
+    type: Literal["teacher.rotated"] = "teacher.rotated"
+    teacher: Identifier
+    to_school: Identifier
+    year: Annotated[int, Field(ge=2000, le=2100)]
+    image: TeacherImage
+
+
+# --- classes, enrolment, facilities, money -------------------------------------------------------
+
+class ClassImage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    level: Level
+    students: Count
+
+
+class ClassChanged(SchoolEvent):
+    """Opened (before absent), resized (both), closed (after absent)."""
+
+    type: Literal["class.opened", "class.resized", "class.closed"]
+    class_id: Identifier
+    before: ClassImage | None = None
+    after: ClassImage | None = None
+
+
+class EnrolmentReported(SchoolEvent):
+    """A section's enrolment; the count replaces the previous one."""
+
+    type: Literal["enrolment.reported"] = "enrolment.reported"
+    level: Level
+    students: Count
+
+
+class FacilitiesUpdated(SchoolEvent):
+    """Areas, equipment and rooms, for the whole school or one section; absent fields keep their value."""
+
+    type: Literal["facilities.updated"] = "facilities.updated"
+    level: Level | None = None
+    teaching_aux_area_m2: Amount | None = None
+    sports_area_m2: Amount | None = None
+    equipment_value_cny: Amount | None = None
+    multimedia_classrooms: Count | None = None
+    music_rooms_m2: list[Amount] | None = None
+    art_rooms_m2: list[Amount] | None = None
+
+
+class BudgetSet(SchoolEvent):
+    """The school's annual public-funds budget (年度公用经费预算总额) for a fiscal year."""
+
+    type: Literal["budget.set"] = "budget.set"
+    fiscal_year: Annotated[int, Field(ge=2000, le=2100)]
+    public_funds_budget_cny: Amount
+
+
+class TrainingSpent(SchoolEvent):
+    """A teacher-training expense posted against the school's budget; `amount_cny` absent
+    (null) withdraws the posting."""
+
+    type: Literal["training.spent"] = "training.spent"
+    posting: Identifier
+    amount_cny: Amount | None
+
+
+EVENT_MODELS = (SchoolSnapshot, DistrictSnapshot, DistrictUpdated, SchoolRegistered, SchoolClosed,
+                TeacherChanged, TeacherRotated, ClassChanged, EnrolmentReported, FacilitiesUpdated,
+                BudgetSet, TrainingSpent)
+AnyEvent = Annotated[Union[EVENT_MODELS], Field(discriminator="type")]
+
+
+class Batch(BaseModel):
+    """Many events in one Kafka record."""
+
+    model_config = ConfigDict(extra="forbid")
+    events: Annotated[list[AnyEvent], Field(max_length=100_000)]
+
+
+Record = Union[Batch, AnyEvent]
+RECORD = TypeAdapter(Record)
+EVENT_TYPES = tuple(sorted(t for m in EVENT_MODELS for t in m.model_fields["type"].annotation.__args__))

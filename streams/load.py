@@ -1,0 +1,30 @@
+"""A snapshot as events: the baseline each district and school starts from."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from schemas import events as ev
+from schemas.snapshot import Snapshot
+
+
+def snapshot_events(snapshot: Snapshot, source: str = "junheng-load", revision: int = 0) -> list[ev.Event]:
+    """One district.snapshot per district and one school.snapshot per school.
+
+    Loading the same snapshot twice changes nothing (same as_of and revision: duplicates); a
+    corrected snapshot of the same date needs a higher `revision`; a newer as_of replaces an
+    older snapshot whatever its revision.
+    """
+    at = dt.datetime.combine(snapshot.as_of, dt.time(23, 59, 59), tzinfo=dt.timezone.utc)
+    stamp = f"{snapshot.as_of.isoformat()}.r{revision}"
+    events: list[ev.Event] = [
+        ev.DistrictSnapshot(event_id=f"snapshot:{d.id}:{stamp}", source=source, district=d.id,
+                            occurred_at=at, version=revision, as_of=snapshot.as_of, record=d)
+        for d in snapshot.districts
+    ]
+    events += [
+        ev.SchoolSnapshot(event_id=f"snapshot:{s.id}:{stamp}", source=source, district=s.district,
+                          school=s.id, occurred_at=at, version=revision, as_of=snapshot.as_of, record=s)
+        for s in snapshot.schools
+    ]
+    return events

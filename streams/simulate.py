@@ -1,0 +1,233 @@
+"""A steady, realistic stream of changes for example districts, with the snapshot they lead to.
+
+The simulator keeps its own copy of the truth — the snapshot as each change leaves it — mutated
+directly, without going through the event fold. Tests use that copy as the batch side: folding
+the simulator's events (in any order, with duplicates) must give the same assessment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+from collections import Counter
+from typing import Any
+
+from schemas import events as ev
+from schemas.snapshot import Snapshot
+
+KEY_LEVELS = ("county", "city", "province")
+WEIGHTS = {
+    "hire": 18, "leave": 14, "update": 10, "rotate": 8, "open_class": 8, "resize_class": 10,
+    "close_class": 6, "enrolment": 7, "facilities": 7, "budget": 4, "training": 8,
+}
+
+
+class Simulator:
+    """Generates change events for a snapshot's schools and keeps the snapshot they lead to."""
+
+    def __init__(self, snapshot: Snapshot, seed: int = 1, start: dt.datetime | None = None,
+                 source: str = "junheng-simulator", step_seconds: float = 37.0):
+        self.rng = random.Random(seed)
+        self.truth = snapshot.model_dump(mode="json", exclude_none=True)
+        self.schools = {s["id"]: s for s in self.truth["schools"] if s.get("kind") != "special" and s["sections"]}
+        self.clock = start or dt.datetime.combine(snapshot.as_of + dt.timedelta(days=1), dt.time(8),
+                                                  tzinfo=dt.timezone(dt.timedelta(hours=8)))
+        self.step = dt.timedelta(seconds=step_seconds)
+        self.source = source
+        self.versions: Counter = Counter()
+        self.teachers: dict[str, tuple[str, dict]] = {}
+        self.classes: dict[str, tuple[str, dict]] = {}
+        self.ids = itertools.count(1)
+        self.seed = seed
+
+    def snapshot(self) -> Snapshot:
+        """The snapshot the events so far lead to."""
+        return Snapshot.model_validate(self.truth)
+
+    def events(self, count: int) -> list[ev.Event]:
+        """The next `count` events."""
+        return [self.next_event() for _ in range(count)]
+
+    def next_event(self) -> ev.Event:
+        """One more change, applied to the truth and returned as an event."""
+        while True:
+            kind = self.rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
+            school = self.schools[self.rng.choice(sorted(self.schools))]
+            event = getattr(self, f"_{kind}")(school)
+            if event is not None:
+                self.clock += self.step
+                return event
+
+    # --- teachers ---------------------------------------------------------------------------------
+
+    def _hire(self, school):
+        image = self._new_image(school)
+        teacher = f"T{self.seed}-{next(self.ids)}"
+        self._count_teacher(school, image, +1)
+        self.teachers[teacher] = (school["id"], image)
+        return self._event(ev.TeacherChanged, school, f"teacher:{teacher}", type="teacher.hired",
+                           teacher=teacher, after=image)
+
+    def _leave(self, school):
+        teacher, image = self._some_teacher(school)
+        if image is None:
+            return None
+        self._count_teacher(school, image, -1)
+        self.teachers[teacher] = (school["id"], None)
+        return self._event(ev.TeacherChanged, school, f"teacher:{teacher}", type="teacher.left",
+                           teacher=teacher, before=image)
+
+    def _update(self, school):
+        teacher, image = self._some_teacher(school)
+        if image is None:
+            return None
+        after = {**image, "training_360h_completed": True,
+                 "key_level": self.rng.choice(("none",) + KEY_LEVELS)}
+        self._count_teacher(school, image, -1)
+        self._count_teacher(school, after, +1)
+        self.teachers[teacher] = (school["id"], after)
+        return self._event(ev.TeacherChanged, school, f"teacher:{teacher}", type="teacher.updated",
+                           teacher=teacher, before=image, after=after)
+
+    def _rotate(self, school):
+        teacher, image = self._some_teacher(school)
+        others = [s for s in self.schools.values() if s["id"] != school["id"] and image
+                  and image["level"] in s["sections"]]
+        if image is None or not others:
+            return None
+        target = self.rng.choice(others)
+        self._count_teacher(school, image, -1)
+        self._count_teacher(target, image, +1)
+        school["rotated"] = school.get("rotated", 0) + 1
+        school["rotated_key"] = school.get("rotated_key", 0) + int(image["key_level"] in KEY_LEVELS)
+        self.teachers[teacher] = (target["id"], image)
+        return self._event(ev.TeacherRotated, school, f"teacher:{teacher}", teacher=teacher,
+                           to_school=target["id"], year=self.clock.year, image=image)
+
+    def _new_image(self, school) -> dict:
+        level = self.rng.choice(sorted(school["sections"]))
+        return {"level": level, "degree_above_required": self.rng.random() < 0.95,
+                "subject": self.rng.choices(("other", "pe", "music", "art"), weights=(85, 7, 4, 4))[0],
+                "key_level": self.rng.choices(("none",) + KEY_LEVELS, weights=(75, 15, 7, 3))[0],
+                "certified": True, "training_360h_completed": self.rng.random() < 0.5}
+
+    def _some_teacher(self, school) -> tuple[str, dict | None]:
+        """A teacher of the school: one the simulator hired, or one counted in the snapshot,
+        described so that taking them away leaves no count below zero."""
+        mine = [t for t, (s, image) in self.teachers.items() if s == school["id"] and image]
+        if mine and self.rng.random() < 0.5:
+            teacher = self.rng.choice(sorted(mine))
+            return teacher, self.teachers[teacher][1]
+        level = self.rng.choice(sorted(school["sections"]))
+        section = school["sections"][level]
+        if not school.get("full_time_teachers"):
+            return "", None
+        image = {"level": level,
+                 "degree_above_required": section.get("teachers_above_required_degree", 0) > 0,
+                 "subject": "pe" if section.get("pe_arts_teachers", 0) > 5 and self.rng.random() < 0.1 else "other",
+                 "key_level": "county" if section.get("key_teachers", 0) > 0 and self.rng.random() < 0.3 else "none",
+                 "certified": school.get("certified_teachers", 0) > 0,
+                 "training_360h_completed": school.get("training_360h_completed", 0) > 0}
+        return f"B-{school['id']}-{next(self.ids)}", image
+
+    def _count_teacher(self, school, image, sign: int) -> None:
+        def add(target, field, flag):
+            if flag and target.get(field) is not None:
+                target[field] = max(0, target[field] + sign)
+        add(school, "full_time_teachers", True)
+        add(school, "certified_teachers", image["certified"])
+        add(school, "training_360h_completed", image["training_360h_completed"])
+        section = school["sections"].get(image["level"])
+        if section is not None:
+            add(section, "teachers_above_required_degree", image["degree_above_required"])
+            add(section, "key_teachers", image["key_level"] in KEY_LEVELS)
+            add(section, "pe_arts_teachers", image["subject"] in ("pe", "music", "art"))
+
+    # --- classes ----------------------------------------------------------------------------------
+
+    def _open_class(self, school):
+        level = self.rng.choice(sorted(school["sections"]))
+        cap = 45 if level == "primary" else 50
+        image = {"level": level, "students": self.rng.randint(30, cap + 3)}
+        class_id = f"C{self.seed}-{next(self.ids)}"
+        self._sizes(school, level).append(image["students"])
+        self.classes[class_id] = (school["id"], image)
+        return self._event(ev.ClassChanged, school, f"class:{class_id}", type="class.opened",
+                           class_id=class_id, after=image)
+
+    def _resize_class(self, school):
+        class_id, image = self._some_class(school)
+        if image is None:
+            return None
+        cap = 45 if image["level"] == "primary" else 50
+        after = {**image, "students": max(1, min(cap + 6, image["students"] + self.rng.randint(-3, 4)))}
+        sizes = self._sizes(school, image["level"])
+        sizes.remove(image["students"])
+        sizes.append(after["students"])
+        self.classes[class_id] = (school["id"], after)
+        return self._event(ev.ClassChanged, school, f"class:{class_id}", type="class.resized",
+                           class_id=class_id, before=image, after=after)
+
+    def _close_class(self, school):
+        class_id, image = self._some_class(school)
+        if image is None or len(self._sizes(school, image["level"])) <= 1:
+            return None
+        self._sizes(school, image["level"]).remove(image["students"])
+        self.classes[class_id] = (school["id"], None)
+        return self._event(ev.ClassChanged, school, f"class:{class_id}", type="class.closed",
+                           class_id=class_id, before=image)
+
+    def _some_class(self, school) -> tuple[str, dict | None]:
+        mine = [c for c, (s, image) in self.classes.items() if s == school["id"] and image]
+        if mine and self.rng.random() < 0.6:
+            class_id = self.rng.choice(sorted(mine))
+            return class_id, self.classes[class_id][1]
+        level = self.rng.choice(sorted(school["sections"]))
+        sizes = school["sections"][level].get("class_sizes")
+        if not sizes:
+            return "", None
+        return f"B-{school['id']}-{next(self.ids)}", {"level": level, "students": self.rng.choice(sizes)}
+
+    def _sizes(self, school, level) -> list[int]:
+        return school["sections"][level].setdefault("class_sizes", [])
+
+    # --- enrolment, facilities, money --------------------------------------------------------------
+
+    def _enrolment(self, school):
+        level = self.rng.choice(sorted(school["sections"]))
+        section = school["sections"][level]
+        section["students"] = max(1, round(section["students"] * self.rng.uniform(0.97, 1.03)))
+        return self._event(ev.EnrolmentReported, school, f"enrolment:{level}", level=level,
+                           students=section["students"])
+
+    def _facilities(self, school):
+        figure = self.rng.choice(("sports_area_m2", "teaching_aux_area_m2", "equipment_value_cny"))
+        level = next((lvl for lvl, sec in sorted(school["sections"].items()) if figure in sec), None)
+        target = school["sections"][level] if level else school
+        if figure not in target:
+            return None
+        target[figure] = float(round(target[figure] * self.rng.uniform(0.9, 1.12)))
+        return self._event(ev.FacilitiesUpdated, school, f"facilities:{level or 'school'}", level=level,
+                           **{figure: target[figure]})
+
+    def _budget(self, school):
+        if "public_funds_budget_cny" not in school:
+            return None
+        school["public_funds_budget_cny"] = float(round(school["public_funds_budget_cny"] * self.rng.uniform(0.97, 1.08), -2))
+        return self._event(ev.BudgetSet, school, "budget", fiscal_year=self.clock.year,
+                           public_funds_budget_cny=school["public_funds_budget_cny"])
+
+    def _training(self, school):
+        amount = float(self.rng.randint(5, 60) * 100)
+        school["training_spend_cny"] = school.get("training_spend_cny", 0.0) + amount
+        posting = f"P{self.seed}-{next(self.ids)}"
+        return self._event(ev.TrainingSpent, school, f"spend:{posting}", posting=posting, amount_cny=amount)
+
+    def _event(self, model, school, entity: str, **fields: Any) -> ev.Event:
+        # Teachers move between schools, so their versions run per teacher, not per school.
+        key = entity if entity.startswith("teacher:") else (school["id"], entity)
+        self.versions[key] += 1
+        return model(event_id=f"{self.source}-{self.seed}-{next(self.ids)}", source=self.source,
+                     district=school["district"], school=school["id"], occurred_at=self.clock,
+                     version=self.versions[key], **fields)

@@ -1,0 +1,66 @@
+"""Folding events: any order, with duplicates, gives the simulator's own final snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from junheng.examples import rural_county, suzhou_sip
+from rules.evaluate import assess
+from rules.pack import load_packs
+from schemas.snapshot import Snapshot
+from streams import state as st_
+from streams.load import snapshot_events
+from streams.simulate import Simulator
+
+PACK = load_packs(["national-2017"])
+SIP = suzhou_sip()
+
+
+def fold(events, as_of=SIP.as_of) -> tuple[Snapshot, list[str]]:
+    schools, districts, outcomes = {}, {}, []
+    for event in events:
+        outcomes.append(st_.apply(event, schools, districts).outcome)
+    records = [st_.school_record(s) for s in schools.values()]
+    snapshot = Snapshot(as_of=as_of, districts=[st_.district_record(d) for d in districts.values()],
+                        schools=sorted((r for r in records if r), key=lambda r: r.id))
+    return snapshot, outcomes
+
+
+@pytest.mark.parametrize("make", [suzhou_sip, rural_county])
+def test_loading_a_snapshot_gives_it_back(make):
+    snapshot = make()
+    folded, outcomes = fold(snapshot_events(snapshot), snapshot.as_of)
+    assert set(outcomes) == {"applied"}
+    assert assess(folded, PACK) == assess(snapshot, PACK)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), count=st.integers(1, 400), shuffle_seed=st.integers(0, 10_000))
+def test_shuffled_duplicated_changes_fold_to_the_simulated_truth(seed, count, shuffle_seed):
+    sim = Simulator(SIP, seed=seed)
+    changes = sim.events(count)
+    rng = random.Random(shuffle_seed)
+    noisy = changes + rng.sample(changes, k=len(changes) // 3)
+    rng.shuffle(noisy)
+    folded, outcomes = fold(snapshot_events(SIP) + noisy)
+    assert "rejected" not in outcomes
+    assert outcomes.count("duplicate") + outcomes.count("stale") >= len(changes) // 3
+    assert assess(folded, PACK, SIP.as_of) == assess(sim.snapshot(), PACK, SIP.as_of)
+
+
+def test_events_dated_inside_the_snapshot_are_stale():
+    sim = Simulator(SIP, seed=3, start=dt.datetime(2023, 8, 1, tzinfo=dt.timezone.utc))
+    _, outcomes = fold(snapshot_events(SIP) + sim.events(5))
+    assert outcomes[-5:] == ["stale"] * 5
+
+
+def test_unknown_school_is_rejected_with_a_reason():
+    sim = Simulator(SIP, seed=4)
+    event = sim.next_event().model_copy(update={"school": "nope"})
+    with pytest.raises(st_.Rejected, match="unknown school nope"):
+        st_.apply(event, {}, {})
