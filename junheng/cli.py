@@ -11,11 +11,8 @@ import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
 
-EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
-
-
-class UserError(Exception):
-    """A failure the user can fix; its message is printed as it is."""
+from streams import cli as streams_cli
+from junheng.errors import EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS, UserError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,6 +125,11 @@ def _date(text: str) -> dt.date:
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str]] = {
     "assess": (_configure_assess, "assess a snapshot against rule packs / 按规则包评估快照"),
     "example": (_configure_example, "write an example snapshot / 生成示例快照"),
+    "dev": (streams_cli.configure_dev, "embedded broker + worker + SIP example + simulator / 一键本地运行"),
+    "worker": (streams_cli.configure_worker, "run a Faust worker / 运行流处理工作进程"),
+    "load": (streams_cli.configure_load, "publish a snapshot as events / 将快照作为事件发布"),
+    "simulate": (streams_cli.configure_simulate, "publish simulated changes / 发布模拟变更事件"),
+    "status": (streams_cli.configure_status, "the live assessment from running workers / 查询实时评估"),
 }
 
 

@@ -38,6 +38,7 @@ class Findings:
 class SchoolResult:
     """What one school adds to a report, and to its district's sums."""
 
+    record: School
     report: SchoolReport
     findings: Findings
     contribution: Contribution
@@ -85,7 +86,7 @@ class Assessor:
                         _when_fits(rule, school, None))
         report = SchoolReport(id=school.id, district=school.district, name=school.name,
                               excluded=excluded_reason(school), sections=section_reports)
-        return SchoolResult(report, findings, _contribution(school, sections, compliance))
+        return SchoolResult(school, report, findings, _contribution(school, sections, compliance))
 
     def district(self, district: District, balance: DistrictBalance) -> DistrictResult:
         """Evaluate a district's rules from its sums."""

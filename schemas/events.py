@@ -202,4 +202,5 @@ class Batch(BaseModel):
 
 Record = Union[Batch, AnyEvent]
 RECORD = TypeAdapter(Record)
+EVENT_ADAPTER = TypeAdapter(AnyEvent)
 EVENT_TYPES = tuple(sorted(t for m in EVENT_MODELS for t in m.model_fields["type"].annotation.__args__))

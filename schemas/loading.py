@@ -49,14 +49,14 @@ def parse_snapshot(text: str, where: str = "snapshot", yaml_ok: bool = False) ->
         raise SnapshotError(f"{where}: {describe(exc)}") from None
 
 
-def describe(exc: ValidationError) -> str:
+def describe(exc: ValidationError, what_zh: str = "快照校验失败") -> str:
     """The first validation error as 'path: message', plus how many more there are."""
     errors = exc.errors()
     first = errors[0]
     path = ".".join(str(p) for p in first["loc"])
     message = first["msg"].removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more / 另有 {len(errors) - 1} 处错误)" if len(errors) > 1 else ""
-    return f"{path + ': ' if path else ''}{message}{more} / 快照校验失败"
+    return f"{path + ': ' if path else ''}{message}{more} / {what_zh}"
 
 
 def _one_line(text: str) -> str:

@@ -217,7 +217,7 @@ def _validate(state: State) -> None:
     except ValidationError as exc:
         from schemas.loading import describe
 
-        raise Rejected(f"the school's record would not validate: {describe(exc)}") from None
+        raise Rejected(f"the school's record would not validate: {describe(exc, '学校记录校验失败')}") from None
 
 
 # --- materializing records -----------------------------------------------------------------------

@@ -1,0 +1,153 @@
+"""The Faust application: topics, tables, the folding agent and the worker's web endpoints.
+
+Records are keyed by district, so a district's schools share one partition and its sums are
+computed where its schools' state lives. Tables have the source topic's partition count, and
+Faust writes each table change to the changelog partition of the record being processed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import faust
+from faust.web import Request, Response, View
+
+from alerts.metrics import ReportCollector
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from rules.evaluate import Assessor
+from rules.pack import load_packs
+from streams.live import LiveAssessment
+from streams.pipeline import Pipeline
+from streams.settings import Settings
+
+JSON = faust.Schema(key_serializer="raw", value_serializer="json")
+
+
+def topic_partitions(settings: Settings) -> dict[str, int]:
+    """Every topic the worker uses, with its partition count, to declare before starting."""
+    return {
+        settings.topic: settings.partitions,
+        settings.dead_letter_topic: settings.partitions,
+        f"{settings.app_id}-schools-changelog": settings.partitions,
+        f"{settings.app_id}-districts-changelog": settings.partitions,
+    }
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A configured worker application; run it with `faust.Worker(app).execute_from_commandline()`."""
+    producer = {"producer_max_batch_size": settings.producer_max_batch_size} if settings.producer_max_batch_size else {}
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        datadir=str(settings.data_dir),
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        topic_disable_leader=True,
+        # Faust's defaults (session 60 s, rebalance 60 s) make a fresh worker wait half a
+        # minute before its first event; a few seconds is enough on one machine or one rack.
+        broker_session_timeout=6,
+        broker_heartbeat_interval=0.5,
+        broker_rebalance_timeout=6,
+        broker_commit_interval=1.0,
+        producer_linger_ms=5,
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=0,
+        stream_wait_empty=False,
+        **producer,
+    )
+    events = app.topic(settings.topic, partitions=settings.partitions, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(settings.dead_letter_topic, partitions=settings.partitions, key_type=bytes,
+                             value_type=bytes, key_serializer="raw", value_serializer="raw")
+    schools = app.Table("schools", partitions=settings.partitions, default=None, schema=JSON)
+    districts = app.Table("districts", partitions=settings.partitions, default=None, schema=JSON)
+    assessor = Assessor(load_packs(settings.rules), settings.as_of or dt.date.today())
+    pipeline = Pipeline(schools, districts, LiveAssessment(assessor))
+    source = _WorkerSource(app, settings, pipeline)
+    registry = CollectorRegistry()
+    registry.register(ReportCollector(source, school_series=settings.school_series))
+
+    @app.agent(events)
+    async def fold(stream):
+        async for record in stream.events():
+            source.sync()
+            result = pipeline.handle(record.value, record.message.partition)
+            for dead in result.dead_letters:
+                await dead_letters.send(key=record.key, value=dead.original, headers=[
+                    ("junheng-reason", dead.reason.encode()),
+                    ("junheng-event-type", dead.event_type.encode()),
+                    ("junheng-source", f"{record.message.topic}/{record.message.partition}/{record.message.offset}".encode()),
+                ])
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            source.sync()
+            return self.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/report")
+    class ReportView(View):
+        async def get(self, request: Request) -> Response:
+            source.sync()
+            wanted = request.query.getall("district", []) or None
+            report = pipeline.live.report(wanted)
+            return self.bytes(report.model_dump_json().encode(), content_type="application/json")
+
+    @app.page("/ready")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            owned = source.owned()
+            ready = app.tables.recovery.completed.is_set() and not app.rebalancing and bool(owned)
+            return self.json({"ready": ready, "partitions": sorted(owned),
+                              "schools": sum(len(d.schools) for d in pipeline.live.districts.values())},
+                             status=200 if ready else 503)
+
+    app.junheng_pipeline = pipeline  # for tests and the benchmark
+    return app
+
+
+class _WorkerSource:
+    """The metrics source of one worker: reports of the partitions it owns now."""
+
+    def __init__(self, app: faust.App, settings: Settings, pipeline: Pipeline):
+        self.app, self.settings, self.pipeline = app, settings, pipeline
+
+    def owned(self) -> frozenset[int]:
+        try:
+            actives = self.app.assignor.assigned_actives()
+        except Exception:  # no assignment yet while the consumer group forms
+            return frozenset()
+        return frozenset(tp.partition for tp in actives if tp.topic == self.settings.topic)
+
+    def sync(self) -> None:
+        if self.app.tables.recovery.completed.is_set() and not self.app.rebalancing:
+            self.pipeline.sync(self.owned())
+
+    def reports(self):
+        return [self.pipeline.live.report()]
+
+    def health(self):
+        health = self.pipeline.health
+        health.consumer_lag = self._lag()
+        return health
+
+    def _lag(self) -> dict[tuple[str, int], int]:
+        lag = {}
+        try:
+            consumer = self.app.consumer
+            for tp in self.app.assignor.assigned_actives():
+                if tp.topic != self.settings.topic:
+                    continue
+                end = consumer.highwater(tp)
+                position = consumer._last_offset.get(tp) if hasattr(consumer, "_last_offset") else None
+                if end is not None and position is not None:
+                    lag[(tp.topic, tp.partition)] = max(0, end - position - 1)
+        except Exception:  # lag is best effort while partitions move
+            return lag
+        return lag
+

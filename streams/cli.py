@@ -1,0 +1,294 @@
+"""Commands of the streaming service: worker, load, simulate, status and the embedded `dev`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from junheng.errors import EXIT_OK, EXIT_VIOLATIONS, UserError
+
+BATCH_EVENTS = 500
+
+
+def add_connection_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--broker", help="Kafka bootstrap URL, kafka://host:port (env JUNHENG_BROKER)")
+    p.add_argument("--topic", help="events topic (env JUNHENG_TOPIC, default junheng.events)")
+    p.add_argument("--partitions", type=int, help="partitions of junheng's topics (env JUNHENG_PARTITIONS, default 8)")
+
+
+def settings_from(args: argparse.Namespace, **extra):
+    """Settings from flags, falling back to JUNHENG_* environment variables and defaults."""
+    from streams.settings import Settings
+
+    given = {k: v for k, v in vars(args).items() if v is not None and k in Settings.model_fields}
+    given.update({k: v for k, v in extra.items() if v is not None})
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"{'.'.join(map(str, err['loc']))}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
+# --- worker --------------------------------------------------------------------------------------
+
+def configure_worker(p: argparse.ArgumentParser) -> None:
+    add_connection_flags(p)
+    p.add_argument("--web-port", type=int, help="port of /metrics, /report, /ready (env JUNHENG_WEB_PORT, default 6066)")
+    p.add_argument("--web-host", help="address to listen on (env JUNHENG_WEB_HOST, default 127.0.0.1)")
+    p.add_argument("--data-dir", type=Path, help="table data directory (env JUNHENG_DATA_DIR)")
+    p.add_argument("--store", choices=("memory", "rocksdb"), help="table store (env JUNHENG_STORE, default memory)")
+    p.add_argument("--rules", nargs="+", metavar="PACK", help="rule packs (env JUNHENG_RULES as JSON list)")
+    p.add_argument("--as-of", help="date the rules are taken at (default today)")
+    p.add_argument("--school-series", choices=("all", "violations"), help="which schools get per-school series")
+    p.add_argument("--producer-max-batch-size", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(run=run_worker)
+
+
+def run_worker(args) -> int:
+    import faust
+
+    from rules.pack import PackError, load_packs
+    from streams.app import create_app, topic_partitions
+    from streams.broker import BrokerError, declare_topics, wait_for_broker
+
+    settings = settings_from(args)
+    try:
+        load_packs(settings.rules)
+        wait_for_broker(settings.bootstrap_servers, timeout=30)
+        declare_topics(settings.bootstrap_servers, topic_partitions(settings))
+    except (PackError, BrokerError) as exc:
+        raise UserError(str(exc)) from None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return EXIT_OK
+
+
+# --- load ----------------------------------------------------------------------------------------
+
+def configure_load(p: argparse.ArgumentParser) -> None:
+    p.add_argument("snapshot", help="snapshot file, JSON or YAML")
+    add_connection_flags(p)
+    p.add_argument("--revision", type=int, default=0,
+                   help="raise to replace an already loaded snapshot of the same date (default 0)")
+    p.set_defaults(run=run_load)
+
+
+def run_load(args) -> int:
+    from junheng.cli import _load_snapshot
+    from streams.load import snapshot_events
+
+    settings = settings_from(args)
+    snapshot = _load_snapshot(args.snapshot)
+    events = snapshot_events(snapshot, revision=args.revision)
+    sent = publish(settings, events)
+    print(f"loaded {args.snapshot}: {len(snapshot.districts)} districts, {len(snapshot.schools)} schools, "
+          f"{sent} events in batches to {settings.topic} / 快照已发布")
+    return EXIT_OK
+
+
+def publish(settings, events, batch: int = BATCH_EVENTS) -> int:
+    """Publish events in batch records keyed by district, in order per district."""
+    from streams.app import topic_partitions
+    from streams.broker import BrokerError, declare_topics, wait_for_broker
+
+    try:
+        wait_for_broker(settings.bootstrap_servers, timeout=15)
+        declare_topics(settings.bootstrap_servers, topic_partitions(settings))
+    except BrokerError as exc:
+        raise UserError(str(exc)) from None
+    producer = make_producer(settings)
+    by_district: dict[str, list] = {}
+    for event in events:
+        by_district.setdefault(event.district, []).append(event)
+    for district, items in by_district.items():
+        for start in range(0, len(items), batch):
+            chunk = items[start:start + batch]
+            body = '{"events":[' + ",".join(e.model_dump_json() for e in chunk) + "]}"
+            producer.send(settings.topic, key=district.encode(), value=body.encode())
+    producer.flush(timeout=60)
+    producer.close()
+    return len(events)
+
+
+def make_producer(settings):
+    from kafka import KafkaProducer
+
+    return KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=10,
+                         max_request_size=64 * 1024 * 1024, acks=1)
+
+
+# --- simulate ------------------------------------------------------------------------------------
+
+def configure_simulate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--snapshot", default=None, help="the loaded snapshot the changes start from (default: the SIP example)")
+    add_connection_flags(p)
+    p.add_argument("--rate", type=float, default=5.0, help="events per second (default 5)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--count", type=int, default=0, help="stop after this many events (default: run until stopped)")
+    p.set_defaults(run=run_simulate)
+
+
+def run_simulate(args) -> int:
+    if args.rate <= 0:
+        raise UserError("--rate must be positive / 速率必须为正数")
+    settings = settings_from(args)
+    simulate(settings, _baseline(args.snapshot), args.rate, args.seed, args.count)
+    return EXIT_OK
+
+
+def simulate(settings, snapshot, rate: float, seed: int, count: int = 0, quiet: bool = False) -> None:
+    """Send simulated changes, one event per record, at `rate` per second."""
+    from streams.simulate import Simulator
+
+    producer = make_producer(settings)
+    sim = Simulator(snapshot, seed=seed, start=_now())
+    sent, started = 0, time.monotonic()
+    try:
+        while not count or sent < count:
+            event = sim.next_event()
+            producer.send(settings.topic, key=event.district.encode(), value=event.model_dump_json().encode())
+            sent += 1
+            if not quiet and sent % max(1, int(rate * 10)) == 0:
+                print(f"simulated {sent} events ({event.type} at {event.school}) / 已模拟 {sent} 个事件", flush=True)
+            pause = started + sent / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+    finally:
+        producer.flush(timeout=30)
+        producer.close()
+
+
+def _baseline(path: str | None):
+    from junheng.cli import _load_snapshot
+    from junheng.examples import suzhou_sip
+
+    return _load_snapshot(path) if path else suzhou_sip()
+
+
+def _now():
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc)
+
+
+# --- status --------------------------------------------------------------------------------------
+
+def configure_status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", action="append", required=True, help="a worker's web address, e.g. http://127.0.0.1:6066 (repeatable)")
+    p.add_argument("--district", action="append", help="only these districts (repeatable)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(run=run_status)
+
+
+def run_status(args) -> int:
+    from junheng.cli import _print_report
+    from streams.status import fetch_reports, merge_reports
+
+    report = merge_reports(fetch_reports(args.url, args.district))
+    _print_report(report, args.format)
+    return EXIT_VIOLATIONS if report.violations else EXIT_OK
+
+
+# --- dev -----------------------------------------------------------------------------------------
+
+def configure_dev(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--web-port", type=int, default=6066, help="the worker's web port (default 6066)")
+    p.add_argument("--rate", type=float, default=2.0, help="simulated events per second (default 2)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--snapshot", default=None, help="snapshot to load (default: the SIP example)")
+    p.add_argument("--count", type=int, default=0, help="stop the simulator after this many events")
+    p.set_defaults(run=run_dev)
+
+
+def run_dev(args) -> int:
+    """Embedded default: broker, worker, the SIP example loaded, and the simulator running."""
+    from streams.broker import BrokerError, EmbeddedBroker
+    from streams.settings import Settings
+
+    if args.rate <= 0:
+        raise UserError("--rate must be positive / 速率必须为正数")
+    snapshot = _baseline(args.snapshot)
+    workdir = Path(os.environ.get("JUNHENG_DATA_DIR", "var/dev"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    broker = EmbeddedBroker(log_path=workdir / "broker.log")
+    try:
+        broker.start()
+    except BrokerError as exc:
+        raise UserError(str(exc)) from None
+    settings = Settings(broker=broker.url, web_port=args.web_port, producer_max_batch_size=1,
+                        data_dir=workdir / "worker", as_of=snapshot.as_of)
+    worker = start_worker_process(settings, workdir / "worker.log")
+    try:
+        url = f"http://127.0.0.1:{settings.web_port}"
+        wait_ready(url, worker, timeout=60)
+        publish(settings, _load_events(snapshot))
+        print(f"junheng dev: broker {broker.url}, worker {url}\n"
+              f"  metrics / 指标:         {url}/metrics\n"
+              f"  assessment / 评估报告:  junheng status --url {url}   (JSON: {url}/report)\n"
+              f"  logs / 日志:            {workdir}/worker.log, {workdir}/broker.log\n"
+              f"loaded {len(snapshot.schools)} schools; simulating {args.rate:g} events/s — Ctrl-C to stop / 按 Ctrl-C 停止",
+              flush=True)
+        simulate(settings, snapshot, args.rate, args.seed, args.count)
+        if args.count:
+            print(f"simulator done; the worker keeps running until Ctrl-C / 模拟结束，按 Ctrl-C 停止", flush=True)
+            while worker.poll() is None:
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("stopping / 正在停止", flush=True)
+    finally:
+        stop_process(worker)
+        broker.stop()
+    return EXIT_OK
+
+
+def _load_events(snapshot):
+    from streams.load import snapshot_events
+
+    return snapshot_events(snapshot)
+
+
+def start_worker_process(settings, log_path: Path) -> subprocess.Popen:
+    """`junheng worker` as a child process configured through the environment."""
+    env = {**os.environ, **{f"JUNHENG_{k.upper()}": (json.dumps(v) if isinstance(v, list) else str(v))
+                            for k, v in settings.model_dump(mode="json").items() if v is not None}}
+    log = open(log_path, "ab")
+    return subprocess.Popen([sys.executable, "-m", "junheng", "worker"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_ready(url: str, process: subprocess.Popen | None, timeout: float) -> None:
+    """Wait until a worker's /ready says so, or raise UserError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise UserError(f"the worker exited with code {process.returncode}; see its log / 工作进程已退出")
+        try:
+            with urllib.request.urlopen(f"{url}/ready", timeout=2) as resp:
+                if json.load(resp).get("ready"):
+                    return
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise UserError(f"the worker at {url} was not ready within {timeout:.0f} s / 工作进程未就绪")
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 15) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
