@@ -40,8 +40,9 @@ class RecordResult:
     applied: int = 0
 
 
-def decode(value: bytes | None) -> tuple[list[ev.Event], list[DeadLetter]]:
-    """The events of a record (one event or a batch); what cannot be read becomes dead letters."""
+def decode(value: bytes | None) -> tuple[list[tuple[ev.Event, bytes]], list[DeadLetter]]:
+    """The events of a record (one event or a batch), each with its original bytes; what cannot
+    be read becomes dead letters."""
     if value is None:
         return [], [DeadLetter("empty record / 空记录", b"")]
     if len(value) > MAX_RECORD_BYTES:
@@ -54,13 +55,14 @@ def decode(value: bytes | None) -> tuple[list[ev.Event], list[DeadLetter]]:
         return [], [DeadLetter(f"nested deeper than {MAX_NESTING} levels / 嵌套过深", value)]
     items = doc["events"] if isinstance(doc, dict) and isinstance(doc.get("events"), list) and "type" not in doc else None
     if items is None:
-        event, dead = _one(doc, value)
-        return ([event] if event else []), ([dead] if dead else [])
+        items, originals = [doc], [value]
+    else:
+        originals = [json.dumps(item, ensure_ascii=False).encode() for item in items]
     events, dead_letters = [], []
-    for item in items:
-        event, dead = _one(item, None)
+    for item, original in zip(items, originals):
+        event, dead = _one(item, original)
         if event:
-            events.append(event)
+            events.append((event, original))
         if dead:
             dead_letters.append(dead)
     return events, dead_letters
@@ -88,12 +90,12 @@ class Pipeline:
         changed_districts: set[str] = set()
         causes: dict[tuple[str, str | None], Cause] = {}
         applied = 0
-        for event in events:
+        for event, original in events:
             self._load(event, schools, districts)
             try:
                 outcome = fold.apply(event, schools, districts)
             except fold.Rejected as exc:
-                dead_letters.append(DeadLetter(str(exc), event.model_dump_json().encode(), event.type))
+                dead_letters.append(DeadLetter(str(exc), original, event.type))
                 self._count(event.type, fold.REJECTED)
                 continue
             self._count(event.type, outcome.outcome)
@@ -171,15 +173,14 @@ class Pipeline:
             self.health.newest_event_time = stamp
 
 
-def _one(item, original: bytes | None) -> tuple[ev.Event | None, DeadLetter | None]:
+def _one(item, original: bytes) -> tuple[ev.Event | None, DeadLetter | None]:
     event_type = item.get("type") if isinstance(item, dict) and isinstance(item.get("type"), str) else "unknown"
     if event_type not in ev.EVENT_TYPES:
         event_type = "unknown"
     try:
         return ev.EVENT_ADAPTER.validate_python(item), None
     except ValidationError as exc:
-        raw = original if original is not None else json.dumps(item, ensure_ascii=False).encode()
-        return None, DeadLetter(f"invalid event: {describe(exc, '事件校验失败')}", raw, event_type)
+        return None, DeadLetter(f"invalid event: {describe(exc, '事件校验失败')}", original, event_type)
 
 
 def _too_deep(doc, depth: int = 0) -> bool:

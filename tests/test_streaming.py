@@ -1,0 +1,141 @@
+"""The streaming service against a real Tansu broker and a real `junheng worker` process."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from junheng.examples import rural_county, suzhou_sip
+from kafka_env import EmbeddedBroker, Worker, publish, read_topic, send_records, worker_settings
+from rules.evaluate import assess
+from rules.pack import load_packs
+from schemas.report import Report
+from streams.load import snapshot_events
+from streams.simulate import Simulator
+
+SIP = suzhou_sip()
+RURAL = rural_county()
+PACK = load_packs(["national-2017"])
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def worker(broker, tmp_path_factory):
+    settings = worker_settings(broker, tmp_path_factory.mktemp("worker"), SIP.as_of)
+    running = Worker(settings, settings.data_dir.parent / "worker.log").ready()
+    yield running
+    running.stop()
+
+
+def without_causes(report: dict) -> dict:
+    return {**report, "violations": [{k: v for k, v in item.items() if k != "cause"} for item in report["violations"]]}
+
+
+def expected(snapshot) -> dict:
+    return without_causes(json.loads(assess(snapshot, PACK, SIP.as_of).model_dump_json()))
+
+
+def test_live_report_equals_batch_assessment_after_shuffled_duplicated_changes(worker):
+    settings = worker.settings
+    handled = worker.events_handled()
+    loaded = snapshot_events(SIP) + snapshot_events(RURAL)
+    publish(settings, loaded)
+    sims = [Simulator(SIP, seed=11), Simulator(RURAL, seed=12)]
+    changes = [e for sim in sims for e in sim.events(300)]
+    rng = random.Random(5)
+    noisy = changes + rng.sample(changes, 120)
+    rng.shuffle(noisy)
+    # Half the changes go one event per record, half in batch records of up to 40 events.
+    singles, batched = noisy[: len(noisy) // 2], noisy[len(noisy) // 2:]
+    records = [(e.district, e.model_dump_json().encode()) for e in singles]
+    for start in range(0, len(batched), 40):
+        for district in (SIP.districts[0].id, RURAL.districts[0].id):
+            chunk = [e for e in batched[start:start + 40] if e.district == district]
+            if chunk:
+                records.append((district, ('{"events":[' + ",".join(e.model_dump_json() for e in chunk) + "]}").encode()))
+    send_records(settings, records)
+    worker.wait_handled(handled + len(loaded) + len(noisy))
+
+    live = worker.report()
+    for sim, district in zip(sims, (SIP, RURAL)):
+        want = expected(sim.snapshot())
+        got = without_causes(worker.report(district.districts[0].id))
+        assert got == want
+    assert {d["id"] for d in live["districts"]} == {"320571", "431299"}
+    metrics = worker.metrics()
+    assert 'junheng_events_total{outcome="duplicate"' in metrics or 'outcome="stale"' in metrics
+
+
+def test_violations_name_the_event_that_moved_them(worker):
+    settings = worker.settings
+    sim = Simulator(SIP, seed=21)
+    school = SIP.schools[0]
+    handled = worker.events_handled()
+    # SIP's first school is a primary school; a class of 52 breaks the 45 limit (G5).
+    event = sim._event(__import__("schemas.events", fromlist=["ClassChanged"]).ClassChanged,
+                       sim.schools[school.id], "class:big-one", type="class.opened",
+                       class_id="big-one", after={"level": "primary", "students": 52})
+    send_records(settings, [(school.district, event.model_dump_json().encode())])
+    worker.wait_handled(handled + 1)
+    report = worker.report(school.district)
+    g5 = [v for v in report["violations"] if v["rule"] == "G5" and v["school"] == school.id]
+    assert g5 and g5[0]["value"] == 52.0 and g5[0]["limit"] == 45.0
+    assert g5[0]["cause"]["event_id"] == event.event_id
+    assert g5[0]["cause"]["source"] == "junheng-simulator" and g5[0]["cause"]["type"] == "class.opened"
+    metrics = worker.metrics()
+    assert f'junheng_rule_violation{{district="320571",rule="G5",school="{school.id}",section="primary",severity="critical"}} 1.0' in metrics
+
+
+def test_bad_events_go_to_the_dead_letter_topic_and_the_worker_carries_on(worker):
+    settings = worker.settings
+    handled = worker.events_handled()
+    good = Simulator(SIP, seed=31).next_event()
+    bad = [
+        b"{not json",
+        json.dumps({"type": "enrolment.reported", "event_id": "e-wrong-type", "source": "t", "district": "320571",
+                    "school": SIP.schools[1].id, "occurred_at": "2026-09-02T08:00:00Z", "version": 1,
+                    "level": "primary", "students": "many"}).encode(),
+        json.dumps({"type": "budget.set", "event_id": "e-unknown-school", "source": "t", "district": "320571",
+                    "school": "320571-999", "occurred_at": "2026-09-02T08:00:00Z", "version": 1,
+                    "fiscal_year": 2026, "public_funds_budget_cny": 100.0}).encode(),
+    ]
+    send_records(settings, [("320571", value) for value in bad] + [("320571", good.model_dump_json().encode())])
+    worker.wait_handled(handled + 4)
+    letters = read_topic(settings, settings.dead_letter_topic, 3)
+    reasons = {bytes(r.value): dict(r.headers)["junheng-reason"].decode() for r in letters}
+    assert set(reasons) == set(bad)
+    assert "not valid JSON" in reasons[bad[0]]
+    assert "students" in reasons[bad[1]] and "integer" in reasons[bad[1]]
+    assert "unknown school 320571-999" in reasons[bad[2]]
+    metrics = worker.metrics()
+    assert 'junheng_events_total{outcome="rejected",type="unknown"} 1.0' in metrics
+    assert 'junheng_events_total{outcome="rejected",type="enrolment.reported"} 1.0' in metrics
+    assert 'junheng_events_total{outcome="rejected",type="budget.set"} 1.0' in metrics
+    assert f'outcome="applied",type="{good.type}"' in metrics
+
+
+def test_status_command_prints_the_live_report(worker):
+    run = subprocess.run([sys.executable, "-m", "junheng", "status", "--url", worker.url, "--district", "431299",
+                          "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1, run.stderr  # the rural county has violations
+    report = Report.model_validate_json(run.stdout)
+    assert [d.id for d in report.districts] == ["431299"]
+    table = subprocess.run([sys.executable, "-m", "junheng", "status", "--url", worker.url], capture_output=True,
+                           text=True, timeout=60)
+    assert "青岚县" in table.stdout and "苏州工业园区" in table.stdout
+
+
+def test_status_of_an_unreachable_worker_is_a_clear_error():
+    run = subprocess.run([sys.executable, "-m", "junheng", "status", "--url", "http://127.0.0.1:9"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.startswith("junheng: http://127.0.0.1:9: worker not reachable") and "Traceback" not in run.stderr
