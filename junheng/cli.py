@@ -11,6 +11,7 @@ import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
 
+from alerts import cli as alerts_cli
 from streams import cli as streams_cli
 from junheng.errors import EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS, UserError
 
@@ -130,6 +131,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str]] = {
     "load": (streams_cli.configure_load, "publish a snapshot as events / 将快照作为事件发布"),
     "simulate": (streams_cli.configure_simulate, "publish simulated changes / 发布模拟变更事件"),
     "status": (streams_cli.configure_status, "the live assessment from running workers / 查询实时评估"),
+    "render": (alerts_cli.configure_render, "generate Prometheus, Alertmanager or Grafana config / 生成告警与看板配置"),
+    "grafana": (alerts_cli.configure_grafana, "push dashboards and alert rules to Grafana / 同步 Grafana"),
 }
 
 

@@ -50,9 +50,9 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         # Faust's defaults (session 60 s, rebalance 60 s) make a fresh worker wait half a
         # minute before its first event; a few seconds is enough on one machine or one rack.
-        broker_session_timeout=6,
-        broker_heartbeat_interval=0.5,
-        broker_rebalance_timeout=6,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(0.5, settings.session_timeout / 4),
+        broker_rebalance_timeout=settings.session_timeout,
         broker_commit_interval=1.0,
         producer_linger_ms=5,
         consumer_auto_offset_reset="earliest",

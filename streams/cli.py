@@ -227,7 +227,7 @@ def run_dev(args) -> int:
         broker.start()
     except BrokerError as exc:
         raise UserError(str(exc)) from None
-    settings = Settings(broker=broker.url, web_port=args.web_port, producer_max_batch_size=1,
+    settings = Settings(broker=broker.url, web_port=args.web_port, producer_max_batch_size=1, session_timeout=2,
                         data_dir=workdir / "worker", as_of=snapshot.as_of)
     worker = start_worker_process(settings, workdir / "worker.log")
     try:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # written in multi-record batches is recovered only in part there; 1 makes every batch one
     # record. Leave unset (Faust's default) on Apache Kafka.
     producer_max_batch_size: int | None = Field(None, ge=1)
+    # Tansu holds a group join for about half the session timeout; 2 s makes an embedded worker
+    # ready in ~2.5 s. On a shared Apache Kafka cluster a longer timeout rides out GC pauses.
+    session_timeout: float = Field(10.0, ge=1, le=300, description="consumer-group session timeout, seconds")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("broker")

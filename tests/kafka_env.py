@@ -56,6 +56,7 @@ class Worker:
 
 def worker_settings(broker: EmbeddedBroker, tmp: Path, as_of, partitions: int = 4, **extra) -> Settings:
     return Settings(broker=broker.url, web_port=free_port(), producer_max_batch_size=1, partitions=partitions,
+                    session_timeout=2,
                     data_dir=tmp / f"worker-{time.monotonic_ns()}", as_of=as_of, **extra)
 
 

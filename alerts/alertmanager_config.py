@@ -1,0 +1,151 @@
+"""The Alertmanager configuration generated from the district-leads directory and a rule pack.
+
+Routing: every alert carrying a district goes to that district's lead and to no one else;
+pipeline alerts and districts without a lead go to the operators (or nowhere, when the
+directory names none). Alerts are grouped by district and rule, so a lead receives one message
+per rule listing every school concerned.
+
+Inhibition, so one root cause does not page twice:
+- a school section's `school_compliance` violation (critical) silences the same section's
+  resource-indicator warnings (R1…R7): the compliance alert already names the indicators short;
+- a worker that is down silences its stuck and lag alerts.
+A district's inter-school CV violation (`Rn.cv`) inhibits nothing: it is about the spread across
+schools, and each school's own shortfall remains a separate task for someone else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alerts.leads import Contact, Leads
+from alerts.prometheus_rules import alert_name
+from alerts.windows import Windows, seconds
+from rules.indicators import IDS
+from rules.pack import RulePack
+from rules.quantities import Scope
+
+TEMPLATE_NAME = "junheng.tmpl"
+CONTAINER_TEMPLATES = "/etc/alertmanager/templates"
+UNROUTED = "unrouted"
+OPERATORS = "operators"
+
+
+def receiver_name(district: str) -> str:
+    return f"district-{district}"
+
+
+def alertmanager_config(leads: Leads, pack: RulePack, windows: Windows,
+                        templates_dir: str = CONTAINER_TEMPLATES) -> dict[str, Any]:
+    """The whole `alertmanager.yml` as a mapping."""
+    fallback = OPERATORS if leads.operators else UNROUTED
+    notify = windows.notify
+    config: dict[str, Any] = {"global": _global(leads)}
+    config["templates"] = [f"{templates_dir}/*.tmpl"]
+    config["route"] = {
+        "receiver": fallback,
+        "group_by": ["district", "rule"],
+        "group_wait": notify.group_wait,
+        "group_interval": notify.group_interval,
+        "repeat_interval": max(notify.repeat_interval.values(), key=seconds),
+        "routes": [
+            *[{"receiver": receiver_name(d), "matchers": [f'district="{d}"'], "continue": False,
+               "routes": _by_severity(windows)} for d in sorted(leads.districts)],
+            {"receiver": fallback, "matchers": ['scope="pipeline"'], "group_by": ["alertname", "instance"],
+             "routes": _by_severity(windows)},
+        ],
+    }
+    config["inhibit_rules"] = inhibit_rules(pack)
+    config["receivers"] = [
+        *[_receiver(receiver_name(d), lead) for d, lead in sorted(leads.districts.items())],
+        _receiver(OPERATORS, leads.operators) if leads.operators else {"name": UNROUTED},
+    ]
+    return config
+
+
+def inhibit_rules(pack: RulePack) -> list[dict[str, Any]]:
+    """The inhibitions described in the module docstring, for the rules the pack has."""
+    indicator_rules = [r.id for r in pack.rules if r.scope is Scope.section and r.quantity in IDS]
+    compliance = [r.id for r in pack.rules if r.quantity == "compliance"]
+    rules = []
+    if indicator_rules and compliance:
+        rules.append({
+            "source_matchers": [f'alertname="{alert_name(compliance[0])}"'],
+            "target_matchers": [f'rule=~"{"|".join(_regex_literal(i) for i in indicator_rules)}"',
+                                'severity="warning"'],
+            "equal": ["district", "school", "section"],
+        })
+    rules.append({
+        "source_matchers": ['alertname="JunhengWorkerDown"'],
+        "target_matchers": ['alertname=~"JunhengWorkerStuck|JunhengConsumerLagHigh"'],
+        "equal": ["instance"],
+    })
+    return rules
+
+
+def _global(leads: Leads) -> dict[str, Any]:
+    out: dict[str, Any] = {"resolve_timeout": "5m"}
+    if leads.smtp:
+        out["smtp_smarthost"] = leads.smtp.smarthost
+        out["smtp_from"] = leads.smtp.sender
+        out["smtp_require_tls"] = leads.smtp.require_tls
+        if leads.smtp.username:
+            out["smtp_auth_username"] = leads.smtp.username
+        if leads.smtp.password_file:
+            out["smtp_auth_password_file"] = leads.smtp.password_file
+    return out
+
+
+def _by_severity(windows: Windows) -> list[dict[str, Any]]:
+    return [{"matchers": [f'severity="{s}"'], "repeat_interval": every}
+            for s, every in windows.notify.repeat_interval.items()]
+
+
+def _receiver(name: str, contact: Contact) -> dict[str, Any]:
+    receiver: dict[str, Any] = {"name": name}
+    if contact.email:
+        receiver["email_configs"] = [{
+            "to": contact.email,
+            "send_resolved": True,
+            "headers": {"Subject": '{{ template "junheng.subject" . }}'},
+            "html": '{{ template "junheng.html" . }}',
+            "text": '{{ template "junheng.text" . }}',
+        }]
+    if contact.webhook:
+        hook: dict[str, Any] = {"url": contact.webhook.url, "send_resolved": True}
+        if contact.webhook.credentials_file:
+            hook["http_config"] = {"authorization": {"credentials_file": contact.webhook.credentials_file}}
+        receiver["webhook_configs"] = [hook]
+    return receiver
+
+
+def _regex_literal(text: str) -> str:
+    return "".join("\\" + c if c in r".^$*+?()[]{}|\\" else c for c in text)
+
+
+#: Notification templates, in Chinese: the leads are district education bureau staff.
+TEMPLATE = r'''{{/* junheng 告警通知模板（由 alerts/alertmanager_config.py 生成，请勿手改） */}}
+
+{{ define "junheng.status" }}{{ if eq .Status "firing" }}未达标{{ else }}已恢复{{ end }}{{ end }}
+
+{{ define "junheng.severity" }}{{ if eq . "critical" }}严重{{ else if eq . "warning" }}警告{{ else if eq . "info" }}提示{{ else }}{{ . }}{{ end }}{{ end }}
+
+{{ define "junheng.subject" }}【义务教育优质均衡监测】{{ template "junheng.status" . }}：{{ if .CommonLabels.rule }}规则 {{ .CommonLabels.rule }}{{ else }}{{ .CommonLabels.alertname }}{{ end }}，{{ .Alerts.Firing | len }} 处未达标{{ if .Alerts.Resolved }}，{{ .Alerts.Resolved | len }} 处已恢复{{ end }}{{ end }}
+
+{{ define "junheng.alert" }}{{ if .Annotations.place_zh }}{{ .Annotations.place_zh }}：{{ end }}{{ .Annotations.summary }}
+{{ if .Annotations.value }}  当前值 {{ .Annotations.value }}，限值 {{ .Annotations.limit }}（{{ template "junheng.severity" .Labels.severity }}）
+{{ end }}{{ if .Annotations.description }}  {{ .Annotations.description }}
+{{ end }}  处理指引：{{ .Annotations.runbook_url }}
+  开始时间：{{ .StartsAt.Local.Format "2006-01-02 15:04" }}{{ if eq .Status "resolved" }}，恢复时间：{{ .EndsAt.Local.Format "2006-01-02 15:04" }}{{ end }}
+{{ end }}
+
+{{ define "junheng.text" }}{{ template "junheng.subject" . }}
+{{ if .Alerts.Firing }}
+未达标：
+{{ range .Alerts.Firing }}- {{ template "junheng.alert" . }}{{ end }}{{ end }}{{ if .Alerts.Resolved }}
+已恢复：
+{{ range .Alerts.Resolved }}- {{ template "junheng.alert" . }}{{ end }}{{ end }}
+—— junheng 义务教育优质均衡发展监测（本邮件由系统自动发送）
+{{ end }}
+
+{{ define "junheng.html" }}<html><body><pre style="font-family: sans-serif">{{ template "junheng.text" . }}</pre></body></html>{{ end }}
+'''

@@ -1,0 +1,129 @@
+"""Grafana-managed alerting generated from a rule pack and the district-leads directory, for
+deployments that alert from Grafana instead of Alertmanager: alert rules, contact points and
+the notification policy tree, in Grafana's file-provisioning format (apiVersion 1).
+
+The rules are built with grafana-foundation-sdk (the shapes of Grafana's provisioning API,
+which `junheng grafana sync` posts) and written out in the file format, which differs only in
+a few keys. Secrets are `$__file{…}` references Grafana resolves when it loads the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from grafana_foundation_sdk.builders import alerting, expr
+from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.alerting import RelativeTimeRange
+
+from alerts.alert_text import SEVERITY_ZH, runbook_url
+from alerts.alertmanager_config import OPERATORS, receiver_name
+from alerts.grafana_dashboards import DATASOURCE_UID
+from alerts.leads import Contact, Leads
+from alerts.prometheus_rules import SCOPE_ORDER, alert_expr
+from alerts.windows import Windows, seconds
+from rules.pack import Rule, RulePack
+
+FOLDER_UID = "junheng"
+FOLDER_TITLE = "junheng 优质均衡监测"
+GRAFANA_DEFAULT_RECEIVER = "grafana-default-email"
+EVALUATE_EVERY = "1m"
+
+
+def rule_uid(pack: RulePack, rule: Rule) -> str:
+    """A fixed uid per pack and rule (Grafana allows at most 40 characters)."""
+    digest = hashlib.sha1(f"{pack.name}/{rule.id}".encode()).hexdigest()[:12]
+    return f"junheng-{digest}"
+
+
+def rule_groups_api(pack: RulePack, windows: Windows) -> list[dict[str, Any]]:
+    """The pack's rule groups in the provisioning API's shape (one group per scope)."""
+    groups = []
+    for scope in SCOPE_ORDER:
+        rules = [r for r in pack.rules if r.scope is scope]
+        if not rules:
+            continue
+        title = f"{pack.name}-{scope.value}"
+        group = alerting.RuleGroup(title).folder_uid(FOLDER_UID).interval(seconds(EVALUATE_EVERY))
+        for rule in rules:
+            group = group.with_rule(_rule(pack, rule, title, windows))
+        groups.append(json.loads(json.dumps(group.build(), cls=JSONEncoder)))
+    return groups
+
+
+def _rule(pack: RulePack, rule: Rule, group: str, windows: Windows) -> alerting.Rule:
+    window = RelativeTimeRange(from_val=600, to=0)
+    value = prom.Dataquery().expr(" ".join(alert_expr(rule.id).split())).instant().ref_id("A")
+    limit = prom.Dataquery().ref_id("B").instant().expr(
+        f'max by (rule, district, school, section) (junheng_rule_limit{{rule="{rule.id}"}})')
+    # Every series A returns is a violation; `$A == $A` is 1 for each, whatever its value.
+    condition = expr.TypeMath().ref_id("C").expression("$A == $A")
+    return (alerting.Rule(f"{rule.id} {rule.title_zh} / {rule.title_en}")
+            .uid(rule_uid(pack, rule)).rule_group(group).folder_uid(FOLDER_UID).condition("C")
+            .with_query(alerting.Query("A").datasource_uid(DATASOURCE_UID).relative_time_range(window).model(value))
+            .with_query(alerting.Query("B").datasource_uid(DATASOURCE_UID).relative_time_range(window).model(limit))
+            .with_query(alerting.Query("C").datasource_uid("__expr__").model(condition))
+            .for_val(windows.wait(rule.severity.value))
+            .no_data_state("OK").exec_err_state("Error")
+            .labels({"severity": rule.severity.value, "scope": rule.scope.value, "rule": rule.id})
+            .annotations({
+                "summary": (f"{{{{ $labels.district }}}} {{{{ $labels.school }}}} {{{{ $labels.section }}}}："
+                            f"{rule.title_zh} / {rule.title_en}"),
+                "description": (f"观测值 {{{{ $values.A.Value }}}}，限值 {{{{ $values.B.Value }}}}（规则 {rule.id}，"
+                                f"{SEVERITY_ZH.get(rule.severity.value, rule.severity.value)}）。"
+                                f"Observed {{{{ $values.A.Value }}}}, limit {{{{ $values.B.Value }}}} (rule {rule.id})."),
+                "runbook_url": runbook_url(rule.id),
+            }))
+
+
+def alert_rules(pack: RulePack, windows: Windows) -> dict[str, Any]:
+    """The rule groups as an alerting provisioning file."""
+    groups = []
+    for group in rule_groups_api(pack, windows):
+        groups.append({
+            "orgId": 1, "name": group["title"], "folder": FOLDER_TITLE, "interval": EVALUATE_EVERY,
+            "rules": [{k: r[k] for k in ("uid", "title", "condition", "data", "for", "noDataState",
+                                          "execErrState", "labels", "annotations")} for r in group["rules"]],
+        })
+    return {"apiVersion": 1, "groups": groups}
+
+
+def contact_points(leads: Leads) -> dict[str, Any]:
+    """One contact point per district lead, and one for the operators."""
+    points = [_contact_point(receiver_name(d), lead) for d, lead in sorted(leads.districts.items())]
+    if leads.operators:
+        points.append(_contact_point(OPERATORS, leads.operators))
+    return {"apiVersion": 1, "contactPoints": points}
+
+
+def _contact_point(name: str, contact: Contact) -> dict[str, Any]:
+    receivers = []
+    if contact.email:
+        receivers.append({"uid": f"{name}-email"[:40], "type": "email", "disableResolveMessage": False,
+                          "settings": {"addresses": contact.email, "singleEmail": True}})
+    if contact.webhook:
+        settings: dict[str, Any] = {"url": contact.webhook.url, "httpMethod": "POST"}
+        if contact.webhook.credentials_file:
+            settings["authorization_scheme"] = "Bearer"
+            settings["authorization_credentials"] = f"$__file{{{contact.webhook.credentials_file}}}"
+        receivers.append({"uid": f"{name}-webhook"[:40], "type": "webhook", "disableResolveMessage": False,
+                          "settings": settings})
+    return {"orgId": 1, "name": name, "receivers": receivers}
+
+
+def notification_policies(leads: Leads, windows: Windows) -> dict[str, Any]:
+    """Each district's alerts to its lead only; the rest to the operators."""
+    notify = windows.notify
+    routes = [alerting.NotificationPolicy().receiver(receiver_name(d))
+              .object_matchers([["district", "=", d]]).continue_val(False)
+              for d in sorted(leads.districts)]
+    root = (alerting.NotificationPolicy()
+            .receiver(OPERATORS if leads.operators else GRAFANA_DEFAULT_RECEIVER)
+            .group_by(["grafana_folder", "district", "rule"])
+            .group_wait(notify.group_wait).group_interval(notify.group_interval)
+            .repeat_interval(max(notify.repeat_interval.values(), key=seconds))
+            .routes(routes))
+    policy = json.loads(json.dumps(root.build(), cls=JSONEncoder))
+    return {"apiVersion": 1, "policies": [{"orgId": 1, **policy}]}

@@ -1,0 +1,176 @@
+"""Grafana dashboards built with grafana-foundation-sdk, and their provisioning files.
+
+Four dashboards with fixed uids (so provisioning and `junheng grafana sync` overwrite rather
+than duplicate): the bureau's overview of every district against every limit, a district page,
+a school drill-down, and the pipeline's health. Limits come from the metrics themselves
+(`junheng_district_indicator_cv_limit`, `junheng_rule_limit`), so a dashboard fits every pack.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+DATASOURCE_UID = "junheng-prometheus"
+DATASOURCE = model.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
+FOLDER = "junheng 优质均衡监测"
+CONTAINER_DASHBOARDS = "/var/lib/grafana/dashboards/junheng"
+PROMETHEUS_URL = "http://prometheus:9090"
+TAGS = ["junheng"]
+
+
+def dashboards() -> list[dict[str, Any]]:
+    """Every dashboard, as the JSON model Grafana stores."""
+    return [_as_json(builder) for builder in (bureau(), district(), school(), pipeline())]
+
+
+def bureau() -> db.Dashboard:
+    """Every district against every limit: CV headroom, compliance, violations by severity."""
+    return (_dashboard("junheng-bureau", "教育局总览 / Bureau overview",
+                       "Every district against every limit of the rule pack")
+            .with_panel(_stat("违规数（按严重程度） / Violations by severity",
+                              "sum by (severity) (junheng:rule_violations:count_by_district_severity)", "{{severity}}"))
+            .with_panel(_table("差异系数余量（限值 − 差异系数，负数即超限） / CV headroom (limit − CV; negative = over)",
+                               "junheng:district_indicator_cv_headroom").span(12))
+            .with_panel(bargauge.Panel().title("学校达标率 / Share of compliant school sections")
+                        .datasource(DATASOURCE).unit("percentunit").min(0).max(1).span(12)
+                        .with_target(_query("junheng:district_compliance_ratio", "{{district}} {{section}}", instant=True)))
+            .with_panel(_table("各区县差异系数与限值 / District CV and its limit",
+                               "max by (district, section, indicator) (junheng_district_indicator_cv)",
+                               "max by (district, section, indicator) (junheng_district_indicator_cv_limit)").span(24))
+            .with_panel(_timeseries("违规数趋势 / Violations over time",
+                                    "sum by (district) (junheng:rule_violations:count_by_district_severity)",
+                                    "{{district}}").span(24)))
+
+
+def district() -> db.Dashboard:
+    """One district (variable `district`): indicators, CV against limit, schools off standard."""
+    sel = 'district="$district"'
+    return (_dashboard("junheng-district", "区县 / District", "One district's indicators, balance and violations")
+            .with_variable(_variable("district", "区县 / District", "label_values(junheng_district_indicator, district)"))
+            .with_panel(_stat("未达标学校（学段） / School sections not compliant",
+                              f"junheng:district_schools_not_compliant{{{sel}}}", "{{section}}"))
+            .with_panel(_stat("违规数 / Violations",
+                              f"junheng:rule_violations:count_by_district_severity{{{sel}}}", "{{severity}}"))
+            .with_panel(_timeseries("区县指标（学生加权均值） / District indicators (student-weighted mean)",
+                                    f"max by (section, indicator) (junheng_district_indicator{{{sel}}})",
+                                    "{{section}} {{indicator}}").span(24))
+            .with_panel(_timeseries("差异系数与限值 / CV against its limit",
+                                    f"max by (section, indicator) (junheng_district_indicator_cv{{{sel}}})",
+                                    "{{section}} {{indicator}} CV",
+                                    f"max by (section, indicator) (junheng_district_indicator_cv_limit{{{sel}}})",
+                                    "{{section}} {{indicator}} limit").span(24))
+            .with_panel(_table("未达标学校及规则（观测值与限值） / Schools off standard (value and limit)",
+                               f"max by (rule, school, section) (junheng_rule_value{{{sel}}})",
+                               f"max by (rule, school, section) (junheng_rule_limit{{{sel}}})").span(24))
+            .with_panel(_timeseries("违规数趋势 / Violations over time",
+                                    f"junheng:rule_violations:count_by_district_severity{{{sel}}}",
+                                    "{{severity}}").span(24)))
+
+
+def school() -> db.Dashboard:
+    """One school (variables `district`, `school`): its indicators and its violations."""
+    sel = 'district="$district", school="$school"'
+    return (_dashboard("junheng-school", "学校 / School", "One school's indicators and violations")
+            .with_variable(_variable("district", "区县 / District", "label_values(junheng_school_info, district)"))
+            .with_variable(_variable("school", "学校 / School",
+                                     'label_values(junheng_school_info{district="$district"}, school)'))
+            .with_panel(_table("学校 / School", f"max by (school, name, district_name) (junheng_school_info{{{sel}}})")
+                        .span(24))
+            .with_panel(_timeseries("学校指标 / School indicators",
+                                    f"max by (section, indicator) (junheng_school_indicator{{{sel}}})",
+                                    "{{section}} {{indicator}}").span(24))
+            .with_panel(_table("违规（观测值与限值） / Violations (value and limit)",
+                               f"max by (rule, section) (junheng_rule_value{{{sel}}})",
+                               f"max by (rule, section) (junheng_rule_limit{{{sel}}})").span(24)))
+
+
+def pipeline() -> db.Dashboard:
+    """The workers: events, lags, dead letters, evaluations, broker stalls."""
+    return (_dashboard("junheng-pipeline", "数据管道 / Pipeline health", "junheng workers and their Kafka consumption")
+            .with_panel(_stat("在线工作进程 / Workers up", 'sum(up{job="junheng"})', "workers"))
+            .with_panel(_stat("最新事件延迟 / Newest event lag", "max(junheng_event_lag_seconds)", "lag").unit("s"))
+            .with_panel(_timeseries("事件处理速率 / Events handled per second", "junheng:events:rate5m",
+                                    "{{type}} {{outcome}}").unit("ops").span(24))
+            .with_panel(_timeseries("消费延迟（消息数） / Consumer lag (messages)",
+                                    "sum by (instance, topic) (junheng_consumer_lag)", "{{instance}} {{topic}}"))
+            .with_panel(_timeseries("死信 / Dead-lettered events (15m)",
+                                    "sum by (instance) (increase(junheng_dead_letter_total[15m]))", "{{instance}}"))
+            .with_panel(_timeseries("规则评估速率 / Rule evaluations per second",
+                                    "sum by (instance) (rate(junheng_rule_evaluations_total[5m]))", "{{instance}}")
+                        .unit("ops"))
+            .with_panel(_timeseries("Kafka 无响应次数 / Broker stalls (1h)",
+                                    "sum by (instance) (increase(junheng_broker_stalls_total[1h]))", "{{instance}}")))
+
+
+def datasource_provisioning() -> dict[str, Any]:
+    """The Prometheus datasource, with the fixed uid the dashboards and alert rules use."""
+    return {"apiVersion": 1, "datasources": [{
+        "name": "junheng Prometheus", "uid": DATASOURCE_UID, "type": "prometheus", "access": "proxy",
+        "url": PROMETHEUS_URL, "isDefault": True, "editable": False,
+        "jsonData": {"timeInterval": "15s"},
+    }]}
+
+
+def dashboard_provider() -> dict[str, Any]:
+    """The file provider that loads `dashboards/*.json` into the junheng folder."""
+    return {"apiVersion": 1, "providers": [{
+        "name": "junheng", "folder": FOLDER, "type": "file", "disableDeletion": True,
+        "allowUiUpdates": False, "options": {"path": CONTAINER_DASHBOARDS},
+    }]}
+
+
+# --- building blocks ----------------------------------------------------------------------
+
+def _dashboard(uid: str, title: str, description: str) -> db.Dashboard:
+    return (db.Dashboard(title).uid(uid).description(description).tags(TAGS)
+            .time("now-7d", "now").refresh("1m").timezone("browser"))
+
+
+def _variable(name: str, label: str, query: str) -> db.QueryVariable:
+    return (db.QueryVariable(name).label(label).datasource(DATASOURCE).query(query)
+            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(model.VariableSort.ALPHABETICAL_ASC))
+
+
+def _query(expr: str, legend: str = "", ref: str = "A", instant: bool = False, as_table: bool = False) -> prom.Dataquery:
+    query = prom.Dataquery().expr(expr).ref_id(ref).datasource(DATASOURCE)
+    if legend:
+        query = query.legend_format(legend)
+    if instant:
+        query = query.instant()
+    if as_table:
+        query = query.format(PromQueryFormat.TABLE)
+    return query
+
+
+def _stat(title: str, expr: str, legend: str) -> stat.Panel:
+    return stat.Panel().title(title).datasource(DATASOURCE).span(6).with_target(_query(expr, legend, instant=True))
+
+
+def _timeseries(title: str, expr: str, legend: str, *more: str) -> timeseries.Panel:
+    panel = timeseries.Panel().title(title).datasource(DATASOURCE).span(12).with_target(_query(expr, legend))
+    for i in range(0, len(more), 2):
+        panel = panel.with_target(_query(more[i], more[i + 1], ref=chr(ord("B") + i // 2)))
+    return panel
+
+
+def _table(title: str, *exprs: str) -> table.Panel:
+    """An instant table; several queries are merged on their labels (value #A, #B, …)."""
+    panel = table.Panel().title(title).datasource(DATASOURCE).span(12)
+    for i, expr in enumerate(exprs):
+        panel = panel.with_target(_query(expr, ref=chr(ord("A") + i), instant=True, as_table=True))
+    if len(exprs) > 1:
+        panel = panel.with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
+    return panel.with_transformation(model.DataTransformerConfig(
+        id_val="organize", options={"excludeByName": {"Time": True}}))
+
+
+def _as_json(builder: db.Dashboard) -> dict[str, Any]:
+    return json.loads(json.dumps(builder.build(), cls=JSONEncoder))

@@ -1,0 +1,23 @@
+"""Counters a worker keeps about its own work, read by the metrics collector at scrape time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Health:
+    """A worker's pipeline counters since it started.
+
+    `events` counts handled events by (type, outcome), outcome being one of `applied`,
+    `duplicate`, `stale`, `rejected` (contracts.md §3); `consumer_lag` is the number of messages
+    behind the end of each owned (topic, partition); `newest_event_time` is the event time (Unix
+    seconds) of the newest applied event, None before the first.
+    """
+
+    events: dict[tuple[str, str], int] = field(default_factory=dict)
+    dead_lettered: int = 0
+    consumer_lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    newest_event_time: float | None = None
+    rule_evaluations: int = 0
+    broker_stalls: int = 0

@@ -1,0 +1,85 @@
+"""The district-leads directory: who receives each district's alerts, and how.
+
+Secrets never appear here: the SMTP password and any webhook credentials are files named by
+path, mounted at deploy time (compose secrets, Kubernetes secrets).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Webhook(_Strict):
+    """A webhook receiver. A WeCom (企业微信) group bot is reached through a relay inside the
+    deployment, because its URL carries its key and this Alertmanager (0.25) cannot read a
+    webhook URL from a file; the relay holds the key, Alertmanager authenticates to it with a
+    bearer token read from `credentials_file`."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    credentials_file: str | None = None
+
+
+class Contact(_Strict):
+    name: str
+    email: str | None = None
+    webhook: Webhook | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> "Contact":
+        if self.email is None and self.webhook is None:
+            raise ValueError(f"{self.name}: give an email or a webhook / 请至少提供邮箱或 webhook")
+        return self
+
+
+class Lead(Contact):
+    """A district's lead (负责人) and the district's name."""
+
+    district_name: str
+
+
+class Smtp(_Strict):
+    smarthost: str
+    sender: str = Field(alias="from")
+    username: str | None = None
+    password_file: str | None = None
+    require_tls: bool = True
+
+
+class Leads(_Strict):
+    smtp: Smtp | None = None
+    operators: Contact | None = None
+    districts: dict[str, Lead]
+
+    @model_validator(mode="after")
+    def _email_needs_smtp(self) -> "Leads":
+        emails = [c for c in (self.operators, *self.districts.values()) if c is not None and c.email]
+        if emails and self.smtp is None:
+            raise ValueError("email contacts need an smtp section / 使用邮件通知需要配置 smtp")
+        return self
+
+
+class LeadsError(Exception):
+    """A leads file that cannot be read or does not validate; the message is for the user."""
+
+
+def load_leads(path: Path) -> Leads:
+    """Read and validate a leads directory file."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return Leads.model_validate(raw)
+    except OSError as exc:
+        raise LeadsError(f"{path}: cannot read ({exc.strerror}) / 无法读取负责人名录") from None
+    except yaml.YAMLError as exc:
+        raise LeadsError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}) / 负责人名录不是有效的 YAML") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise LeadsError(f"{path}: {where + ': ' if where else ''}{err['msg']} / 负责人名录有误") from None

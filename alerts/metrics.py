@@ -1,0 +1,180 @@
+"""The `/metrics` of a worker (contracts.md §3), built from its reports at scrape time.
+
+Nothing is kept between scrapes: every scrape reads the reports of the districts the worker owns
+now, so a series disappears as soon as its violation clears or its partition moves to another
+worker, and nothing goes stale after a rebalance.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Literal, Protocol
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from alerts.health import Health
+from schemas.report import Report
+
+SchoolSeries = Literal["all", "violations"]
+PLACE = ("district", "school", "section")
+
+
+class MetricsSource(Protocol):
+    """What a worker offers the collector: its current reports and its counters."""
+
+    def reports(self) -> Iterable[Report]: ...
+
+    def health(self) -> Health: ...
+
+
+class ReportHolder:
+    """A thread-safe holder of the latest reports and counters, for a process that computes
+    reports in one thread and serves `/metrics` from another."""
+
+    def __init__(self, reports: Iterable[Report] = (), health: Health | None = None):
+        self._lock = threading.Lock()
+        self._reports = tuple(reports)
+        self._health = health or Health()
+
+    def publish(self, reports: Iterable[Report], health: Health | None = None) -> None:
+        """Replace the reports (and the counters, when given) seen by the next scrape."""
+        with self._lock:
+            self._reports = tuple(reports)
+            if health is not None:
+                self._health = health
+
+    def reports(self) -> Iterable[Report]:
+        with self._lock:
+            return self._reports
+
+    def health(self) -> Health:
+        with self._lock:
+            return self._health
+
+
+class ReportCollector(Collector):
+    """A custom collector exporting a worker's reports and pipeline counters.
+
+    `school_series="violations"` exports the school-level series (indicators and names) only
+    for schools with at least one violation: at national scale (about 207,000 schools) the full
+    set is millions of series, while the violating schools are what alerts and drill-downs need.
+    """
+
+    def __init__(self, source: MetricsSource, school_series: SchoolSeries = "all",
+                 clock: Callable[[], float] = time.time):
+        if school_series not in ("all", "violations"):
+            raise ValueError(f"school_series must be 'all' or 'violations', not {school_series!r}")
+        self.source = source
+        self.school_series = school_series
+        self.clock = clock
+
+    def describe(self) -> list:
+        # Describing nothing keeps registration from calling collect() before the worker is up.
+        return []
+
+    def collect(self) -> Iterator:
+        reports = list(self.source.reports())
+        yield from _report_families(reports, self.school_series)
+        yield from _health_families(self.source.health(), self.clock())
+
+
+def metrics_app_bytes(registry: CollectorRegistry) -> bytes:
+    """The registry in the Prometheus text format, as served on `/metrics`."""
+    return generate_latest(registry)
+
+
+def _report_families(reports: list[Report], school_series: SchoolSeries) -> Iterator:
+    school = GaugeMetricFamily("junheng_school_indicator", "Indicator value of a school section",
+                               labels=[*PLACE, "indicator"])
+    school_info = GaugeMetricFamily("junheng_school_info", "Names of a school and its district (always 1)",
+                                    labels=["district", "school", "name", "district_name"])
+    district_info = GaugeMetricFamily("junheng_district_info", "Name of a district (always 1)",
+                                      labels=["district", "name"])
+    district = GaugeMetricFamily("junheng_district_indicator",
+                                 "Student-weighted mean of an indicator over a district's schools of one level",
+                                 labels=["district", "section", "indicator"])
+    cv = GaugeMetricFamily("junheng_district_indicator_cv", "Inter-school coefficient of variation",
+                           labels=["district", "section", "indicator"])
+    cv_limit = GaugeMetricFamily("junheng_district_indicator_cv_limit",
+                                 "Highest coefficient of variation the rule pack allows",
+                                 labels=["district", "section", "indicator"])
+    schools = GaugeMetricFamily("junheng_district_schools", "School sections of a level in a district",
+                                labels=["district", "section"])
+    compliant = GaugeMetricFamily("junheng_district_schools_compliant",
+                                  "School sections of a level that comply (6 of 7 indicators)",
+                                  labels=["district", "section"])
+    violation = GaugeMetricFamily("junheng_rule_violation", "1 while a rule is violated at a place",
+                                  labels=["rule", *PLACE, "severity"])
+    value = GaugeMetricFamily("junheng_rule_value", "Observed value of a violated rule",
+                              labels=["rule", *PLACE])
+    limit = GaugeMetricFamily("junheng_rule_limit", "Limit of a violated rule", labels=["rule", *PLACE])
+
+    for report in reports:
+        district_names = {d.id: d.name or d.id for d in report.districts}
+        for d in report.districts:
+            district_info.add_metric([d.id, district_names[d.id]], 1)
+            for level, section in sorted(d.sections.items()):
+                schools.add_metric([d.id, level], section.schools)
+                compliant.add_metric([d.id, level], section.schools_compliant)
+                for ind, figures in sorted(section.indicators.items()):
+                    labels = [d.id, level, ind]
+                    _add(district, labels, figures.value)
+                    _add(cv, labels, figures.cv)
+                    _add(cv_limit, labels, figures.cv_limit)
+
+        seen: set[tuple[str, ...]] = set()
+        for v in report.violations:
+            place = [v.district, v.school or "", v.section or ""]
+            key = (v.rule, *place)
+            if key in seen:  # one series per rule and place, whatever the report repeats
+                continue
+            seen.add(key)
+            violation.add_metric([*key, v.severity], 1)
+            value.add_metric(list(key), v.value)
+            limit.add_metric(list(key), v.limit)
+
+        violating = {v.school for v in report.violations if v.school}
+        for s in report.schools:
+            if school_series == "violations" and s.id not in violating:
+                continue
+            school_info.add_metric([s.district, s.id, s.name or s.id, district_names.get(s.district, s.district)], 1)
+            for level, section in sorted(s.sections.items()):
+                for ind, figures in sorted(section.indicators.items()):
+                    _add(school, [s.district, s.id, level, ind], figures.value)
+
+    yield from (school, school_info, district_info, district, cv, cv_limit, schools, compliant,
+                violation, value, limit)
+
+
+def _health_families(health: Health, now: float) -> Iterator:
+    events = CounterMetricFamily("junheng_events", "Events handled, by type and outcome",
+                                 labels=["type", "outcome"])
+    for (event_type, outcome), count in sorted(health.events.items()):
+        events.add_metric([event_type, outcome], count)
+    yield events
+    yield CounterMetricFamily("junheng_dead_letter", "Events sent to the dead-letter topic",
+                              value=health.dead_lettered)
+    yield CounterMetricFamily("junheng_rule_evaluations", "Rule evaluations performed",
+                              value=health.rule_evaluations)
+    yield CounterMetricFamily("junheng_broker_stalls", "Times the broker stopped answering",
+                              value=health.broker_stalls)
+    lag = GaugeMetricFamily("junheng_consumer_lag", "Messages behind the end of an owned partition",
+                            labels=["topic", "partition"])
+    for (topic, partition), behind in sorted(health.consumer_lag.items()):
+        lag.add_metric([topic, str(partition)], behind)
+    yield lag
+    # Before the first applied event there is no lag to speak of: the series is absent, not 0.
+    if health.newest_event_time is not None:
+        yield GaugeMetricFamily("junheng_event_lag_seconds",
+                                "Now minus the event time of the newest applied event",
+                                value=max(0.0, now - health.newest_event_time))
+
+
+def _add(family: GaugeMetricFamily, labels: list[str], value: float | None) -> None:
+    # A figure that is not reported is absent from /metrics, never exported as 0.
+    if value is not None:
+        family.add_metric(labels, value)

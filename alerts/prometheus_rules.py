@@ -1,0 +1,325 @@
+"""Prometheus rule files generated from a rule pack, and their promtool unit tests.
+
+One alerting rule per pack rule, grouped by scope; a pack-independent file holds the recording
+rules dashboards use and the alerts about the pipeline itself. Each alert fires on the observed
+value, so `$value` is what the school or district measures, not the 1 of the violation series.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from alerts.alert_text import README, annotations, expected_text, prometheus_template
+from alerts.windows import Windows, seconds
+from rules.pack import Rule, RulePack
+from rules.quantities import Scope
+
+PLACE = "rule,district,school,section"
+WORKER_JOB = "junheng"
+SCOPE_ORDER = (Scope.section, Scope.school, Scope.district_section, Scope.district)
+
+
+def alert_name(rule_id: str) -> str:
+    """A rule's alert name; alert names must be metric-name-like, so other characters become `_`."""
+    return "JunhengRule_" + re.sub(r"[^A-Za-z0-9_]", "_", rule_id)
+
+
+def alert_expr(rule_id: str) -> str:
+    """The observed value wherever the rule is violated, summed over nothing and stripped of the
+    worker's instance, so an alert keeps its identity when its district moves to another worker."""
+    selector = f'{{rule="{rule_id}"}}'
+    return (f"max by ({PLACE}) (junheng_rule_value{selector})\n"
+            f"  and on ({PLACE}) (junheng_rule_violation{selector} == 1)")
+
+
+def pack_rules(pack: RulePack, windows: Windows) -> dict[str, Any]:
+    """The alerting rules of a pack, one group per scope."""
+    groups = []
+    for scope in SCOPE_ORDER:
+        rules = [r for r in pack.rules if r.scope is scope]
+        if rules:
+            groups.append({"name": f"junheng-{pack.name}-{scope.value}",
+                           "rules": [_alerting_rule(r, windows) for r in rules]})
+    return {"groups": groups}
+
+
+def _alerting_rule(rule: Rule, windows: Windows) -> dict[str, Any]:
+    return {
+        "alert": alert_name(rule.id),
+        "expr": alert_expr(rule.id),
+        "for": windows.wait(rule.severity.value),
+        "labels": {"severity": rule.severity.value, "scope": rule.scope.value},
+        "annotations": {key: prometheus_template(text, rule) for key, text in annotations(rule).items()},
+    }
+
+
+# --- pack-independent rules ---------------------------------------------------------------
+
+#: Recording rules (name → expression): district roll-ups for dashboards, without the worker labels.
+RECORDING = {
+    "junheng:rule_violations:count_by_district_severity":
+        f"count by (district, severity) (max by ({PLACE}, severity) (junheng_rule_violation == 1))",
+    "junheng:rule_violations:count_by_rule":
+        f"count by (rule, severity) (max by ({PLACE}, severity) (junheng_rule_violation == 1))",
+    "junheng:district_schools_not_compliant":
+        "max by (district, section) (junheng_district_schools)"
+        " - on (district, section) max by (district, section) (junheng_district_schools_compliant)",
+    "junheng:district_compliance_ratio":
+        "max by (district, section) (junheng_district_schools_compliant)"
+        " / on (district, section) (max by (district, section) (junheng_district_schools) > 0)",
+    "junheng:district_indicator_cv_headroom":
+        "max by (district, section, indicator) (junheng_district_indicator_cv_limit)"
+        " - on (district, section, indicator) max by (district, section, indicator) (junheng_district_indicator_cv)",
+    "junheng:events:rate5m": "sum by (type, outcome) (rate(junheng_events_total[5m]))",
+}
+
+
+def pipeline_alerts(windows: Windows) -> list[dict[str, Any]]:
+    """Alerts about the workers, for operators; they carry no district, so no lead gets them."""
+    p = windows.pipeline
+
+    def alert(name, expr, wait, severity, zh, en):
+        return {"alert": name, "expr": expr, "for": wait.for_,
+                "labels": {"severity": severity, "scope": "pipeline"},
+                "annotations": {"summary": f"{zh} / {en}", "runbook_url": _pipeline_runbook(name)}}
+
+    stuck, lag, dead, stalls = p["stuck"], p["consumer_lag"], p["dead_letters"], p["broker_stalls"]
+    return [
+        alert("JunhengWorkerDown", f'up{{job="{WORKER_JOB}"}} == 0', p["worker_down"], "critical",
+              "junheng 工作进程 {{ $labels.instance }} 无法抓取指标，其负责区县的违规告警暂停",
+              "junheng worker {{ $labels.instance }} cannot be scraped; alerts of its districts are paused"),
+        alert("JunhengWorkerStuck",
+              f"max by (instance) (junheng_event_lag_seconds) > {stuck.get('event_lag_seconds')}\n"
+              "  and on (instance) sum by (instance) (junheng_consumer_lag) > 0",
+              stuck, "critical",
+              "junheng 工作进程 {{ $labels.instance }} 有待处理消息，但最新已应用事件已是 {{ $value | humanizeDuration }} 之前",
+              "junheng worker {{ $labels.instance }} has messages waiting but applied nothing newer than {{ $value | humanizeDuration }} ago"),
+        alert("JunhengConsumerLagHigh",
+              f"sum by (instance) (junheng_consumer_lag) > {lag.get('messages')}", lag, "warning",
+              "junheng 工作进程 {{ $labels.instance }} 落后 {{ $value }} 条消息",
+              "junheng worker {{ $labels.instance }} is {{ $value }} messages behind"),
+        alert("JunhengDeadLetters",
+              f"sum by (instance) (increase(junheng_dead_letter_total[{dead.get('window')}])) > 0", dead,
+              "warning",
+              f"junheng 工作进程 {{{{ $labels.instance }}}} 在 {dead.get('window')} 内有事件进入死信主题",
+              f"junheng worker {{{{ $labels.instance }}}} dead-lettered events in the last {dead.get('window')}"),
+        alert("JunhengBrokerStalls",
+              f"sum by (instance) (increase(junheng_broker_stalls_total[{stalls.get('window')}])) > 0", stalls,
+              "warning",
+              f"junheng 工作进程 {{{{ $labels.instance }}}} 在 {stalls.get('window')} 内遇到 Kafka 无响应",
+              f"junheng worker {{{{ $labels.instance }}}} saw the broker stall in the last {stalls.get('window')}"),
+    ]
+
+
+def common_rules(windows: Windows) -> dict[str, Any]:
+    """Recording rules and pipeline alerts, shared by every pack."""
+    return {"groups": [
+        {"name": "junheng-rollups", "rules": [{"record": k, "expr": v} for k, v in RECORDING.items()]},
+        {"name": "junheng-pipeline", "rules": pipeline_alerts(windows)},
+    ]}
+
+
+def _pipeline_runbook(alert: str) -> str:
+    return f"{README}#{pipeline_anchor(alert)}"
+
+
+def pipeline_anchor(alert: str) -> str:
+    """README anchor of a pipeline alert: `alert-` and the name in kebab case."""
+    return "alert-" + re.sub(r"(?<!^)(?=[A-Z])", "-", alert).lower()
+
+
+# --- promtool unit tests ------------------------------------------------------------------
+
+#: The places the tests use: the violation under test and another district's brief violation.
+HERE = {"district": "320571", "district_name": "苏州工业园区", "school": "320571-001", "school_name": "星海实验小学"}
+THERE = {"district": "320508", "district_name": "姑苏区", "school": "320508-001", "school_name": "平江实验学校"}
+
+
+def pack_tests(pack: RulePack, windows: Windows, rule_file: str) -> dict[str, Any]:
+    """A promtool test file with, for every alert of the pack, a case where it fires (a violation
+    held longer than its `for:`), where it does not (another district's violation that clears
+    sooner) and where it resolves (the violation's series end)."""
+    return {"rule_files": [rule_file], "evaluation_interval": "1m",
+            "tests": [_rule_test(rule, windows) for scope in SCOPE_ORDER
+                      for rule in pack.rules if rule.scope is scope]}
+
+
+def _test_place(rule: Rule, where: dict[str, str]) -> tuple[dict[str, str], float, float]:
+    """Labels of a violation of `rule` at `where`, with a value that breaks a limit of the rule."""
+    key = next(iter(rule.threshold)) if isinstance(rule.threshold, dict) else None
+    limit = rule.limit_for(key) if rule.threshold is not None else 2.0
+    value = limit / 2 if rule.op in (">=", ">") else (limit + 1 if limit >= 1 else limit * 1.5)
+    school = where["school"] if rule.scope in (Scope.section, Scope.school) else ""
+    section = key if rule.scope in (Scope.section, Scope.district_section) else ""
+    if section is None:  # a rule with one threshold for every level: any level will do
+        section = "primary"
+    return {"rule": rule.id, "district": where["district"], "school": school, "section": section}, value, limit
+
+
+def _series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    shown = ",".join(f'{k}="{v}"' for k, v in labels.items() if v)
+    return {"series": f"{name}{{{shown}}}", "values": values}
+
+
+def _rule_test(rule: Rule, windows: Windows) -> dict[str, Any]:
+    wait = seconds(windows.wait(rule.severity.value)) // 60
+    held, brief = wait + 10, max(wait - 2, 0)
+    here, value, limit = _test_place(rule, HERE)
+    there, _, _ = _test_place(rule, THERE)
+    worker = {"instance": "worker-1:8000", "job": WORKER_JOB}
+    series = []
+    for place, length in ((here, held), (there, brief)):
+        where = HERE if place is here else THERE
+        ends = f"x{length} stale" if length else " stale"
+        series += [
+            _series("junheng_rule_value", {**place, **worker}, f"{value}{ends}"),
+            _series("junheng_rule_violation", {**place, "severity": rule.severity.value, **worker}, f"1{ends}"),
+            _series("junheng_rule_limit", {**place, **worker}, f"{limit}{ends}"),
+            _series("junheng_district_info", {"district": where["district"], "name": where["district_name"], **worker},
+                    f"1x{held}"),
+        ]
+        if place["school"]:
+            series.append(_series("junheng_school_info",
+                                  {"district": where["district"], "school": where["school"],
+                                   "name": where["school_name"], "district_name": where["district_name"], **worker},
+                                  f"1x{held}"))
+    fields = {**HERE, **here, "value": value, "limit": limit}
+    firing = {
+        "exp_labels": {**{k: v for k, v in here.items() if v},
+                       "severity": rule.severity.value, "scope": rule.scope.value},
+        "exp_annotations": {k: expected_text(t, rule, fields) for k, t in annotations(rule).items()},
+    }
+    name = alert_name(rule.id)
+    return {
+        "name": f"{rule.id}: fires after {wait}m, not for a shorter violation, resolves when cleared",
+        "interval": "1m",
+        "input_series": series,
+        "alert_rule_test": [
+            {"eval_time": f"{max(wait - 1, 0)}m", "alertname": name, "exp_alerts": [] if wait else [firing]},
+            {"eval_time": f"{wait + 5}m", "alertname": name, "exp_alerts": [firing]},
+            {"eval_time": f"{held + 2}m", "alertname": name, "exp_alerts": []},
+        ],
+    }
+
+
+def common_tests(windows: Windows, rule_file: str) -> dict[str, Any]:
+    """promtool tests of the recording rules and the pipeline alerts, firing and not firing."""
+    p = windows.pipeline
+    worker = {"job": WORKER_JOB}
+    w1, w2 = {**worker, "instance": "worker-1:8000"}, {**worker, "instance": "worker-2:8000"}
+    down, stuck, lag = (seconds(p[k].for_) // 60 for k in ("worker_down", "stuck", "consumer_lag"))
+    lag_limit, stuck_limit = p["consumer_lag"].get("messages"), p["stuck"].get("event_lag_seconds")
+    span = max(down, stuck, lag) + 10
+
+    def fired(name, instance, severity, summary):
+        return {"exp_labels": {"instance": instance, "severity": severity, "scope": "pipeline",
+                               **({"job": WORKER_JOB} if name == "JunhengWorkerDown" else {})},
+                "exp_annotations": {"summary": summary, "runbook_url": _pipeline_runbook(name)}}
+
+    rollups = {
+        "name": "district roll-ups ignore which worker exports a series",
+        "interval": "1m",
+        "input_series": [
+            _series("junheng_rule_violation", {"rule": "G5", "district": "320571", "school": "320571-001",
+                                               "section": "primary", "severity": "critical", **w1}, "1x5"),
+            _series("junheng_rule_violation", {"rule": "R1", "district": "320571", "school": "320571-002",
+                                               "section": "primary", "severity": "warning", **w1}, "1x5"),
+            _series("junheng_rule_violation", {"rule": "R1", "district": "320571", "school": "320571-003",
+                                               "section": "primary", "severity": "warning", **w2}, "1x5"),
+            _series("junheng_district_schools", {"district": "320571", "section": "primary", **w1}, "20x5"),
+            _series("junheng_district_schools_compliant", {"district": "320571", "section": "primary", **w1}, "15x5"),
+            _series("junheng_district_indicator_cv", {"district": "320571", "section": "primary",
+                                                      "indicator": "R4", **w1}, "0.25x5"),
+            _series("junheng_district_indicator_cv_limit", {"district": "320571", "section": "primary",
+                                                            "indicator": "R4", **w1}, "0.5x5"),
+        ],
+        "promql_expr_test": [
+            {"expr": "junheng:rule_violations:count_by_district_severity", "eval_time": "2m",
+             "exp_samples": [{"labels": 'junheng:rule_violations:count_by_district_severity{district="320571",severity="critical"}', "value": 1},
+                             {"labels": 'junheng:rule_violations:count_by_district_severity{district="320571",severity="warning"}', "value": 2}]},
+            {"expr": "junheng:rule_violations:count_by_rule", "eval_time": "2m",
+             "exp_samples": [{"labels": 'junheng:rule_violations:count_by_rule{rule="G5",severity="critical"}', "value": 1},
+                             {"labels": 'junheng:rule_violations:count_by_rule{rule="R1",severity="warning"}', "value": 2}]},
+            {"expr": "junheng:district_schools_not_compliant", "eval_time": "2m",
+             "exp_samples": [{"labels": 'junheng:district_schools_not_compliant{district="320571",section="primary"}', "value": 5}]},
+            {"expr": "junheng:district_compliance_ratio", "eval_time": "2m",
+             "exp_samples": [{"labels": 'junheng:district_compliance_ratio{district="320571",section="primary"}', "value": 0.75}]},
+            {"expr": "junheng:district_indicator_cv_headroom", "eval_time": "2m",
+             "exp_samples": [{"labels": 'junheng:district_indicator_cv_headroom{district="320571",indicator="R4",section="primary"}', "value": 0.25}]},
+        ],
+    }
+    pipeline = {
+        "name": "pipeline alerts fire for the failing worker only",
+        "interval": "1m",
+        "input_series": [
+            _series("up", w1, f"0x{span}"),
+            _series("up", w2, f"1x{span}"),
+            # worker-1 is behind and applies nothing; worker-2 is quiet with nothing waiting.
+            _series("junheng_consumer_lag", {"topic": "junheng.events", "partition": "0", **w1},
+                    f"{lag_limit + 1}x{span}"),
+            _series("junheng_consumer_lag", {"topic": "junheng.events", "partition": "1", **w2}, f"0x{span}"),
+            _series("junheng_event_lag_seconds", w1, f"{stuck_limit + 60}+60x{span}"),
+            _series("junheng_event_lag_seconds", w2, f"{stuck_limit + 60}+60x{span}"),
+            _series("junheng_dead_letter_total", w1, f"0x3 1 1x{span}"),
+            _series("junheng_dead_letter_total", w2, f"0x{span}"),
+            _series("junheng_broker_stalls_total", w1, f"0x{span}"),
+            _series("junheng_broker_stalls_total", w2, f"0x3 2x{span}"),
+        ],
+        "alert_rule_test": [
+            {"eval_time": f"{down + 1}m", "alertname": "JunhengWorkerDown",
+             "exp_alerts": [fired("JunhengWorkerDown", "worker-1:8000", "critical",
+                                  "junheng 工作进程 worker-1:8000 无法抓取指标，其负责区县的违规告警暂停 / "
+                                  "junheng worker worker-1:8000 cannot be scraped; alerts of its districts are paused")]},
+            {"eval_time": f"{max(down - 1, 0)}m", "alertname": "JunhengWorkerDown",
+             "exp_alerts": []},
+            {"eval_time": f"{lag + 1}m", "alertname": "JunhengConsumerLagHigh",
+             "exp_alerts": [fired("JunhengConsumerLagHigh", "worker-1:8000", "warning",
+                                  f"junheng 工作进程 worker-1:8000 落后 {lag_limit + 1} 条消息 / "
+                                  f"junheng worker worker-1:8000 is {lag_limit + 1} messages behind")]},
+            {"eval_time": f"{max(lag - 1, 0)}m", "alertname": "JunhengConsumerLagHigh", "exp_alerts": []},
+            {"eval_time": "4m", "alertname": "JunhengDeadLetters",
+             "exp_alerts": [fired("JunhengDeadLetters", "worker-1:8000", "warning",
+                                  f"junheng 工作进程 worker-1:8000 在 {p['dead_letters'].get('window')} 内有事件进入死信主题 / "
+                                  f"junheng worker worker-1:8000 dead-lettered events in the last {p['dead_letters'].get('window')}")]},
+            {"eval_time": "2m", "alertname": "JunhengDeadLetters", "exp_alerts": []},
+            {"eval_time": "4m", "alertname": "JunhengBrokerStalls",
+             "exp_alerts": [fired("JunhengBrokerStalls", "worker-2:8000", "warning",
+                                  f"junheng 工作进程 worker-2:8000 在 {p['broker_stalls'].get('window')} 内遇到 Kafka 无响应 / "
+                                  f"junheng worker worker-2:8000 saw the broker stall in the last {p['broker_stalls'].get('window')}")]},
+            {"eval_time": f"{seconds(p['broker_stalls'].get('window')) // 60 + 10}m", "alertname": "JunhengBrokerStalls",
+             "exp_alerts": []},
+        ],
+    }
+    stuck_case = {
+        "name": "a worker is stuck when messages wait and nothing new is applied",
+        "interval": "1m",
+        "input_series": pipeline["input_series"][2:6],
+        "alert_rule_test": [
+            {"eval_time": f"{stuck + 1}m", "alertname": "JunhengWorkerStuck",
+             "exp_alerts": [fired("JunhengWorkerStuck", "worker-1:8000", "critical",
+                                  _stuck_summary(stuck_limit + 60 + 60 * (stuck + 1)))]},
+            {"eval_time": f"{max(stuck - 1, 0)}m", "alertname": "JunhengWorkerStuck", "exp_alerts": []},
+        ],
+    }
+    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": [rollups, pipeline, stuck_case]}
+
+
+def _stuck_summary(lag_seconds: int) -> str:
+    shown = _humanize_duration(lag_seconds)
+    return (f"junheng 工作进程 worker-1:8000 有待处理消息，但最新已应用事件已是 {shown} 之前 / "
+            f"junheng worker worker-1:8000 has messages waiting but applied nothing newer than {shown} ago")
+
+
+def _humanize_duration(total: int) -> str:
+    """Prometheus's humanizeDuration for whole seconds of at least one: `1h 2m 3s`."""
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes}m {secs}s"
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"

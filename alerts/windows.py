@@ -1,0 +1,71 @@
+"""Alerting windows (`alerts/windows.yaml`): `for:` waits, notification batching, pipeline limits."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+WINDOWS_FILE = Path(__file__).with_name("windows.yaml")
+DURATION = re.compile(r"^(\d+)(s|m|h)$")
+
+
+def seconds(duration: str) -> int:
+    """Seconds in a Prometheus duration of one unit (`30s`, `5m`, `2h`)."""
+    match = DURATION.match(duration)
+    if not match:
+        raise ValueError(f"not a duration like 30s, 5m or 2h: {duration!r}")
+    return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Wait(_Strict):
+    """A `for:` wait, with the thresholds of a pipeline alert alongside."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    for_: str = Field("0m", alias="for")
+
+    @field_validator("for_")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        seconds(value)
+        return value
+
+    def get(self, key: str) -> Any:
+        return (self.model_extra or {})[key]
+
+
+class Notify(_Strict):
+    group_wait: str
+    group_interval: str
+    repeat_interval: dict[str, str]
+
+
+class Windows(_Strict):
+    severities: dict[str, Wait]
+    notify: Notify
+    pipeline: dict[str, Wait]
+
+    def wait(self, severity: str) -> str:
+        """The `for:` of a rule of this severity."""
+        return self.severities[severity].for_
+
+    def hurried(self, wait: str = "0s", group_wait: str = "1s", group_interval: str = "2s") -> "Windows":
+        """The same windows with every wait shortened, for tests that watch alerts end to end."""
+        return Windows(
+            severities={k: Wait(for_=wait) for k in self.severities},
+            notify=Notify(group_wait=group_wait, group_interval=group_interval,
+                          repeat_interval=self.notify.repeat_interval),
+            pipeline={k: Wait(**(v.model_extra or {}), for_=wait) for k, v in self.pipeline.items()},
+        )
+
+
+def load_windows(path: Path = WINDOWS_FILE) -> Windows:
+    """The windows in force (the checked-in `alerts/windows.yaml` unless told otherwise)."""
+    return Windows.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))

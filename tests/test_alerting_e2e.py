@@ -1,0 +1,112 @@
+"""End to end: an event that pushes a class over 45 becomes an alert that reaches its district's
+lead, and only that lead: a real Tansu broker, a real `junheng worker`, a real Prometheus and a
+real Alertmanager running the generated rules and configuration (with shortened waits). The event
+that fixes the class resolves the alert."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import yaml
+
+from alerts.leads import load_leads
+from alerts.render import render_alertmanager, render_prometheus
+from alerts.windows import load_windows
+from kafka_env import EmbeddedBroker, Worker, publish, send_records, worker_settings
+from rules.evaluate import assess
+from rules.pack import load_packs
+from schemas.events import ClassChanged
+from schemas.snapshot import Snapshot
+from small_districts import district, school
+from servers import alertmanager, prometheus, wait_until, webhook_sink
+from streams.load import snapshot_events
+
+PACK = load_packs(["national-2017"])
+WAIT = 60.0  # seconds; each step normally takes a few
+
+
+def snapshot_of(largest_class_at_xinghai: int) -> Snapshot:
+    return Snapshot.model_validate({
+        "as_of": "2026-09-01",
+        "districts": [district("320571", "苏州工业园区"), district("320508", "姑苏区")],
+        "schools": [school("320571-001", "320571", "星海实验小学", [40, 42, largest_class_at_xinghai]),
+                    school("320571-002", "320571", "星洲小学", [41, 43, 44]),
+                    school("320508-001", "320508", "平江实验学校", [40, 44, 45])],
+    })
+
+
+@pytest.fixture
+def worker(tmp_path):
+    """A broker and a worker that has loaded the two-district snapshot (largest class 44)."""
+    snapshot = snapshot_of(largest_class_at_xinghai=44)
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        settings = worker_settings(broker, tmp_path, snapshot.as_of)
+        running = Worker(settings, tmp_path / "worker.log").ready()
+        try:
+            publish(settings, snapshot_events(snapshot))
+            running.wait_handled(len(snapshot.districts) + len(snapshot.schools))
+            yield running
+        finally:
+            running.stop()
+
+
+def resize(worker: Worker, version: int, before: int, after: int) -> None:
+    """Resize the class of `before` students at 星海实验小学 to `after`, as its school system would."""
+    event = ClassChanged(type="class.resized", event_id=f"e2e-resize-{version}", source="xinghai-sis",
+                         district="320571", school="320571-001", class_id="xinghai-3-2",
+                         occurred_at=dt.datetime(2026, 9, 2, 8, version, tzinfo=dt.timezone.utc), version=version,
+                         before={"level": "primary", "students": before}, after={"level": "primary", "students": after})
+    handled = worker.events_handled()
+    send_records(worker.settings, [("320571", event.model_dump_json().encode())])
+    worker.wait_handled(handled + 1)
+
+
+def g5_alerts(deliveries, status: str) -> list[dict]:
+    return [a for d in deliveries for a in d.body.get("alerts", [])
+            if a["labels"].get("rule") == "G5" and a["status"] == status]
+
+
+def test_class_over_45_reaches_its_district_lead_only_and_resolves(tmp_path, worker):
+    metrics_url = f"{worker.url}/metrics"
+    assert assess(snapshot_of(44), PACK).violations == [], "the baseline must be clean for this test to mean anything"
+    assert worker.report()["violations"] == []
+    windows = load_windows().hurried()
+
+    with webhook_sink() as sink:
+        leads_file = tmp_path / "leads.yaml"
+        leads_file.write_text(yaml.safe_dump({"districts": {
+            "320571": {"district_name": "苏州工业园区", "name": "张伟", "webhook": {"url": f"{sink.url}/lead/320571"}},
+            "320508": {"district_name": "姑苏区", "name": "李娜", "webhook": {"url": f"{sink.url}/lead/320508"}},
+        }}, allow_unicode=True), encoding="utf-8")
+        am_dir, rules_dir = tmp_path / "alertmanager", tmp_path / "rules"
+        render_alertmanager(am_dir, load_leads(leads_file), PACK, windows, templates_dir=str(am_dir / "templates"))
+        rule_files = render_prometheus(rules_dir, PACK, windows)
+
+        with alertmanager(tmp_path, am_dir / "alertmanager.yml") as am, \
+                prometheus(tmp_path, [metrics_url], rule_files, am.url) as prom:
+            wait_until(lambda: _target_up(prom), WAIT, "Prometheus to scrape the exporter")
+
+            resize(worker, version=1, before=44, after=46)
+            firing = wait_until(lambda: g5_alerts(sink.received("/lead/320571"), "firing"), WAIT,
+                                "the G5 alert at the Suzhou Industrial Park lead's webhook")
+            alert = firing[0]
+            assert alert["labels"] == {"alertname": "JunhengRule_G5", "rule": "G5", "district": "320571",
+                                       "school": "320571-001", "section": "primary", "severity": "critical",
+                                       "scope": "section"}
+            description = alert["annotations"]["description"]
+            assert "星海实验小学（320571-001）" in description
+            assert "为 46，超过上限 45" in description and "is 46, above the maximum of 45" in description
+            assert (alert["annotations"]["value"], alert["annotations"]["limit"]) == ("46", "45")
+
+            resize(worker, version=2, before=46, after=44)
+            wait_until(lambda: g5_alerts(sink.received("/lead/320571"), "resolved"), WAIT,
+                       "the G5 alert to resolve at the lead's webhook")
+
+        assert sink.received("/lead/320508") == [], "the other district's lead must hear nothing"
+        assert {d.path for d in sink.received()} == {"/lead/320571"}
+
+
+def _target_up(prom) -> bool:
+    targets = prom.get_json("/api/v1/targets")["data"]["activeTargets"]
+    return bool(targets) and all(t["health"] == "up" for t in targets)

@@ -1,0 +1,128 @@
+"""The command line as a user meets it: exit codes, readable output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent / "deploy" / "examples"
+
+
+def junheng(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "junheng", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_assess_rural_county_table_and_exit_1():
+    run = junheng("assess", str(EXAMPLES / "rural-county.json"))
+    assert run.returncode == 1
+    assert "青岚县（431299）" in run.stdout and "R5 生均体育运动场馆面积" in run.stdout
+    assert "0.551" in run.stdout and "✗ 超标" in run.stdout
+    assert "[严重] G5" in run.stdout and "最大班额 56 人" in run.stdout
+
+
+def test_assess_json_follows_the_report_contract():
+    run = junheng("assess", str(EXAMPLES / "rural-county.json"), "--format", "json")
+    report = json.loads(run.stdout)
+    assert report["rule_pack"] == "national-2017" and report["as_of"] == "2024-09-01"
+    primary = report["districts"][0]["sections"]["primary"]
+    mean, cv = _sports_area_mean_and_cv(EXAMPLES / "rural-county.json")
+    assert primary["indicators"]["R5"] == {"value": round(mean, 4), "cv": round(cv, 4), "cv_limit": 0.5, "ok": False}
+    rules = {v["rule"] for v in report["violations"]}
+    assert {"R5.cv", "G5", "Q4", "G6.small_school", "G14", "school_compliance"} <= rules
+    q4 = next(v for v in report["violations"] if v["rule"] == "Q4")
+    assert q4["school"] == "431299-021" and q4["value"] == 0.03 and q4["limit"] == 0.05 and q4["severity"] == "critical"
+
+
+def _sports_area_mean_and_cv(path):
+    """Primary R5 by the two-pass textbook formula, splitting whole-school areas by students."""
+    snap = json.loads(path.read_text(encoding="utf-8"))
+    pairs = []
+    for school in snap["schools"]:
+        students = sum(s["students"] for s in school["sections"].values())
+        if school["kind"] == "special" or (school["kind"] == "teaching_point" and students < 50):
+            continue
+        section = school["sections"].get("primary")
+        if not section:
+            continue
+        area = section.get("sports_area_m2", school.get("sports_area_m2", 0) * section["students"] / students)
+        pairs.append((section["students"], area / section["students"]))
+    total = sum(p for p, _ in pairs)
+    mean = sum(p * x for p, x in pairs) / total
+    return mean, (sum(p * (x - mean) ** 2 for p, x in pairs) / total) ** 0.5 / mean
+
+
+def test_assess_sip_passes_all_but_g4():
+    run = junheng("assess", str(EXAMPLES / "suzhou-sip.json"), "--format", "json")
+    report = json.loads(run.stdout)
+    assert run.returncode == 1
+    assert {v["rule"] for v in report["violations"]} == {"G4"}
+    assert report["districts"][0]["sections"]["primary"]["students"] == 98571
+    assert report["districts"][0]["sections"]["junior"]["students"] == 36622
+
+
+def test_assess_with_the_sip_overlay_at_a_date():
+    run = junheng("assess", str(EXAMPLES / "suzhou-sip.json"), "--rules", "suzhou-sip-2023", "--as-of", "2025-06-01",
+                  "--format", "json")
+    report = json.loads(run.stdout)
+    assert report["rule_pack"] == "suzhou-sip-2023"
+    assert any(v["rule"] == "SIP.key_teachers.2025" for v in report["violations"])
+
+
+def test_assess_passing_snapshot_exits_0(tmp_path):
+    from make import snapshot
+
+    path = tmp_path / "ok.json"
+    path.write_text(snapshot().model_dump_json(), encoding="utf-8")
+    run = junheng("assess", str(path))
+    assert run.returncode == 0, run.stdout
+    assert "违规 violations: 无 none ✓" in run.stdout
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["assess", "/nonexistent.json"], "junheng: /nonexistent.json: no such file"),
+    (["assess", str(EXAMPLES / "suzhou-sip.json"), "--rules", "nope"], "junheng: rule pack 'nope' not found"),
+    (["load", str(EXAMPLES / "suzhou-sip.json"), "--broker", "localhost:9092"], "junheng: broker: broker must look like kafka://host:port"),
+])
+def test_user_errors_are_one_line_and_exit_2(args, expected):
+    run = junheng(*args)
+    assert run.returncode == 2
+    assert run.stderr.startswith(expected), run.stderr
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_bad_snapshot_and_bad_pack_files(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"as_of": "2026-09-01", "districts": [], "schools": [{"id": 1}]}', encoding="utf-8")
+    run = junheng("assess", str(bad))
+    assert run.returncode == 2 and "schools.0" in run.stderr and "Traceback" not in run.stderr
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("pack: local\ntitle_zh: 本地\ntitle_en: local\nextends: national-2017\nrules:\n  - id: G5\n    op: '=>'\n", encoding="utf-8")
+    run = junheng("assess", str(EXAMPLES / "suzhou-sip.json"), "--rules", str(pack))
+    assert run.returncode == 2 and "rule G5: op" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_bureau_tightens_a_rule_without_code(tmp_path):
+    pack = tmp_path / "tight.yaml"
+    pack.write_text("pack: tight\ntitle_zh: 更严\ntitle_en: tighter\nextends: national-2017\nrules:\n"
+                    "  - id: G5\n    threshold: {primary: 40, junior: 45}\n", encoding="utf-8")
+    run = junheng("assess", str(EXAMPLES / "suzhou-sip.json"), "--rules", str(pack), "--format", "json")
+    report = json.loads(run.stdout)
+    g5 = [v for v in report["violations"] if v["rule"] == "G5"]
+    assert g5 and all(v["limit"] in (40.0, 45.0) for v in g5)
+
+
+def test_unreachable_broker_is_a_clear_error():
+    run = junheng("load", str(EXAMPLES / "suzhou-sip.json"), "--broker", "kafka://127.0.0.1:9")
+    assert run.returncode == 2
+    assert "no Kafka broker answers at 127.0.0.1:9" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_example_command_writes_the_checked_in_example(tmp_path):
+    out = tmp_path / "sip.json"
+    run = junheng("example", "suzhou-sip", "--out", str(out))
+    assert run.returncode == 0 and "43 schools" in run.stdout
+    assert out.read_text(encoding="utf-8") == (EXAMPLES / "suzhou-sip.json").read_text(encoding="utf-8")

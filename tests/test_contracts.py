@@ -1,0 +1,86 @@
+"""Wire contracts: what a snapshot may hold, what is rejected and where, and the exported schemas."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from make import DISTRICT, school
+from schemas.export import OUT, contracts, schema_text
+from schemas.loading import SnapshotError, parse_snapshot
+
+
+def doc(**changes) -> dict:
+    base = {"as_of": "2026-09-01", "districts": [dict(DISTRICT)], "schools": [school()]}
+    base.update(changes)
+    return copy.deepcopy(base)
+
+
+def error_of(document) -> str:
+    with pytest.raises(SnapshotError) as caught:
+        parse_snapshot(json.dumps(document))
+    return str(caught.value)
+
+
+def test_a_valid_snapshot_parses():
+    snapshot = parse_snapshot(json.dumps(doc()))
+    assert snapshot.schools[0].sections["primary"].students == 1000
+
+
+def test_unknown_field_is_rejected_with_its_path():
+    bad = doc()
+    bad["schools"][0]["sections"]["primary"]["studnets"] = 5
+    assert error_of(bad).startswith("snapshot: schools.0.sections.primary.studnets: Extra inputs are not permitted")
+
+
+def test_wrong_type_is_rejected_with_its_path():
+    bad = doc()
+    bad["schools"][0]["full_time_teachers"] = "many"
+    assert error_of(bad).startswith("snapshot: schools.0.full_time_teachers: Input should be a valid integer")
+
+
+def test_negative_count_is_rejected_with_its_path():
+    bad = doc()
+    bad["schools"][0]["sections"]["primary"]["key_teachers"] = -1
+    assert error_of(bad).startswith("snapshot: schools.0.sections.primary.key_teachers: Input should be greater than or equal to 0")
+
+
+def test_school_in_an_undeclared_district_is_rejected():
+    bad = doc()
+    bad["schools"][0]["district"] = "110101"
+    message = error_of(bad)
+    assert "schools.0.district" in message and "'110101'" in message and "not declared" in message
+
+
+def test_two_schools_with_one_id_are_rejected():
+    bad = doc(schools=[school("320571-001"), school("320571-001")])
+    message = error_of(bad)
+    assert "schools.1.id" in message and "used twice" in message and "schools.0" in message
+
+
+def test_unknown_kind_and_section_are_rejected():
+    bad = doc()
+    bad["schools"][0]["kind"] = "kindergarten"
+    assert "schools.0.kind" in error_of(bad)
+    bad = doc()
+    bad["schools"][0]["sections"]["senior"] = {"students": 10}
+    assert "schools.0.sections.senior" in error_of(bad)
+
+
+def test_not_json_is_a_clear_error():
+    with pytest.raises(SnapshotError, match="not valid JSON"):
+        parse_snapshot("{oops")
+
+
+def test_missing_optional_fields_mean_not_reported():
+    ok = doc()
+    del ok["schools"][0]["training_spend_cny"]
+    assert parse_snapshot(json.dumps(ok)).schools[0].training_spend_cny is None
+
+
+@pytest.mark.parametrize("stem", sorted(contracts()))
+def test_checked_in_json_schemas_match_the_models(stem):
+    """Regenerate with `python -m schemas.export`."""
+    assert (OUT / f"{stem}.schema.json").read_text(encoding="utf-8") == schema_text(contracts()[stem])

@@ -1,0 +1,114 @@
+"""The worker's /metrics: contract names and labels (contracts.md §3) built from real reports."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from alerts.health import Health
+from alerts.metrics import ReportCollector, ReportHolder, metrics_app_bytes
+from small_districts import GUSU, GUSU_SCHOOLS, PACK, SIP, SIP_SCHOOLS, district, report, school
+
+
+def scrape(source, school_series="all", now=1_000.0) -> dict[str, list]:
+    """Metric samples by sample name, from the text a scrape returns."""
+    registry = CollectorRegistry()
+    registry.register(ReportCollector(source, school_series=school_series, clock=lambda: now))
+    text = metrics_app_bytes(registry).decode()
+    samples: dict[str, list] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample)
+    return samples
+
+
+def by_labels(samples, **match) -> list:
+    return [s for s in samples if all(s.labels.get(k) == v for k, v in match.items())]
+
+
+@pytest.fixture
+def two_workers_reports():
+    return [report([SIP], SIP_SCHOOLS), report([GUSU], GUSU_SCHOOLS)]
+
+
+def test_contract_series_carry_the_report_figures(two_workers_reports):
+    samples = scrape(ReportHolder(two_workers_reports))
+    sip = two_workers_reports[0]
+    school_r1 = sip.schools[0].sections["primary"].indicators["R1"].value
+    (series,) = by_labels(samples["junheng_school_indicator"], school="320571-001", indicator="R1")
+    assert series.labels == {"district": "320571", "school": "320571-001", "section": "primary", "indicator": "R1"}
+    assert series.value == pytest.approx(school_r1)
+
+    figures = sip.districts[0].sections["primary"].indicators["R4"]
+    (mean,) = by_labels(samples["junheng_district_indicator"], district="320571", indicator="R4")
+    (cv,) = by_labels(samples["junheng_district_indicator_cv"], district="320571", indicator="R4")
+    (cv_limit,) = by_labels(samples["junheng_district_indicator_cv_limit"], district="320571", indicator="R4")
+    assert (mean.value, cv.value, cv_limit.value) == pytest.approx((figures.value, figures.cv, 0.50))
+    assert {s.labels["district"] for s in samples["junheng_district_indicator"]} == {"320571", "320508"}
+
+
+def test_violations_are_series_of_one_with_value_and_limit(two_workers_reports):
+    samples = scrape(ReportHolder(two_workers_reports))
+    (g5,) = by_labels(samples["junheng_rule_violation"], rule="G5")
+    assert g5.labels == {"rule": "G5", "district": "320571", "school": "320571-001", "section": "primary",
+                         "severity": "critical"}
+    assert g5.value == 1
+    (g7,) = by_labels(samples["junheng_rule_violation"], rule="G7")
+    assert g7.labels == {"rule": "G7", "district": "320508", "school": "", "section": "", "severity": "critical"}
+    place = {"rule": "G5", "district": "320571", "school": "320571-001", "section": "primary"}
+    assert [s.value for s in by_labels(samples["junheng_rule_value"], **place)] == [46]
+    assert [s.value for s in by_labels(samples["junheng_rule_limit"], **place)] == [45]
+    violated = {(s.labels["rule"], s.labels["district"]) for s in samples["junheng_rule_violation"]}
+    assert {(s.labels["rule"], s.labels["district"]) for s in samples["junheng_rule_value"]} == violated
+    assert {(v.rule, v.district) for r in two_workers_reports for v in r.violations} == violated
+
+
+def test_names_and_counts_for_alert_text(two_workers_reports):
+    samples = scrape(ReportHolder(two_workers_reports))
+    (info,) = by_labels(samples["junheng_school_info"], school="320571-001")
+    assert info.labels == {"district": "320571", "school": "320571-001", "name": "星海实验小学",
+                           "district_name": "苏州工业园区"}
+    assert {s.labels["name"] for s in samples["junheng_district_info"]} == {"苏州工业园区", "姑苏区"}
+    (schools,) = by_labels(samples["junheng_district_schools"], district="320571", section="primary")
+    (compliant,) = by_labels(samples["junheng_district_schools_compliant"], district="320571", section="primary")
+    assert (schools.value, compliant.value) == (2, 2)  # G5 is not one of the seven compliance indicators
+
+
+def test_violations_policy_keeps_school_series_of_violating_schools_only(two_workers_reports):
+    samples = scrape(ReportHolder(two_workers_reports), school_series="violations")
+    assert {s.labels["school"] for s in samples["junheng_school_indicator"]} == {"320571-001"}
+    assert {s.labels["school"] for s in samples["junheng_school_info"]} == {"320571-001"}
+    assert {s.labels["district"] for s in samples["junheng_district_indicator"]} == {"320571", "320508"}
+    assert len(samples["junheng_rule_violation"]) == len(scrape(ReportHolder(two_workers_reports))["junheng_rule_violation"])
+
+
+def test_a_fixed_violation_leaves_no_series_at_the_next_scrape():
+    holder = ReportHolder([report([SIP], SIP_SCHOOLS)])
+    assert by_labels(scrape(holder)["junheng_rule_violation"], rule="G5")
+    holder.publish([report([SIP], [school("320571-001", "320571", "星海实验小学"), SIP_SCHOOLS[1]])])
+    after = scrape(holder)
+    assert "junheng_rule_violation" not in after and "junheng_rule_value" not in after
+    assert by_labels(after["junheng_school_indicator"], school="320571-001")
+
+
+def test_pipeline_counters():
+    health = Health(events={("school.updated", "applied"): 7, ("school.updated", "duplicate"): 2},
+                    dead_lettered=3, consumer_lag={("junheng.events", 0): 12, ("junheng.events", 1): 0},
+                    newest_event_time=940.0, rule_evaluations=99, broker_stalls=1)
+    samples = scrape(ReportHolder([], health), now=1_000.0)
+    assert {(s.labels["outcome"], s.value) for s in samples["junheng_events_total"]} == {("applied", 7), ("duplicate", 2)}
+    assert [s.value for s in samples["junheng_dead_letter_total"]] == [3]
+    assert [s.value for s in samples["junheng_rule_evaluations_total"]] == [99]
+    assert [s.value for s in samples["junheng_broker_stalls_total"]] == [1]
+    assert {(s.labels["partition"], s.value) for s in samples["junheng_consumer_lag"]} == {("0", 12), ("1", 0)}
+    assert [s.value for s in samples["junheng_event_lag_seconds"]] == [60.0]
+
+
+def test_no_event_lag_before_the_first_event():
+    assert "junheng_event_lag_seconds" not in scrape(ReportHolder([], Health()))
+
+
+def test_unknown_school_series_policy_is_refused():
+    with pytest.raises(ValueError, match="school_series"):
+        ReportCollector(ReportHolder(), school_series="some")

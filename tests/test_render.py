@@ -1,0 +1,379 @@
+"""The generated deployment files: no drift from the rule packs, valid for promtool, amtool and
+compose, and the render and sync commands behave (exit codes, bilingual one-line errors)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alerts import cli
+from alerts.alertmanager_config import receiver_name
+from alerts.grafana_alerting import FOLDER_UID
+from alerts.leads import load_leads
+from alerts.prometheus_rules import RECORDING, alert_name
+from alerts.render import (ALERTMANAGER_DIR, EXAMPLE_LEADS, GRAFANA_DIR, PROMTOOL_TESTS_DIR, ROOT, RULES_DIR,
+                           render_all)
+from rules.pack import builtin_packs, load_packs
+from servers import free_port
+
+DEPLOY = ROOT / "deploy"
+GENERATED_DIRS = (RULES_DIR, PROMTOOL_TESTS_DIR, ALERTMANAGER_DIR, GRAFANA_DIR)
+
+
+def run(argv: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# --- drift --------------------------------------------------------------------------------
+
+def test_checked_in_files_are_what_the_packs_generate(tmp_path):
+    written = set(render_all(tmp_path))
+    for rel in sorted(written):
+        checked_in = ROOT / rel
+        assert checked_in.is_file(), f"{rel} is not checked in; run `python -m alerts.render --all`"
+        assert checked_in.read_bytes() == (tmp_path / rel).read_bytes(), \
+            f"{rel} drifted from its generator; run `python -m alerts.render --all`"
+    on_disk = {p.relative_to(ROOT) for d in GENERATED_DIRS for p in (ROOT / d).rglob("*") if p.is_file()}
+    assert on_disk - written == set(), "stale generated files, no longer produced by the generators"
+
+
+# --- Prometheus ---------------------------------------------------------------------------
+
+def rule_files() -> list[Path]:
+    return sorted((ROOT / RULES_DIR).rglob("*.yaml"))
+
+
+def test_promtool_accepts_every_rule_file():
+    result = run(["promtool", "check", "rules", *map(str, rule_files())])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("test_file", sorted(p.name for p in (ROOT / PROMTOOL_TESTS_DIR).glob("*.test.yaml")))
+def test_promtool_unit_tests_pass(test_file):
+    result = run(["promtool", "test", "rules", test_file], cwd=ROOT / PROMTOOL_TESTS_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_firing_and_a_quiet_case():
+    alerts = {r["alert"] for f in rule_files() for g in yaml.safe_load(f.read_text())["groups"]
+              for r in g["rules"] if "alert" in r}
+    cases: dict[str, list] = {}
+    for test_file in (ROOT / PROMTOOL_TESTS_DIR).glob("*.test.yaml"):
+        for test in yaml.safe_load(test_file.read_text())["tests"]:
+            for case in test.get("alert_rule_test", []):
+                cases.setdefault(case["alertname"], []).append(case["exp_alerts"])
+    for alert in alerts:
+        outcomes = cases.get(alert, [])
+        assert any(outcomes) and any(not o for o in outcomes), f"{alert}: needs a firing and a not-firing case"
+    for name in builtin_packs():
+        assert {alert_name(r.id) for r in load_packs([name]).rules} <= alerts
+
+
+def test_rule_alerts_show_the_observed_value():
+    pack = yaml.safe_load((ROOT / RULES_DIR / "packs" / "national-2017.yaml").read_text())
+    (g5,) = [r for g in pack["groups"] for r in g["rules"] if r["alert"] == "JunhengRule_G5"]
+    assert g5["expr"].startswith('max by (rule,district,school,section) (junheng_rule_value{rule="G5"})')
+    assert g5["labels"] == {"severity": "critical", "scope": "section"}
+    assert g5["annotations"]["runbook_url"].endswith("README.md#rule-g5")
+
+
+# --- Alertmanager -------------------------------------------------------------------------
+
+@pytest.fixture
+def am_config(tmp_path) -> Path:
+    """The checked-in config with its templates path pointing at the repository's templates,
+    so amtool also parses the template."""
+    config = yaml.safe_load((ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    config["templates"] = [str(ROOT / ALERTMANAGER_DIR / "templates" / "*.tmpl")]
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    return path
+
+
+def test_amtool_accepts_the_config_and_its_template(am_config):
+    result = run(["amtool", "check-config", str(am_config)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 templates" in result.stdout
+
+
+@pytest.mark.parametrize("labels, receiver", [
+    (["district=320571", "rule=G5", "severity=critical"], receiver_name("320571")),
+    (["district=320508", "rule=R4.cv", "severity=critical"], receiver_name("320508")),
+    (["district=999999", "rule=G5", "severity=critical"], "operators"),
+    (["alertname=JunhengWorkerDown", "scope=pipeline", "severity=critical"], "operators"),
+])
+def test_each_district_routes_to_its_lead_only(am_config, labels, receiver):
+    result = run(["amtool", "config", "routes", "test", f"--config.file={am_config}", *labels])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == receiver
+
+
+def test_no_secret_is_written_into_the_config():
+    config = yaml.safe_load((ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    assert "smtp_auth_password" not in config["global"]
+    assert config["global"]["smtp_auth_password_file"].startswith("/run/secrets/")
+    hooks = [h for r in config["receivers"] for h in r.get("webhook_configs", [])]
+    assert hooks and all(h["http_config"]["authorization"]["credentials_file"].startswith("/run/secrets/")
+                         for h in hooks if "http_config" in h)
+
+
+def test_compliance_inhibits_the_same_sections_indicator_warnings():
+    config = yaml.safe_load((ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    (rule,) = [r for r in config["inhibit_rules"] if r["source_matchers"] == ['alertname="JunhengRule_school_compliance"']]
+    assert rule["target_matchers"] == ['rule=~"R1|R2|R3|R4|R5|R6|R7"', 'severity="warning"']
+    assert rule["equal"] == ["district", "school", "section"]
+    assert not any("cv" in m for r in config["inhibit_rules"] for m in r["source_matchers"])
+
+
+# --- Grafana ------------------------------------------------------------------------------
+
+def exported_names() -> set[str]:
+    """Metric names a worker exports (from a scrape of a real report) and recorded names."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from alerts.health import Health
+    from alerts.metrics import ReportCollector, ReportHolder
+    from small_districts import GUSU, GUSU_SCHOOLS, SIP, SIP_SCHOOLS, report
+
+    registry = CollectorRegistry()
+    health = Health(events={("t", "applied"): 1}, consumer_lag={("t", 0): 1}, newest_event_time=0.0)
+    registry.register(ReportCollector(ReportHolder([report([SIP, GUSU], SIP_SCHOOLS + GUSU_SCHOOLS)], health)))
+    names = {s.name for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples}
+    return names | set(RECORDING) | {"up"}
+
+
+def test_dashboards_query_only_series_that_exist():
+    known = exported_names()
+    dashboards = [json.loads(p.read_text()) for p in sorted((ROOT / GRAFANA_DIR / "dashboards").glob("*.json"))]
+    assert {d["uid"] for d in dashboards} == {"junheng-bureau", "junheng-district", "junheng-school", "junheng-pipeline"}
+    for dashboard in dashboards:
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+        assert exprs, dashboard["uid"]
+        for expr in exprs:
+            for name in re.findall(r"\b(junheng[a-z_:]*|up)\s*[{\[)]", expr):
+                assert name in known, f"{dashboard['uid']}: {expr} uses {name}, which nothing exports"
+    (district,) = [d for d in dashboards if d["uid"] == "junheng-district"]
+    assert [v["name"] for v in district["templating"]["list"]] == ["district"]
+
+
+def test_grafana_alerting_provisioning():
+    alerting = ROOT / GRAFANA_DIR / "provisioning" / "alerting"
+    rules = yaml.safe_load((alerting / "rules.yaml").read_text())
+    uids = [r["uid"] for g in rules["groups"] for r in g["rules"]]
+    assert rules["apiVersion"] == 1 and len(uids) == len(set(uids)) == len(load_packs(["national-2017"]).rules)
+    assert all(len(u) <= 40 for u in uids)
+    policies = yaml.safe_load((alerting / "policies.yaml").read_text())["policies"][0]
+    leads = load_leads(ROOT / EXAMPLE_LEADS)
+    assert [r["object_matchers"] for r in policies["routes"]] == [[["district", "=", d]] for d in sorted(leads.districts)]
+    points = yaml.safe_load((alerting / "contact-points.yaml").read_text())["contactPoints"]
+    assert {p["name"] for p in points} >= {r["receiver"] for r in policies["routes"]} | {policies["receiver"]}
+
+
+class GrafanaRecorder:
+    """A loopback HTTP server answering the few Grafana API calls the sync makes, with the status
+    codes and minimal bodies Grafana documents, and recording every request. It keeps only what
+    tells create from update: which folder and rule uids exist."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, str, dict | None, str | None]] = []
+        self.folders: set[str] = set()
+        self.rules: set[str] = set()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                recorder.requests.append((self.command, self.path, body, self.headers.get("Authorization")))
+                status, answer = recorder.answer(self.command, self.path, body)
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = _handle
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def answer(self, method: str, path: str, body):
+        if method == "GET" and path.startswith("/api/folders/"):
+            uid = path.rsplit("/", 1)[1]
+            return (200, {"uid": uid, "title": "folder"}) if uid in self.folders else (404, {"message": "folder not found"})
+        if method == "POST" and path == "/api/folders":
+            self.folders.add(body["uid"])
+            return 200, {"uid": body["uid"], "title": body["title"]}
+        if method == "POST" and path == "/api/dashboards/db":
+            return 200, {"status": "success", "uid": body["dashboard"]["uid"], "version": 1}
+        if path.startswith("/api/v1/provisioning/alert-rules"):
+            uid = path.rsplit("/", 1)[1] if path.count("/") == 5 else None
+            if method == "GET":
+                return (200, {"uid": uid}) if uid in self.rules else (404, {"message": "rule not found"})
+            if method == "POST":
+                self.rules.add(body["uid"])
+                return 201, body
+            return 200, body
+        if method == "PUT" and path.startswith("/api/v1/provisioning/folder/"):
+            return 200, body
+        return 404, {"message": "not found"}
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def test_grafana_sync_pushes_dashboards_and_rules_idempotently(monkeypatch, capsys):
+    monkeypatch.setenv(cli.TOKEN_ENV, "glsa_test")
+    with GrafanaRecorder() as grafana:
+        argv = ["grafana", "sync", "--url", grafana.url, "--dir", str(ROOT / GRAFANA_DIR)]
+        assert cli.main(argv) == 0
+        first = list(grafana.requests)
+        assert cli.main(argv) == 0
+        second = grafana.requests[len(first):]
+
+    rule_count = len(load_packs(["national-2017"]).rules)
+    assert all(auth == "Bearer glsa_test" for *_, auth in grafana.requests)
+    assert [(m, p) for m, p, *_ in first if p == "/api/folders"] == [("POST", "/api/folders")]
+    saved = [b for m, p, b, _ in first if p == "/api/dashboards/db"]
+    assert sorted(b["dashboard"]["uid"] for b in saved) == ["junheng-bureau", "junheng-district",
+                                                             "junheng-pipeline", "junheng-school"]
+    assert all(b["overwrite"] is True and b["folderUid"] == FOLDER_UID for b in saved)
+    assert sum(1 for m, p, *_ in first if m == "POST" and p == "/api/v1/provisioning/alert-rules") == rule_count
+    # The second run updates what the first created: nothing is created twice.
+    assert not any(m == "POST" and p in ("/api/folders", "/api/v1/provisioning/alert-rules") for m, p, *_ in second)
+    assert sum(1 for m, p, *_ in second if m == "PUT" and p.startswith("/api/v1/provisioning/alert-rules/")) == rule_count
+    assert "synced 4 dashboards" in capsys.readouterr().out
+
+
+def test_grafana_sync_without_a_token_is_a_user_error(monkeypatch, capsys):
+    monkeypatch.delenv(cli.TOKEN_ENV, raising=False)
+    assert cli.main(["grafana", "sync", "--url", "http://127.0.0.1:9", "--dir", str(ROOT / GRAFANA_DIR)]) == 2
+    assert_one_bilingual_line(capsys.readouterr().err)
+
+
+def test_grafana_sync_to_nothing_listening_is_a_user_error(tmp_path, capsys):
+    token = tmp_path / "token"
+    token.write_text("glsa_test\n")
+    argv = ["grafana", "sync", "--url", f"http://127.0.0.1:{free_port()}", "--token-file", str(token),
+            "--dir", str(ROOT / GRAFANA_DIR)]
+    assert cli.main(argv) == 2
+    assert_one_bilingual_line(capsys.readouterr().err)
+
+
+# --- render commands ----------------------------------------------------------------------
+
+def assert_one_bilingual_line(err: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert re.search(r"[a-z]", lines[0]) and re.search(r"[\u4e00-\u9fff]", lines[0]), lines[0]
+
+
+def test_render_prometheus_for_a_chosen_pack(tmp_path, capsys):
+    assert cli.main(["render", "prometheus", "--out", str(tmp_path), "--rules", "suzhou-sip-2023"]) == 0
+    pack = yaml.safe_load((tmp_path / "packs" / "suzhou-sip-2023.yaml").read_text())
+    alerts = {r["alert"] for g in pack["groups"] for r in g["rules"]}
+    assert "JunhengRule_SIP_key_teachers_2025" in alerts
+    assert (tmp_path / "common.yaml").is_file()
+
+
+def test_render_alertmanager_and_grafana_from_a_leads_file(tmp_path):
+    leads = str(ROOT / EXAMPLE_LEADS)
+    assert cli.main(["render", "alertmanager", "--out", str(tmp_path / "am"), "--leads", leads]) == 0
+    assert cli.main(["render", "grafana", "--out", str(tmp_path / "grafana"), "--leads", leads]) == 0
+    assert (tmp_path / "am" / "alertmanager.yml").read_text() == (ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text()
+    assert len(list((tmp_path / "grafana" / "dashboards").glob("*.json"))) == 4
+
+
+@pytest.mark.parametrize("argv", [
+    ["render", "prometheus", "--out", "{tmp}", "--rules", "no-such-pack"],
+    ["render", "alertmanager", "--out", "{tmp}"],
+    ["render", "alertmanager", "--out", "{tmp}", "--leads", "{tmp}/missing.yaml"],
+    ["render", "alertmanager", "--out", "{tmp}", "--leads", "{tmp}/bad.yaml"],
+])
+def test_render_user_errors_are_one_bilingual_line(tmp_path, capsys, argv):
+    (tmp_path / "bad.yaml").write_text("districts: {'1': {district_name: x, name: nobody}}\n")
+    assert cli.main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    assert_one_bilingual_line(capsys.readouterr().err)
+
+
+# --- compose ------------------------------------------------------------------------------
+
+def compose() -> dict:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+def test_compose_mounts_exist_and_services_reference_each_other():
+    doc = compose()
+    services = doc["services"]
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name} mounts {source}, which is not in the repository"
+            else:
+                assert source in doc["volumes"], f"{name} uses undeclared volume {source}"
+        for dependency in service.get("depends_on", []):
+            assert dependency in services, f"{name} depends on unknown service {dependency}"
+        for secret in service.get("secrets", []):
+            assert secret in doc["secrets"], f"{name} uses undeclared secret {secret}"
+    for worker in ("worker-1", "worker-2"):
+        assert services[worker]["command"] == ["junheng", "worker"]
+        assert services[worker]["environment"]["JUNHENG_BROKER"] == "kafka://kafka:9092"
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert "broker,controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (junheng_job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "junheng"]
+    for target in junheng_job["static_configs"][0]["targets"]:
+        host, port = target.split(":")
+        assert host in services and services[host]["environment"]["JUNHENG_WEB_PORT"] == port
+    am_target = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
+    assert am_target.split(":")[0] in services
+
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in services["prometheus"]["volumes"] if v.startswith(".")}
+    for rule_file in prometheus["rule_files"]:
+        container_dir, rel = next((d, rule_file[len(d):].lstrip("/")) for d in mounts if rule_file.startswith(d + "/"))
+        assert (DEPLOY / mounts[container_dir] / rel).is_file(), rule_file
+
+    datasource = yaml.safe_load((ROOT / GRAFANA_DIR / "provisioning/datasources/junheng.yaml").read_text())
+    assert datasource["datasources"][0]["url"].split("//")[1].split(":")[0] in services
+    provider = yaml.safe_load((ROOT / GRAFANA_DIR / "provisioning/dashboards/junheng.yaml").read_text())
+    grafana_mounts = {v.split(":")[1] for v in services["grafana"]["volumes"]}
+    assert provider["providers"][0]["options"]["path"] in grafana_mounts
+
+
+def test_alertmanager_secret_files_are_compose_secrets():
+    config = yaml.safe_load((ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    files = re.findall(r"_file': '([^']+)'", str(config))
+    available = {f"/run/secrets/{s}" for s in compose()["services"]["alertmanager"]["secrets"]}
+    assert files and set(files) <= available
+
+
+def test_promtool_accepts_the_compose_prometheus_config(tmp_path):
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    # The rule paths are the container's; check them against the files the compose file mounts.
+    config["rule_files"] = [str(DEPLOY / "prometheus" / "rules" / Path(p).relative_to("/etc/prometheus/rules"))
+                            for p in config["rule_files"]]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    result = run(["promtool", "check", "config", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
