@@ -23,13 +23,19 @@ from streams.settings import Settings
 JSON = faust.Schema(key_serializer="raw", value_serializer="json")
 
 
-def topic_partitions(settings: Settings) -> dict[str, int]:
-    """Every topic the worker uses, with its partition count, to declare before starting."""
+DAY_MS = 24 * 3600 * 1000
+
+
+def topic_partitions(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
+    """Every topic the worker uses, with its partition count and config, to declare before
+    starting. Changelogs are compacted: they hold the state, one record per school or district.
+    Events are kept a week (state does not depend on them once folded), dead letters a month."""
+    compacted = {"cleanup.policy": "compact"}
     return {
-        settings.topic: settings.partitions,
-        settings.dead_letter_topic: settings.partitions,
-        f"{settings.app_id}-schools-changelog": settings.partitions,
-        f"{settings.app_id}-districts-changelog": settings.partitions,
+        settings.topic: (settings.partitions, {"retention.ms": str(7 * DAY_MS)}),
+        settings.dead_letter_topic: (settings.partitions, {"retention.ms": str(30 * DAY_MS)}),
+        f"{settings.app_id}-schools-changelog": (settings.partitions, compacted),
+        f"{settings.app_id}-districts-changelog": (settings.partitions, compacted),
     }
 
 
@@ -144,9 +150,10 @@ class _WorkerSource:
                 if tp.topic != self.settings.topic:
                     continue
                 end = consumer.highwater(tp)
-                position = consumer._last_offset.get(tp) if hasattr(consumer, "_last_offset") else None
-                if end is not None and position is not None:
-                    lag[(tp.topic, tp.partition)] = max(0, end - position - 1)
+                # Faust keeps the offset of the last record read per partition, without an API.
+                position = consumer._read_offset.get(tp)
+                if end is not None:
+                    lag[(tp.topic, tp.partition)] = max(0, end - (position + 1 if position is not None else 0))
         except Exception:  # lag is best effort while partitions move
             return lag
         return lag

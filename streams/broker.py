@@ -90,16 +90,17 @@ def wait_for_broker(servers: list[str], timeout: float, process: subprocess.Pope
     raise BrokerError(f"no Kafka broker answers at {','.join(servers)} within {timeout:.0f} s ({last}) / 无法连接 Kafka 代理")
 
 
-def declare_topics(servers: list[str], names: dict[str, int]) -> None:
-    """Create topics with their partition counts; existing ones are left as they are."""
+def declare_topics(servers: list[str], names: dict[str, tuple[int, dict[str, str]]]) -> None:
+    """Create topics with their partition counts and configs; existing ones are left as they are."""
     admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10000)
     try:
         existing = set(admin.list_topics())
-        for name, partitions in names.items():
+        for name, (partitions, configs) in names.items():
             if name in existing:
                 continue
             try:
-                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
+                                              topic_configs=configs)])
             except TopicAlreadyExistsError:
                 pass
     finally:
