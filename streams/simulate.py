@@ -38,6 +38,10 @@ class Simulator:
         self.versions: Counter = Counter()
         self.teachers: dict[str, tuple[str, dict]] = {}
         self.classes: dict[str, tuple[str, dict]] = {}
+        # Classes counted in the snapshot that no event has named yet, by school and level: a
+        # change to one of them names its size before, which must be one of these.
+        self.unnamed_classes = {(s["id"], lvl): list(sec.get("class_sizes") or [])
+                                for s in self.schools.values() for lvl, sec in s["sections"].items()}
         self.ids = itertools.count(1)
         self.seed = seed
 
@@ -184,10 +188,11 @@ class Simulator:
             class_id = self.rng.choice(sorted(mine))
             return class_id, self.classes[class_id][1]
         level = self.rng.choice(sorted(school["sections"]))
-        sizes = school["sections"][level].get("class_sizes")
-        if not sizes:
+        unnamed = self.unnamed_classes.get((school["id"], level))
+        if not unnamed:
             return "", None
-        return f"B-{school['id']}-{next(self.ids)}", {"level": level, "students": self.rng.choice(sizes)}
+        size = unnamed.pop(self.rng.randrange(len(unnamed)))
+        return f"B-{school['id']}-{next(self.ids)}", {"level": level, "students": size}
 
     def _sizes(self, school, level) -> list[int]:
         return school["sections"][level].setdefault("class_sizes", [])
