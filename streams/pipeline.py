@@ -22,7 +22,6 @@ from streams import state as fold
 from streams.live import LiveAssessment
 
 MAX_RECORD_BYTES = 64 * 1024 * 1024
-MAX_NESTING = 64
 
 
 @dataclass
@@ -40,36 +39,56 @@ class RecordResult:
     applied: int = 0
 
 
-def decode(value: bytes | None) -> tuple[list[tuple[ev.Event, bytes]], list[DeadLetter]]:
-    """The events of a record (one event or a batch), each with its original bytes; what cannot
-    be read becomes dead letters."""
+def decode(value: bytes | None) -> tuple[list[tuple[ev.Event, bytes | None]], list[DeadLetter]]:
+    """The events of a record (one event or a batch), each with its original bytes where the
+    record holds only that event; what cannot be read becomes dead letters."""
     if value is None:
         return [], [DeadLetter("empty record / 空记录", b"")]
     if len(value) > MAX_RECORD_BYTES:
         return [], [DeadLetter(f"record larger than {MAX_RECORD_BYTES >> 20} MiB / 记录过大", value)]
     try:
+        # The fast path: pydantic parses and validates the whole record in one call.
+        record = ev.RECORD.validate_json(value)
+    except ValidationError:
+        return _decode_each(value)
+    if isinstance(record, ev.Batch):
+        return [(event, None) for event in record.events], []
+    return [(record, value)], []
+
+
+def _decode_each(value: bytes) -> tuple[list[tuple[ev.Event, bytes | None]], list[DeadLetter]]:
+    """The slow path for a record with a fault: find which events are bad, and why."""
+    try:
         doc = json.loads(value)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return [], [DeadLetter(f"not valid JSON: {_short(exc)} / 不是有效的 JSON", value)]
-    if _too_deep(doc):
-        return [], [DeadLetter(f"nested deeper than {MAX_NESTING} levels / 嵌套过深", value)]
-    items = doc["events"] if isinstance(doc, dict) and isinstance(doc.get("events"), list) and "type" not in doc else None
-    if items is None:
-        items, originals = [doc], [value]
-    else:
-        originals = [json.dumps(item, ensure_ascii=False).encode() for item in items]
+    # Fields beside "events" in a batch envelope are ignored here: the events are what matters.
+    is_batch = isinstance(doc, dict) and isinstance(doc.get("events"), list) and "type" not in doc
+    if not is_batch:
+        event, dead = _one(doc, value)
+        return ([(event, value)] if event else []), ([dead] if dead else [])
     events, dead_letters = [], []
-    for item, original in zip(items, originals):
+    for item in doc["events"]:
+        try:
+            original = json.dumps(item, ensure_ascii=False).encode()
+        except (ValueError, RecursionError):
+            original = b""
         event, dead = _one(item, original)
         if event:
-            events.append((event, original))
+            events.append((event, None))
         if dead:
             dead_letters.append(dead)
     return events, dead_letters
 
 
 class Pipeline:
-    """Folds records into school and district tables and keeps the live assessment current."""
+    """Folds records into school and district tables and keeps the live assessment current.
+
+    Folding happens per record; evaluation is coalesced: `handle` marks what changed and `flush`
+    re-evaluates each changed school and district once, however many events touched it since the
+    last flush. The worker flushes on a short timer and before every read, so a read always sees
+    every event handled before it.
+    """
 
     def __init__(self, schools: MutableMapping, districts: MutableMapping, live: LiveAssessment,
                  health: Health | None = None):
@@ -78,9 +97,12 @@ class Pipeline:
         self.live = live
         self.health = health or Health()
         self.assigned: frozenset[int] | None = None
+        self.dirty_schools: dict[str, str] = {}
+        self.dirty_districts: set[str] = set()
+        self.causes: dict[tuple[str, str | None], ev.Event] = {}
 
     def handle(self, value: bytes | None, partition: int) -> RecordResult:
-        """Apply one record's events; return what must go to the dead-letter topic."""
+        """Apply one record's events to the tables; return what must go to the dead-letter topic."""
         events, dead_letters = decode(value)
         for dead in dead_letters:
             self._count(dead.event_type, fold.REJECTED)
@@ -88,38 +110,58 @@ class Pipeline:
         districts: dict[str, fold.State] = {}
         changed_schools: set[str] = set()
         changed_districts: set[str] = set()
-        causes: dict[tuple[str, str | None], Cause] = {}
         applied = 0
         for event, original in events:
             self._load(event, schools, districts)
             try:
                 outcome = fold.apply(event, schools, districts)
             except fold.Rejected as exc:
-                dead_letters.append(DeadLetter(str(exc), original, event.type))
+                dead_letters.append(DeadLetter(str(exc), original or event.model_dump_json().encode(), event.type))
                 self._count(event.type, fold.REJECTED)
                 continue
             self._count(event.type, outcome.outcome)
             if outcome.outcome != fold.APPLIED:
                 continue
             applied += 1
-            cause = Cause(event_id=event.event_id, type=event.type, source=event.source, occurred_at=event.occurred_at)
             for school_id in outcome.schools:
                 changed_schools.add(school_id)
-                causes[(event.district, school_id)] = cause
+                self.causes[(event.district, school_id)] = event
             if outcome.district_changed:
                 changed_districts.add(event.district)
-                causes[(event.district, None)] = cause
+                self.causes[(event.district, None)] = event
             self._note_event_time(event.occurred_at)
         self._store(schools, changed_schools, districts, changed_districts, partition)
-        self._reevaluate(schools, changed_schools, changed_districts, causes)
+        for school_id in changed_schools:
+            self.dirty_schools[school_id] = schools[school_id]["district"]
+        self.dirty_districts |= changed_districts
         return RecordResult(dead_letters, applied)
+
+    def flush(self) -> int:
+        """Re-evaluate every school and district changed since the last flush; a violation that
+        appears is attributed to the latest event that touched its school, else its district."""
+        if not self.dirty_schools and not self.dirty_districts:
+            return 0
+        touched = set(self.dirty_schools.values()) | self.dirty_districts
+        before = self.live.violations_now(touched)
+        for district_id in self.dirty_districts:
+            self.live.set_district(district_id, self.districts.get(district_id))
+        for school_id, district_id in self.dirty_schools.items():
+            self.live.set_school(district_id, school_id, self.schools.get(school_id), self.districts.get(district_id))
+        causes = {place: _cause(event) for place, event in self.causes.items()}
+        self.live.refresh(before, causes)
+        evaluated = len(self.dirty_schools) + len(touched)
+        self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
+        self.health.rule_evaluations = self.live.evaluations
+        return evaluated
 
     def sync(self, assigned: frozenset[int]) -> None:
         """Rebuild the live assessment from the tables when this worker's partitions changed, so
-        that it holds exactly the keys of the partitions owned now."""
+        that it holds exactly the keys of the partitions owned now; otherwise flush."""
         if assigned == self.assigned:
+            self.flush()
             return
         self.assigned = assigned
+        self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
         self.live.clear()
         owned_districts = {k: v for k, v in self.districts.items() if v.get("partition") in assigned}
         for district_id, state in owned_districts.items():
@@ -128,6 +170,7 @@ class Pipeline:
             if state.get("partition") in assigned:
                 self.live.set_school(state["district"], school_id, state, owned_districts.get(state["district"]))
         self.live.refresh({d: set() for d in self.live.districts}, {})
+        self.health.rule_evaluations = self.live.evaluations
 
     def _load(self, event: ev.Event, schools: dict, districts: dict) -> None:
         for school_id in (getattr(event, "school", None), getattr(event, "to_school", None)):
@@ -148,19 +191,6 @@ class Pipeline:
             districts[district_id]["partition"] = partition
             self.districts[district_id] = districts[district_id]
 
-    def _reevaluate(self, schools, changed_schools, changed_districts, causes) -> None:
-        touched = {schools[s]["district"] for s in changed_schools} | changed_districts
-        if not touched:
-            return
-        before = self.live.violations_now(touched)
-        for district_id in changed_districts:
-            self.live.set_district(district_id, self.districts.get(district_id))
-        for school_id in changed_schools:
-            district_id = schools[school_id]["district"]
-            self.live.set_school(district_id, school_id, schools[school_id], self.districts.get(district_id))
-        self.live.refresh(before, causes)
-        self.health.rule_evaluations = self.live.evaluations
-
     def _count(self, event_type: str, outcome: str) -> None:
         key = (event_type, outcome)
         self.health.events[key] = self.health.events.get(key, 0) + 1
@@ -173,6 +203,10 @@ class Pipeline:
             self.health.newest_event_time = stamp
 
 
+def _cause(event: ev.Event) -> Cause:
+    return Cause(event_id=event.event_id, type=event.type, source=event.source, occurred_at=event.occurred_at)
+
+
 def _one(item, original: bytes) -> tuple[ev.Event | None, DeadLetter | None]:
     event_type = item.get("type") if isinstance(item, dict) and isinstance(item.get("type"), str) else "unknown"
     if event_type not in ev.EVENT_TYPES:
@@ -181,16 +215,6 @@ def _one(item, original: bytes) -> tuple[ev.Event | None, DeadLetter | None]:
         return ev.EVENT_ADAPTER.validate_python(item), None
     except ValidationError as exc:
         return None, DeadLetter(f"invalid event: {describe(exc, '事件校验失败')}", original, event_type)
-
-
-def _too_deep(doc, depth: int = 0) -> bool:
-    if depth > MAX_NESTING:
-        return True
-    if isinstance(doc, dict):
-        return any(_too_deep(v, depth + 1) for v in doc.values())
-    if isinstance(doc, list):
-        return any(_too_deep(v, depth + 1) for v in doc)
-    return False
 
 
 def _short(exc: Exception) -> str:

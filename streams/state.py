@@ -15,14 +15,11 @@ already counted in it and are taken as stale.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from schemas import events as ev
-from schemas.snapshot import District, School
+from schemas.snapshot import SHARED_FIGURES, District, School
 
 APPLIED, DUPLICATE, STALE, REJECTED = "applied", "duplicate", "stale", "rejected"
 KEY_LEVELS = {"county", "city", "province", "national"}
@@ -43,7 +40,7 @@ class Outcome:
 
 def new_school_state(school_id: str, district: str) -> State:
     return {"school": school_id, "district": district, "as_of": None, "baseline": None,
-            "registers": {}, "images": {}}
+            "registers": {}, "images": {}, "sums": {}}
 
 
 def new_district_state(district: str) -> State:
@@ -51,112 +48,150 @@ def new_district_state(district: str) -> State:
 
 
 def apply(event: ev.Event, schools: dict[str, State], districts: dict[str, State]) -> Outcome:
-    """Apply one event to the states it touches (mutated in place only when applied).
+    """Apply one event to the states it touches, in place.
 
     `schools` must hold every school the event names that has state; absent ones are unknown.
-    Raises Rejected for events that contradict what is known (an unknown school, a school of
-    another district, a record that does not validate once applied).
+    Raises Rejected, leaving every state as it was, for events that contradict what is known (an
+    unknown school, a school of another district, a record that would not validate).
     """
-    if isinstance(event, ev.DistrictSnapshot | ev.DistrictUpdated):
-        return _apply_district(event, districts)
-    return _apply_school(event, schools)
+    undo = _Undo()
+    try:
+        if isinstance(event, ev.DistrictSnapshot | ev.DistrictUpdated):
+            return _apply_district(event, districts, undo)
+        return _apply_school(event, schools, undo)
+    except Rejected:
+        undo.rollback()
+        raise
+
+
+class _Undo:
+    """Every change to a state goes through `set`, so that a rejected event can be taken back
+    without copying states (a school's state grows with every teacher and class it has seen)."""
+
+    _MISSING = object()
+
+    def __init__(self):
+        self.entries: list[tuple[dict, str, Any]] = []
+
+    def set(self, mapping: dict, key: str, value: Any) -> None:
+        self.entries.append((mapping, key, mapping.get(key, self._MISSING)))
+        mapping[key] = value
+
+    def delete(self, mapping: dict, key: str) -> None:
+        if key in mapping:
+            self.entries.append((mapping, key, mapping.pop(key)))
+
+    def rollback(self) -> None:
+        for mapping, key, old in reversed(self.entries):
+            if old is self._MISSING:
+                mapping.pop(key, None)
+            else:
+                mapping[key] = old
 
 
 # --- districts -----------------------------------------------------------------------------------
 
-def _apply_district(event, districts: dict[str, State]) -> Outcome:
-    state = districts.setdefault(event.district, new_district_state(event.district))
+def _apply_district(event, districts: dict[str, State], undo: _Undo) -> Outcome:
+    state = districts.get(event.district)
+    if state is None:
+        state = new_district_state(event.district)
+        undo.set(districts, event.district, state)
     if isinstance(event, ev.DistrictSnapshot):
         if event.record.id != event.district:
             raise Rejected(f"district.snapshot for {event.district} carries district {event.record.id}")
-        outcome = _take_baseline(state, event, event.record.model_dump(mode="json", exclude_none=True))
+        outcome = _take_baseline(state, event, event.record.model_dump(mode="json", exclude_none=True), undo)
     else:
         if _covered(state, event):
             return Outcome(STALE)
         fields = event.model_dump(mode="json", exclude_none=True, exclude=set(ev.Event.model_fields) | {"type"})
-        outcome = _merge(_set_registers(state, fields, event))
+        outcome = _merge([_set_register(state, k, v, event, undo) for k, v in fields.items()])
     return Outcome(outcome, district_changed=outcome == APPLIED)
 
 
 # --- schools -------------------------------------------------------------------------------------
 
-def _apply_school(event, schools: dict[str, State]) -> Outcome:
+def _apply_school(event, schools: dict[str, State], undo: _Undo) -> Outcome:
     state = schools.get(event.school)
     if state is None:
         if not isinstance(event, ev.SchoolSnapshot | ev.SchoolRegistered):
             raise Rejected(f"unknown school {event.school} / 未知学校")
         state = new_school_state(event.school, event.district)
+        undo.set(schools, event.school, state)
     if state["district"] != event.district:
         raise Rejected(f"school {event.school} belongs to district {state['district']}, not {event.district}")
-    touched = {event.school: _copy(state)}
+    touched = (event.school,)
     if isinstance(event, ev.TeacherRotated):
-        if event.to_school not in schools:
+        target = schools.get(event.to_school)
+        if target is None:
             raise Rejected(f"unknown school {event.to_school} to rotate to / 未知学校")
-        if schools[event.to_school]["district"] != event.district:
+        if target["district"] != event.district:
             raise Rejected(f"rotation to {event.to_school} of another district / 不可跨区县交流")
-        touched.setdefault(event.to_school, _copy(schools[event.to_school]))
-    outcome = _fold_school(event, touched)
-    if outcome == APPLIED:
-        for school_id, new_state in touched.items():
-            _validate(new_state)
-        schools.update(touched)
-    return Outcome(outcome, tuple(touched) if outcome == APPLIED else ())
+        touched = (event.school, event.to_school)
+    outcome = _fold_school(event, schools, undo)
+    # Only a facilities event can make the record invalid (sections reporting more area than the
+    # whole school): counts are clamped at zero and every figure was validated with its event.
+    if outcome == APPLIED and isinstance(event, ev.FacilitiesUpdated):
+        _check_shared_figures(state)
+    return Outcome(outcome, touched if outcome == APPLIED else ())
 
 
-def _fold_school(event, touched: dict[str, State]) -> str:
-    state = touched[event.school]
+def _fold_school(event, schools: dict[str, State], undo: _Undo) -> str:
+    state = schools[event.school]
     if isinstance(event, ev.SchoolSnapshot):
         if event.record.id != event.school or event.record.district != event.district:
             raise Rejected(f"school.snapshot for {event.school} carries school {event.record.id}")
-        return _take_baseline(state, event, event.record.model_dump(mode="json", exclude_none=True))
+        return _take_baseline(state, event, event.record.model_dump(mode="json", exclude_none=True), undo)
     if _covered(state, event):
         return STALE
     if isinstance(event, ev.SchoolRegistered):
         attrs = event.model_dump(mode="json", include={"name", "kind", "location", "public", "boarding"})
-        return _set_register(state, "school", {**attrs, "closed": False}, event)
+        return _set_register(state, "school", {**attrs, "closed": False}, event, undo)
     if isinstance(event, ev.SchoolClosed):
-        return _set_register(state, "school", {"closed": True}, event)
+        return _set_register(state, "school", {"closed": True}, event, undo)
     if isinstance(event, ev.TeacherChanged):
-        return _set_images(state, f"teacher:{event.teacher}", _image(event.before), _image(event.after), event)
+        return _set_images(state, f"teacher:{event.teacher}", _image(event.before), _image(event.after), event, undo)
     if isinstance(event, ev.TeacherRotated):
         image = _image(event.image)
-        outcomes = [
-            _set_register(state, f"rotation:{event.teacher}:{event.year}", event.image.key_level.value in KEY_LEVELS, event),
-            _set_images(state, f"teacher:{event.teacher}", image, None, event),
-            _set_images(touched[event.to_school], f"teacher:{event.teacher}", None, image, event),
-        ]
-        return _merge(outcomes)
+        return _merge([
+            _set_register(state, f"rotation:{event.teacher}:{event.year}",
+                          event.image.key_level.value in KEY_LEVELS, event, undo),
+            _set_images(state, f"teacher:{event.teacher}", image, None, event, undo),
+            _set_images(schools[event.to_school], f"teacher:{event.teacher}", None, image, event, undo),
+        ])
     if isinstance(event, ev.ClassChanged):
-        return _set_images(state, f"class:{event.class_id}", _image(event.before), _image(event.after), event)
+        return _set_images(state, f"class:{event.class_id}", _image(event.before), _image(event.after), event, undo)
     if isinstance(event, ev.EnrolmentReported):
-        return _set_register(state, f"enrolment:{event.level.value}", event.students, event)
+        return _set_register(state, f"enrolment:{event.level.value}", event.students, event, undo)
     if isinstance(event, ev.FacilitiesUpdated):
         scope = event.level.value if event.level else "school"
         fields = event.model_dump(mode="json", exclude_none=True,
                                   exclude=set(ev.SchoolEvent.model_fields) | {"type", "level"})
-        return _merge(_set_registers(state, {f"{scope}:{k}": v for k, v in fields.items()}, event, "facilities"))
+        return _merge([_set_register(state, f"facilities:{scope}:{k}", v, event, undo) for k, v in fields.items()])
     if isinstance(event, ev.BudgetSet):
-        return _set_register(state, "budget", event.public_funds_budget_cny, event)
+        return _set_register(state, "budget", event.public_funds_budget_cny, event, undo)
     if isinstance(event, ev.TrainingSpent):
-        return _set_register(state, f"spend:{event.posting}", event.amount_cny, event)
+        return _set_register(state, f"spend:{event.posting}", event.amount_cny, event, undo)
     raise Rejected(f"event type {event.type} is not handled")  # unreachable while the union is covered
 
 
 # --- registers and images ------------------------------------------------------------------------
 
-def _take_baseline(state: State, event, record: dict) -> str:
+def _take_baseline(state: State, event, record: dict, undo: _Undo) -> str:
     current = (state["as_of"], state.get("baseline_version", -1))
     incoming = (event.as_of.isoformat(), event.version)
     if state["as_of"] is not None and incoming == current:
         return DUPLICATE
     if state["as_of"] is not None and incoming < current:
         return STALE
-    state["as_of"], state["baseline_version"], state["baseline"] = incoming[0], event.version, record
+    undo.set(state, "as_of", incoming[0])
+    undo.set(state, "baseline_version", event.version)
+    undo.set(state, "baseline", record)
     # What the new snapshot already counts is dropped; later changes stay on top of it.
-    cutoff = incoming[0]
     for table in ("registers", "images"):
         if table in state:
-            state[table] = {k: v for k, v in state[table].items() if v["at"][:10] > cutoff}
+            undo.set(state, table, {k: v for k, v in state[table].items() if v["at"][:10] > incoming[0]})
+    if "images" in state:  # schools only: districts have no counted entities
+        undo.set(state, "sums", _recompute_sums(state))
     return APPLIED
 
 
@@ -164,35 +199,34 @@ def _covered(state: State, event) -> bool:
     return state["as_of"] is not None and event.occurred_at.date().isoformat() <= state["as_of"]
 
 
-def _set_register(state: State, key: str, value: Any, event) -> str:
+def _set_register(state: State, key: str, value: Any, event, undo: _Undo) -> str:
     current = state["registers"].get(key)
     if current is not None:
         if event.version == current["version"]:
             return DUPLICATE
         if event.version < current["version"]:
             return STALE
-    state["registers"][key] = {"version": event.version, "at": event.occurred_at.isoformat(), "value": value}
+    new = {"version": event.version, "at": event.occurred_at.isoformat(), "value": value}
+    undo.set(state["registers"], key, new)
+    _update_sums(state, _register_terms(key, current), _register_terms(key, new), undo)
     return APPLIED
 
 
-def _set_registers(state: State, fields: dict, event, prefix: str = "") -> list[str]:
-    return [_set_register(state, f"{prefix}:{k}" if prefix else k, v, event) for k, v in fields.items()]
-
-
-def _set_images(state: State, key: str, before: dict | None, after: dict | None, event) -> str:
+def _set_images(state: State, key: str, before: dict | None, after: dict | None, event, undo: _Undo) -> str:
     current = state["images"].get(key)
     at = event.occurred_at.isoformat()
     if current is None:
-        state["images"][key] = {"lo": event.version, "hi": event.version, "at": at, "before": before, "after": after}
-        return APPLIED
-    if event.version in (current["lo"], current["hi"]):
+        new = {"lo": event.version, "hi": event.version, "at": at, "before": before, "after": after}
+    elif event.version in (current["lo"], current["hi"]):
         return DUPLICATE
-    if current["lo"] < event.version < current["hi"]:
+    elif current["lo"] < event.version < current["hi"]:
         return STALE
-    if event.version < current["lo"]:
-        current.update(lo=event.version, before=before)
+    elif event.version < current["lo"]:
+        new = {**current, "lo": event.version, "before": before}
     else:
-        current.update(hi=event.version, after=after, at=max(at, current["at"]))
+        new = {**current, "hi": event.version, "after": after, "at": max(at, current["at"])}
+    undo.set(state["images"], key, new)
+    _update_sums(state, _image_terms(key, current), _image_terms(key, new), undo)
     return APPLIED
 
 
@@ -206,26 +240,36 @@ def _image(image) -> dict | None:
     return image.model_dump(mode="json") if image is not None else None
 
 
-def _copy(state: State) -> State:
-    return {**state, "registers": dict(state["registers"]),
-            "images": {k: dict(v) for k, v in state["images"].items()}}
+def _check_shared_figures(state: State) -> None:
+    """The snapshot rule for figures a school may report whole or per section: sections that
+    report their own may not exceed the whole school's figure when others share the rest."""
+    baseline = state["baseline"] or {}
+    registers = state["registers"]
+    levels = set(baseline.get("sections", {})) | {k.split(":")[1] for k in registers if k.startswith("enrolment:")}
+    for figure in SHARED_FIGURES:
+        whole = _figure(registers, baseline, "school", figure)
+        own = [_figure(registers, baseline.get("sections", {}).get(lvl, {}), lvl, figure) for lvl in levels]
+        reported = [v for v in own if v is not None]
+        if whole is not None and reported and len(reported) < len(own) and sum(reported) > whole:
+            raise Rejected(f"sections would report more {figure} ({sum(reported)}) than the whole school ({whole}) / "
+                           f"各学段{figure}之和将超过全校数")
 
 
-def _validate(state: State) -> None:
-    try:
-        school_record(state)
-    except ValidationError as exc:
-        from schemas.loading import describe
-
-        raise Rejected(f"the school's record would not validate: {describe(exc, '学校记录校验失败')}") from None
+def _figure(registers: dict, source: dict, scope: str, figure: str):
+    register = registers.get(f"facilities:{scope}:{figure}")
+    return register["value"] if register is not None else source.get(figure)
 
 
 # --- materializing records -----------------------------------------------------------------------
 
 def school_record(state: State) -> School | None:
-    """The school as the events describe it now, or None when it is closed or has no record."""
-    registers = {k: v["value"] for k, v in state["registers"].items()}
-    attrs = registers.get("school", {})
+    """The school as the events describe it now, or None when it is closed or has no record.
+
+    Costs the same however many teachers and classes the school has seen: counted entities and
+    growing registers (postings, rotations) are read from the running sums in `state["sums"]`.
+    """
+    registers = state["registers"]
+    attrs = registers["school"]["value"] if "school" in registers else {}
     if attrs.get("closed"):
         return None
     record = dict(state["baseline"] or {})
@@ -235,19 +279,17 @@ def school_record(state: State) -> School | None:
     record.update(id=state["school"], district=state["district"])
     sections = {lvl: dict(sec) for lvl, sec in record.get("sections", {}).items()}
     record["sections"] = sections
-    for key, value in registers.items():
+    for key, register in registers.items():
         kind, _, rest = key.partition(":")
         if kind == "enrolment":
-            sections.setdefault(rest, {"students": 0})["students"] = value
+            sections.setdefault(rest, {"students": 0})["students"] = register["value"]
         elif kind == "facilities":
             scope, _, figure = rest.partition(":")
             target = record if scope == "school" else sections.setdefault(scope, {"students": 0})
-            target[figure] = value
+            target[figure] = register["value"]
         elif kind == "budget":
-            record["public_funds_budget_cny"] = value
-    _apply_postings(record, registers)
-    _apply_rotations(record, registers)
-    _apply_images(record, sections, state["images"])
+            record["public_funds_budget_cny"] = register["value"]
+    _apply_sums(record, sections, state.get("sums", {}))
     return School.model_validate(record)
 
 
@@ -261,18 +303,10 @@ def district_record(state: State) -> District | None:
     return District.model_validate(record)
 
 
-def _apply_postings(record: dict, registers: dict) -> None:
-    postings = [v for k, v in registers.items() if k.startswith("spend:") and v is not None]
-    if postings:
-        record["training_spend_cny"] = record.get("training_spend_cny", 0.0) + sum(postings)
-
-
-def _apply_rotations(record: dict, registers: dict) -> None:
-    rotations = [v for k, v in registers.items() if k.startswith("rotation:")]
-    if rotations:
-        record["rotated"] = record.get("rotated", 0) + len(rotations)
-        record["rotated_key"] = record.get("rotated_key", 0) + sum(1 for key in rotations if key)
-
+# --- running sums of counted entities and growing registers ---------------------------------------
+#
+# A sum key is "school|<field>", "section|<level>|<field>", "class|<level>|<size>" (net number of
+# classes of that size added) or "spend" / "rotated" / "rotated_key".
 
 TEACHER_SCHOOL_COUNTS = {"full_time_teachers": lambda t: 1, "certified_teachers": lambda t: t["certified"],
                          "training_360h_completed": lambda t: t["training_360h_completed"]}
@@ -281,38 +315,91 @@ TEACHER_SECTION_COUNTS = {"teachers_above_required_degree": lambda t: t["degree_
                           "pe_arts_teachers": lambda t: t["subject"] in ("pe", "music", "art")}
 
 
-def _apply_images(record: dict, sections: dict, images: dict) -> None:
-    school_delta: Counter = Counter()
-    section_delta: dict[str, Counter] = {}
-    class_changes: dict[str, tuple[list[int], list[int]]] = {}
-    for key, pair in images.items():
-        for sign, image in ((-1, pair["before"]), (1, pair["after"])):
-            if image is None:
-                continue
-            if key.startswith("teacher:"):
-                for field, counts in TEACHER_SCHOOL_COUNTS.items():
-                    school_delta[field] += sign * int(counts(image))
-                level_delta = section_delta.setdefault(image["level"], Counter())
-                for field, counts in TEACHER_SECTION_COUNTS.items():
-                    level_delta[field] += sign * int(counts(image))
-            else:
-                removed, added = class_changes.setdefault(image["level"], ([], []))
-                (removed if sign < 0 else added).append(image["students"])
-    _add_counts(record, school_delta)
-    for level, delta in section_delta.items():
-        if level in sections:
-            _add_counts(sections[level], delta)
-    for level, (removed, added) in class_changes.items():
+def _image_terms(key: str, pair: dict | None) -> dict[str, float]:
+    """What an entity's image pair adds to the sums: its latest image minus its earliest."""
+    terms: dict[str, float] = {}
+    if pair is None:
+        return terms
+    for sign, image in ((-1, pair["before"]), (1, pair["after"])):
+        if image is None:
+            continue
+        if key.startswith("teacher:"):
+            for field, counts in TEACHER_SCHOOL_COUNTS.items():
+                _bump(terms, f"school|{field}", sign * int(counts(image)))
+            for field, counts in TEACHER_SECTION_COUNTS.items():
+                _bump(terms, f"section|{image['level']}|{field}", sign * int(counts(image)))
+        else:
+            _bump(terms, f"class|{image['level']}|{image['students']}", sign)
+    return terms
+
+
+def _register_terms(key: str, register: dict | None) -> dict[str, float]:
+    if register is None:
+        return {}
+    if key.startswith("spend:"):
+        return {"spend": register["value"]} if register["value"] is not None else {}
+    if key.startswith("rotation:"):
+        return {"rotated": 1, "rotated_key": int(bool(register["value"]))}
+    return {}
+
+
+def _bump(terms: dict, key: str, amount: float) -> None:
+    if amount:
+        terms[key] = terms.get(key, 0) + amount
+
+
+def _update_sums(state: State, old: dict, new: dict, undo: "_Undo") -> None:
+    """Replace one entity's terms in the running sums."""
+    change: dict[str, float] = dict(new)
+    for key, amount in old.items():
+        _bump(change, key, -amount)
+    sums = state["sums"]
+    for key, amount in change.items():
+        total = sums.get(key, 0) + amount
+        if total:
+            undo.set(sums, key, total)
+        else:
+            undo.delete(sums, key)
+
+
+def _recompute_sums(state: State) -> dict:
+    sums: dict[str, float] = {}
+    for key, pair in state["images"].items():
+        for k, v in _image_terms(key, pair).items():
+            _bump(sums, k, v)
+    for key, register in state["registers"].items():
+        for k, v in _register_terms(key, register).items():
+            _bump(sums, k, v)
+    return {k: v for k, v in sums.items() if v}
+
+
+def _apply_sums(record: dict, sections: dict, sums: dict) -> None:
+    classes: dict[str, dict[int, int]] = {}
+    for key, amount in sums.items():
+        parts = key.split("|")
+        if parts[0] == "school":
+            _add_count(record, parts[1], amount)
+        elif parts[0] == "section" and parts[1] in sections:
+            _add_count(sections[parts[1]], parts[2], amount)
+        elif parts[0] == "class":
+            classes.setdefault(parts[1], {})[int(parts[2])] = int(amount)
+    if "spend" in sums:
+        record["training_spend_cny"] = record.get("training_spend_cny", 0.0) + sums["spend"]
+    if "rotated" in sums:
+        record["rotated"] = record.get("rotated", 0) + int(sums["rotated"])
+        record["rotated_key"] = record.get("rotated_key", 0) + int(sums.get("rotated_key", 0))
+    for level, net in classes.items():
         section = sections.setdefault(level, {"students": 0})
         sizes = list(section.get("class_sizes") or [])
-        for size in removed:
-            if size in sizes:
-                sizes.remove(size)
-        section["class_sizes"] = sorted(sizes + added)
+        for size, count in sorted(net.items()):
+            for _ in range(-count):
+                if size in sizes:
+                    sizes.remove(size)
+            sizes.extend([size] * max(0, count))
+        section["class_sizes"] = sorted(sizes)
 
 
-def _add_counts(target: dict, delta: Counter) -> None:
+def _add_count(target: dict, field: str, change: float) -> None:
     """Add to reported counts only: a figure that was not reported stays not reported."""
-    for field, change in delta.items():
-        if change and target.get(field) is not None:
-            target[field] = max(0, target[field] + change)
+    if change and target.get(field) is not None:
+        target[field] = max(0, target[field] + int(change))
