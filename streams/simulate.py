@@ -31,13 +31,16 @@ class Simulator:
         self.rng = random.Random(seed)
         self.truth = snapshot.model_dump(mode="json", exclude_none=True)
         self.schools = {s["id"]: s for s in self.truth["schools"] if s.get("kind") != "special" and s["sections"]}
+        self.school_ids = sorted(self.schools)
         self.clock = start or dt.datetime.combine(snapshot.as_of + dt.timedelta(days=1), dt.time(8),
                                                   tzinfo=dt.timezone(dt.timedelta(hours=8)))
         self.step = dt.timedelta(seconds=step_seconds)
         self.source = source
         self.versions: Counter = Counter()
         self.teachers: dict[str, tuple[str, dict]] = {}
+        self.teachers_at: dict[str, set[str]] = {}
         self.classes: dict[str, tuple[str, dict]] = {}
+        self.classes_at: dict[str, set[str]] = {}
         # Classes counted in the snapshot that no event has named yet, by school and level: a
         # change to one of them names its size before, which must be one of these.
         self.unnamed_classes = {(s["id"], lvl): list(sec.get("class_sizes") or [])
@@ -57,7 +60,7 @@ class Simulator:
         """One more change, applied to the truth and returned as an event."""
         while True:
             kind = self.rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
-            school = self.schools[self.rng.choice(sorted(self.schools))]
+            school = self.schools[self.rng.choice(self.school_ids)]
             event = getattr(self, f"_{kind}")(school)
             if event is not None:
                 self.clock += self.step
@@ -69,7 +72,7 @@ class Simulator:
         image = self._new_image(school)
         teacher = f"T{self.seed}-{next(self.ids)}"
         self._count_teacher(school, image, +1)
-        self.teachers[teacher] = (school["id"], image)
+        self._place("teacher", teacher, school["id"], image)
         return self._event(ev.TeacherChanged, school, f"teacher:{teacher}", type="teacher.hired",
                            teacher=teacher, after=image)
 
@@ -78,7 +81,7 @@ class Simulator:
         if image is None:
             return None
         self._count_teacher(school, image, -1)
-        self.teachers[teacher] = (school["id"], None)
+        self._place("teacher", teacher, school["id"], None)
         return self._event(ev.TeacherChanged, school, f"teacher:{teacher}", type="teacher.left",
                            teacher=teacher, before=image)
 
@@ -90,7 +93,7 @@ class Simulator:
                  "key_level": self.rng.choice(("none",) + KEY_LEVELS)}
         self._count_teacher(school, image, -1)
         self._count_teacher(school, after, +1)
-        self.teachers[teacher] = (school["id"], after)
+        self._place("teacher", teacher, school["id"], after)
         return self._event(ev.TeacherChanged, school, f"teacher:{teacher}", type="teacher.updated",
                            teacher=teacher, before=image, after=after)
 
@@ -105,7 +108,7 @@ class Simulator:
         self._count_teacher(target, image, +1)
         school["rotated"] = school.get("rotated", 0) + 1
         school["rotated_key"] = school.get("rotated_key", 0) + int(image["key_level"] in KEY_LEVELS)
-        self.teachers[teacher] = (target["id"], image)
+        self._place("teacher", teacher, target["id"], image)
         return self._event(ev.TeacherRotated, school, f"teacher:{teacher}", teacher=teacher,
                            to_school=target["id"], year=self.clock.year, image=image)
 
@@ -119,7 +122,7 @@ class Simulator:
     def _some_teacher(self, school) -> tuple[str, dict | None]:
         """A teacher of the school: one the simulator hired, or one counted in the snapshot,
         described so that taking them away leaves no count below zero."""
-        mine = [t for t, (s, image) in self.teachers.items() if s == school["id"] and image]
+        mine = self.teachers_at.get(school["id"])
         if mine and self.rng.random() < 0.5:
             teacher = self.rng.choice(sorted(mine))
             return teacher, self.teachers[teacher][1]
@@ -156,7 +159,7 @@ class Simulator:
         image = {"level": level, "students": self.rng.randint(30, cap + 3)}
         class_id = f"C{self.seed}-{next(self.ids)}"
         self._sizes(school, level).append(image["students"])
-        self.classes[class_id] = (school["id"], image)
+        self._place("class", class_id, school["id"], image)
         return self._event(ev.ClassChanged, school, f"class:{class_id}", type="class.opened",
                            class_id=class_id, after=image)
 
@@ -169,7 +172,7 @@ class Simulator:
         sizes = self._sizes(school, image["level"])
         sizes.remove(image["students"])
         sizes.append(after["students"])
-        self.classes[class_id] = (school["id"], after)
+        self._place("class", class_id, school["id"], after)
         return self._event(ev.ClassChanged, school, f"class:{class_id}", type="class.resized",
                            class_id=class_id, before=image, after=after)
 
@@ -178,12 +181,12 @@ class Simulator:
         if image is None or len(self._sizes(school, image["level"])) <= 1:
             return None
         self._sizes(school, image["level"]).remove(image["students"])
-        self.classes[class_id] = (school["id"], None)
+        self._place("class", class_id, school["id"], None)
         return self._event(ev.ClassChanged, school, f"class:{class_id}", type="class.closed",
                            class_id=class_id, before=image)
 
     def _some_class(self, school) -> tuple[str, dict | None]:
-        mine = [c for c, (s, image) in self.classes.items() if s == school["id"] and image]
+        mine = self.classes_at.get(school["id"])
         if mine and self.rng.random() < 0.6:
             class_id = self.rng.choice(sorted(mine))
             return class_id, self.classes[class_id][1]
@@ -228,6 +231,16 @@ class Simulator:
         school["training_spend_cny"] = school.get("training_spend_cny", 0.0) + amount
         posting = f"P{self.seed}-{next(self.ids)}"
         return self._event(ev.TrainingSpent, school, f"spend:{posting}", posting=posting, amount_cny=amount)
+
+    def _place(self, kind: str, entity: str, school_id: str, image: dict | None) -> None:
+        """Where a teacher or class the simulator named is now (image None: gone)."""
+        known, at = (self.teachers, self.teachers_at) if kind == "teacher" else (self.classes, self.classes_at)
+        previous = known.get(entity)
+        if previous is not None:
+            at.get(previous[0], set()).discard(entity)
+        known[entity] = (school_id, image)
+        if image is not None:
+            at.setdefault(school_id, set()).add(entity)
 
     def _event(self, model, school, entity: str, **fields: Any) -> ev.Event:
         # Teachers move between schools, so their versions run per teacher, not per school.
