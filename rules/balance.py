@@ -97,6 +97,5 @@ class DistrictBalance:
 
     def levels(self) -> list[str]:
         """The levels with at least one section, in a stable order."""
-        present = {key[1] for key in self.sums if key[0] == "level"}
-        return sorted(present, key=lambda level: (LEVEL_ORDER.get(level, len(LEVEL_ORDER)), level))
+        return [level for level in LEVEL_ORDER if ("level", level) in self.sums]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from rules.balance import Contribution, DistrictBalance, moment_terms
 from rules.compare import holds
@@ -28,20 +29,57 @@ from schemas.snapshot import District, School, Snapshot
 ROUND = 4
 
 
+@dataclass(slots=True)
+class Breach:
+    """A violated rule at a place; its bilingual messages are rendered only when reported."""
+
+    rule: str
+    district: str
+    school: str | None
+    section: str | None
+    value: float
+    limit: float
+    definition: Rule
+    observation: Observation
+    names: "_Names"
+
+    def violation(self) -> Violation:
+        return Violation.model_construct(
+            rule=self.rule, district=self.district, school=self.school, section=self.section,
+            value=round(self.value, ROUND), limit=self.limit, severity=self.definition.severity.value,
+            **_messages(self.definition, self.observation, self.limit, self.names), cause=None,
+        )
+
+
 @dataclass
 class Findings:
-    violations: list[Violation] = field(default_factory=list)
+    violations: list[Breach] = field(default_factory=list)
     not_evaluated: list[NotEvaluated] = field(default_factory=list)
 
 
 @dataclass
 class SchoolResult:
-    """What one school adds to a report, and to its district's sums."""
+    """What one school adds to a report, and to its district's sums; its report part is built
+    only when a report is asked for."""
 
     record: School
-    report: SchoolReport
+    sections: list[SectionFacts]
+    compliance: dict[str, bool | None]
     findings: Findings
     contribution: Contribution
+    assessor: "Assessor"
+
+    @cached_property
+    def report(self) -> SchoolReport:
+        school = self.record
+        sections = {
+            s.level: SchoolSection.model_construct(compliant=self.compliance[s.level],
+                                                   indicators=self.assessor._section_indicators(s),
+                                                   split_by_students=list(s.split_by_students))
+            for s in self.sections
+        }
+        return SchoolReport.model_construct(id=school.id, district=school.district, name=school.name,
+                                            excluded=excluded_reason(school), sections=sections)
 
 
 @dataclass
@@ -66,66 +104,55 @@ class Assessor:
         """Evaluate a school's section and school rules and compute its contribution."""
         sections = school_sections(school)
         findings = Findings()
-        section_reports = {}
         compliance: dict[str, bool | None] = {}
+        kind, location = school.kind.value, school.location.value
         for section in sections:
-            names = place_names(district.id, district.name, school.id, school.name, section.level)
-            results = {r.id: self._check(r, section, section.level, names, findings,
-                                         district.id, school.id, section.level, _when_fits(r, school, section.level))
-                       for r in self.rules[Scope.section]}
-            compliance[section.level] = _compliance_outcome(self.rules[Scope.section], results)
-            section_reports[section.level] = SchoolSection(
-                compliant=compliance[section.level],
-                indicators=self._section_indicators(section),
-                split_by_students=list(section.split_by_students),
-            )
-        names = place_names(district.id, district.name, school.id, school.name)
+            names = _Names(district, school, section.level)
+            outcome = None
+            for rule in self.rules[Scope.section]:
+                if _when_fits(rule, kind, location, section.level):
+                    result = self._check(rule, section, section.level, names, findings, district.id, school.id, section.level)
+                    if rule.quantity == "compliance":
+                        outcome = result
+            compliance[section.level] = outcome
+        names = _Names(district, school, None)
         place = SchoolPlace(school, tuple(sections))
         for rule in self.rules[Scope.school]:
-            self._check(rule, place, school.kind.value, names, findings, district.id, school.id, None,
-                        _when_fits(rule, school, None))
-        report = SchoolReport(id=school.id, district=school.district, name=school.name,
-                              excluded=excluded_reason(school), sections=section_reports)
-        return SchoolResult(school, report, findings, _contribution(school, sections, compliance))
+            if _when_fits(rule, kind, location, None):
+                self._check(rule, place, kind, names, findings, district.id, school.id, None)
+        return SchoolResult(school, sections, compliance, findings, _contribution(school, sections, compliance), self)
 
     def district(self, district: District, balance: DistrictBalance) -> DistrictResult:
         """Evaluate a district's rules from its sums."""
         findings = Findings()
         sections = {}
         for level in balance.levels():
-            names = place_names(district.id, district.name, level=level)
+            names = _Names(district, None, level)
             place = DistrictLevelPlace(district, level, balance)
-            results = {r.id: self._check(r, place, level, names, findings, district.id, None, level,
-                                         not r.when.levels or level in r.when.levels)
-                       for r in self.rules[Scope.district_section]}
+            results = {r.id: self._check(r, place, level, names, findings, district.id, None, level)
+                       for r in self.rules[Scope.district_section] if not r.when.levels or level in r.when.levels}
             sections[level] = self._district_section(balance, level, results)
-        names = place_names(district.id, district.name)
+        names = _Names(district, None, None)
         for rule in self.rules[Scope.district]:
-            self._check(rule, DistrictPlace(district, balance), None, names, findings, district.id, None, None, True)
+            self._check(rule, DistrictPlace(district, balance), None, names, findings, district.id, None, None)
         return DistrictResult(DistrictReport(id=district.id, name=district.name, sections=sections), findings)
 
-    def _check(self, rule: Rule, place, key, names, findings: Findings, district_id, school_id, level,
-               applies: bool) -> bool | None:
+    def _check(self, rule: Rule, place, key, names, findings: Findings, district_id, school_id, level) -> bool | None:
         """Evaluate one rule at one place: True holds, False violated, None not evaluated."""
-        if not applies:
-            return None
         observation = QUANTITIES[rule.quantity].measure(place, rule.params, self.standards)
         if observation is None:
             return None
         if observation.value is None:
-            findings.not_evaluated.append(NotEvaluated(rule=rule.id, district=district_id, school=school_id,
-                                                       section=level, missing=list(observation.missing)))
+            findings.not_evaluated.append(NotEvaluated.model_construct(
+                rule=rule.id, district=district_id, school=school_id, section=level, missing=list(observation.missing)))
             return None
         limit = observation.limit if observation.limit is not None else rule.limit_for(key)
         if limit is None:
             return None
         if holds(observation.value, rule.op, limit):
             return True
-        findings.violations.append(Violation(
-            rule=rule.id, district=district_id, school=school_id, section=level,
-            value=round(observation.value, ROUND), limit=limit, severity=rule.severity.value,
-            **_messages(rule, observation, limit, names),
-        ))
+        findings.violations.append(Breach(rule.id, district_id, school_id, level, observation.value, limit,
+                                          rule, observation, names))
         return False
 
     def _section_indicators(self, section: SectionFacts) -> dict[str, SchoolIndicator]:
@@ -134,7 +161,7 @@ class Assessor:
         for ind in IDS:
             value, standard = section.indicators[ind], standards.get(ind)
             ok = holds(value, ">=", standard) if value is not None and standard is not None else None
-            out[ind] = SchoolIndicator(value=_round(value), standard=standard, ok=ok)
+            out[ind] = SchoolIndicator.model_construct(value=_round(value), standard=standard, ok=ok)
         return out
 
     def _district_section(self, balance: DistrictBalance, level: str, results: dict) -> DistrictSection:
@@ -170,7 +197,7 @@ def assess(snapshot: Snapshot, pack: RulePack, as_of: dt.date | None = None) -> 
 def build_report(assessor: Assessor, districts: Iterable[DistrictResult], schools: Iterable[SchoolResult]) -> Report:
     """Assemble a report in a canonical order, whichever order the parts were evaluated in."""
     districts, schools = list(districts), list(schools)
-    violations = [v for part in (*districts, *schools) for v in part.findings.violations]
+    violations = [b.violation() for part in (*districts, *schools) for b in part.findings.violations]
     missing = [n for part in (*districts, *schools) for n in part.findings.not_evaluated]
     order = {r.id: i for i, r in enumerate(assessor.pack.rules)}
     return Report(
@@ -196,16 +223,25 @@ def _standards(section_rules: list[Rule]) -> dict[str, dict[str, float]]:
     return by_level
 
 
-def _when_fits(rule: Rule, school: School, level: str | None) -> bool:
+def _when_fits(rule: Rule, kind: str, location: str, level: str | None) -> bool:
     when = rule.when
-    return ((not when.kinds or school.kind.value in when.kinds)
-            and (not when.locations or school.location.value in when.locations)
+    return ((not when.kinds or kind in when.kinds)
+            and (not when.locations or location in when.locations)
             and (not when.levels or level is None or level in when.levels))
 
 
-def _compliance_outcome(section_rules: list[Rule], results: dict[str, bool | None]) -> bool | None:
-    outcomes = [results[r.id] for r in section_rules if r.quantity == "compliance"]
-    return outcomes[0] if outcomes else None
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """A place, named in messages only when a message is rendered."""
+
+    district: District
+    school: School | None
+    level: str | None
+
+    def resolve(self) -> dict[str, str]:
+        school = self.school
+        return place_names(self.district.id, self.district.name, school.id if school else None,
+                           school.name if school else None, self.level)
 
 
 def _contribution(school: School, sections: list[SectionFacts], compliance: dict[str, bool | None]) -> Contribution:
@@ -223,8 +259,8 @@ def _contribution(school: School, sections: list[SectionFacts], compliance: dict
     return parts
 
 
-def _messages(rule: Rule, observation: Observation, limit: float, names: dict[str, str]) -> dict[str, str]:
-    fields = {**observation.detail, **names, "value": observation.value, "limit": limit, "unit": rule.unit}
+def _messages(rule: Rule, observation: Observation, limit: float, names: "_Names") -> dict[str, str]:
+    fields = {**observation.detail, **names.resolve(), "value": observation.value, "limit": limit, "unit": rule.unit}
     return {"message_zh": render(rule.message_zh, fields), "message_en": render(rule.message_en, fields)}
 
 

@@ -3,6 +3,7 @@
 A school's change re-evaluates that school and replaces its contribution to its district's sums;
 the district is then re-evaluated from the sums. Every violation remembers the event that last
 moved it across its line, so a district lead sees what changed, not only that something did.
+Each step costs the same however large the district: nothing here walks all of its schools.
 """
 
 from __future__ import annotations
@@ -48,36 +49,28 @@ class LiveAssessment:
         """Take a district's new record; its schools are re-evaluated since messages name it."""
         live = self._district(district_id, state)
         for school_id, result in list(live.schools.items()):
-            self._replace_school(live, school_id, self.assessor.school(result.record, live.record))
+            self._replace_school(live, school_id, self.assessor.school(result.record, live.record), None)
 
-    def set_school(self, district_id: str, school_id: str, state: State | None,
-                   district_state: State | None) -> None:
-        """Re-evaluate one school from its state (None or closed: it leaves the district)."""
-        live = self._district(district_id, district_state)
+    def has_district(self, district_id: str) -> bool:
+        return district_id in self.districts
+
+    def set_school(self, district_id: str, school_id: str, state: State | None, cause: Cause | None = None) -> None:
+        """Re-evaluate one school from its state (None or closed: it leaves the district); its
+        violations that are new are attributed to `cause`. Set the district first."""
+        live = self._district(district_id, None)
         record = school_record(state) if state is not None else None
         new = self.assessor.school(record, live.record) if record is not None else None
-        self._replace_school(live, school_id, new)
+        self._replace_school(live, school_id, new, cause)
 
-    def violations_now(self, district_ids: Iterable[str]) -> dict[str, set[ViolationKey]]:
-        """The violation keys of districts, to compare with after a change."""
-        return {d: self._violation_keys(self.districts[d]) if d in self.districts else set() for d in district_ids}
-
-    def refresh(self, before: dict[str, set[ViolationKey]], causes: dict[tuple[str, str | None], Cause]) -> None:
-        """Re-evaluate changed districts from their sums; a violation that is new since `before`
-        is attributed to the latest event that touched its school, else its district."""
-        for district_id, earlier in before.items():
-            live = self.districts.get(district_id)
-            if live is None:
-                continue
-            live.result = self.assessor.district(live.record, live.balance)
-            self.evaluations += 1
-            now = self._violation_keys(live)
-            for key in now - earlier:
-                cause = causes.get((district_id, key[2])) or causes.get((district_id, None))
-                if cause is not None:
-                    self.causes[key] = cause
-            for key in [k for k in self.causes if k[1] == district_id and k not in now]:
-                del self.causes[key]
+    def refresh(self, district_id: str, cause: Cause | None = None) -> None:
+        """Re-evaluate a district from its sums; its new violations are attributed to `cause`."""
+        live = self.districts.get(district_id)
+        if live is None:
+            return
+        old = live.result
+        live.result = self.assessor.district(live.record, live.balance)
+        self.evaluations += 1
+        self._attribute(old.findings.violations if old else [], live.result.findings.violations, cause)
 
     def report(self, district_ids: Iterable[str] | None = None) -> Report:
         """The live report of the given districts (all owned ones by default)."""
@@ -90,23 +83,27 @@ class LiveAssessment:
         return report
 
     def _district(self, district_id: str, state: State | None) -> DistrictLive:
-        record = (district_record(state) if state is not None else None) or District(id=district_id, name=district_id)
         live = self.districts.get(district_id)
-        if live is None:
-            live = self.districts[district_id] = DistrictLive(record)
-        live.record = record
+        if live is None or state is not None:
+            record = (district_record(state) if state is not None else None) or District(id=district_id, name=district_id)
+            if live is None:
+                live = self.districts[district_id] = DistrictLive(record)
+            live.record = record
         return live
 
-    def _replace_school(self, live: DistrictLive, school_id: str, new: SchoolResult | None) -> None:
+    def _replace_school(self, live: DistrictLive, school_id: str, new: SchoolResult | None, cause: Cause | None) -> None:
         old = live.schools.pop(school_id, None)
         live.balance.replace(old.contribution if old else None, new.contribution if new else None)
         self.evaluations += 1
         if new is not None:
             live.schools[school_id] = new
+        self._attribute(old.findings.violations if old else [], new.findings.violations if new else [], cause)
 
-    def _violation_keys(self, live: DistrictLive) -> set[ViolationKey]:
-        found = [v for r in live.schools.values() for v in r.findings.violations]
-        if live.result is not None:
-            found += live.result.findings.violations
-        return {violation_key(v) for v in found}
-
+    def _attribute(self, old: list[Violation], new: list[Violation], cause: Cause | None) -> None:
+        before = {violation_key(v) for v in old}
+        after = {violation_key(v) for v in new}
+        for key in before - after:
+            self.causes.pop(key, None)
+        if cause is not None:
+            for key in after - before:
+                self.causes[key] = cause

@@ -111,6 +111,7 @@ class Pipeline:
         changed_schools: set[str] = set()
         changed_districts: set[str] = set()
         applied = 0
+        newest = None
         for event, original in events:
             self._load(event, schools, districts)
             try:
@@ -126,10 +127,13 @@ class Pipeline:
             for school_id in outcome.schools:
                 changed_schools.add(school_id)
                 self.causes[(event.district, school_id)] = event
+            # A district-level violation (a CV, a share) is moved by the latest event in it.
+            self.causes[(event.district, None)] = event
             if outcome.district_changed:
                 changed_districts.add(event.district)
-                self.causes[(event.district, None)] = event
-            self._note_event_time(event.occurred_at)
+            newest = event.occurred_at if newest is None or event.occurred_at > newest else newest
+        if newest is not None:
+            self._note_event_time(newest)
         self._store(schools, changed_schools, districts, changed_districts, partition)
         for school_id in changed_schools:
             self.dirty_schools[school_id] = schools[school_id]["district"]
@@ -142,13 +146,15 @@ class Pipeline:
         if not self.dirty_schools and not self.dirty_districts:
             return 0
         touched = set(self.dirty_schools.values()) | self.dirty_districts
-        before = self.live.violations_now(touched)
-        for district_id in self.dirty_districts:
-            self.live.set_district(district_id, self.districts.get(district_id))
+        for district_id in touched:
+            if district_id in self.dirty_districts or not self.live.has_district(district_id):
+                self.live.set_district(district_id, self.districts.get(district_id))
         for school_id, district_id in self.dirty_schools.items():
-            self.live.set_school(district_id, school_id, self.schools.get(school_id), self.districts.get(district_id))
-        causes = {place: _cause(event) for place, event in self.causes.items()}
-        self.live.refresh(before, causes)
+            event = self.causes.get((district_id, school_id))
+            self.live.set_school(district_id, school_id, self.schools.get(school_id), _cause(event) if event else None)
+        for district_id in touched:
+            event = self.causes.get((district_id, None))
+            self.live.refresh(district_id, _cause(event) if event else None)
         evaluated = len(self.dirty_schools) + len(touched)
         self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
         self.health.rule_evaluations = self.live.evaluations
@@ -163,17 +169,22 @@ class Pipeline:
         self.assigned = assigned
         self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
         self.live.clear()
-        owned_districts = {k: v for k, v in self.districts.items() if v.get("partition") in assigned}
-        for district_id, state in owned_districts.items():
-            self.live.set_district(district_id, state)
+        for district_id, state in list(self.districts.items()):
+            if state.get("partition") in assigned:
+                self.live.set_district(district_id, state)
         for school_id, state in list(self.schools.items()):
             if state.get("partition") in assigned:
-                self.live.set_school(state["district"], school_id, state, owned_districts.get(state["district"]))
-        self.live.refresh({d: set() for d in self.live.districts}, {})
+                if not self.live.has_district(state["district"]):
+                    self.live.set_district(state["district"], None)
+                self.live.set_school(state["district"], school_id, state)
+        for district_id in list(self.live.districts):
+            self.live.refresh(district_id)
         self.health.rule_evaluations = self.live.evaluations
 
     def _load(self, event: ev.Event, schools: dict, districts: dict) -> None:
-        for school_id in (getattr(event, "school", None), getattr(event, "to_school", None)):
+        # Plain attribute look-ups: pydantic's __getattr__ is slow for fields a model lacks.
+        fields = event.__dict__
+        for school_id in (fields.get("school"), fields.get("to_school")):
             if school_id and school_id not in schools:
                 stored = self.schools.get(school_id)
                 if stored is not None:

@@ -32,6 +32,10 @@ class Simulator:
         self.truth = snapshot.model_dump(mode="json", exclude_none=True)
         self.schools = {s["id"]: s for s in self.truth["schools"] if s.get("kind") != "special" and s["sections"]}
         self.school_ids = sorted(self.schools)
+        self.district_schools: dict[str, list[dict]] = {}
+        for school_id in self.school_ids:
+            school = self.schools[school_id]
+            self.district_schools.setdefault(school["district"], []).append(school)
         self.clock = start or dt.datetime.combine(snapshot.as_of + dt.timedelta(days=1), dt.time(8),
                                                   tzinfo=dt.timezone(dt.timedelta(hours=8)))
         self.step = dt.timedelta(seconds=step_seconds)
@@ -99,8 +103,9 @@ class Simulator:
 
     def _rotate(self, school):
         teacher, image = self._some_teacher(school)
-        others = [s for s in self.schools.values() if s["id"] != school["id"] and image
-                  and image["level"] in s["sections"]]
+        # Rotation (交流轮岗) is between schools of one district.
+        others = [s for s in self.district_schools[school["district"]]
+                  if s["id"] != school["id"] and image and image["level"] in s["sections"]]
         if image is None or not others:
             return None
         target = self.rng.choice(others)

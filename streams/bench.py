@@ -1,0 +1,463 @@
+"""`junheng bench`: throughput, latency, memory and metric cardinality, with the ceiling measured
+in the same run.
+
+One embedded broker; one topic holding, in order, a synthetic country's snapshot load, change
+events in batch records (each record one school system's sync of one school), and the same kind
+of changes one event per record. The ceiling is a raw aiokafka consumer reading that topic; the
+worker is a real `junheng worker` process folding it with full state and rule evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import statistics
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from streams.broker import EmbeddedBroker, declare_topics, free_port
+from streams.settings import Settings
+
+GIB = 1 << 30
+
+
+@dataclass
+class BenchConfig:
+    districts: int
+    batched_events: int
+    single_events: int
+    events_per_record: int = 100
+    partitions: int = 4
+    latency_rate: float = 5000.0
+    latency_seconds: float = 10.0
+    seed: int = 1
+
+    @classmethod
+    def quick(cls) -> "BenchConfig":
+        return cls(districts=60, batched_events=200_000, single_events=20_000, latency_seconds=6.0)
+
+    @classmethod
+    def full(cls) -> "BenchConfig":
+        return cls(districts=3050, batched_events=1_000_000, single_events=100_000, latency_seconds=20.0)
+
+
+@dataclass
+class BenchResult:
+    config: dict
+    schools: int = 0
+    raw_events_per_s: float = 0.0
+    load_events_per_s: float = 0.0
+    batched_events_per_s: float = 0.0
+    batched_schools_touched: int = 0
+    single_events_per_s: float = 0.0
+    latency_p50_s: float = 0.0
+    latency_p99_s: float = 0.0
+    latency_probes: int = 0
+    latency_offered_rate: float = 0.0
+    startup_s: float = 0.0
+    recovery_s: float = 0.0
+    rss_empty_bytes: int = 0
+    rss_loaded_bytes: int = 0
+    memory_per_10k_schools_bytes: float = 0.0
+    national_memory_estimate_bytes: float = 0.0
+    metrics_series_all: int = 0
+    metrics_scrape_all_s: float = 0.0
+    metrics_series_violations: int = 0
+    metrics_scrape_violations_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.batched_events_per_s / self.raw_events_per_s if self.raw_events_per_s else 0.0
+
+
+def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
+    """Run every measurement once and return the figures."""
+    from junheng.examples import country
+    from streams.load import snapshot_events
+    from streams.simulate import Simulator
+
+    result = BenchResult(config=asdict(config))
+    say(f"generating a country of {config.districts} districts / 生成合成数据 …")
+    snapshot = country(config.districts, config.seed)
+    result.schools = len(snapshot.schools)
+    load = _load_records(snapshot_events(snapshot))
+    sim = Simulator(snapshot, seed=config.seed)
+    changes = sim.events(config.batched_events)
+    batched = _sync_records(changes, config.events_per_record)
+    result.batched_schools_touched = len({e.school for e in changes})
+    singles = [(e.district, e.model_dump_json().encode(), 1) for e in sim.events(config.single_events)]
+    workdir.mkdir(parents=True, exist_ok=True)
+    with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
+        settings = _settings(broker, workdir / "worker", config, batch_size=None)
+        declare_topics(settings.bootstrap_servers, _topics(settings))
+        say(f"producing {len(load) + len(batched) + len(singles):,} records / 写入 Kafka …")
+        _produce(settings, load + batched + singles)
+        counts = [sum(n for _, _, n in part) for part in (load, batched, singles)]
+        say("raw aiokafka consumption (the ceiling) / 原始消费上限 …")
+        result.raw_events_per_s = _raw_rate(settings, sum(counts))
+        say("worker: load, batched changes, single-event changes / 工作进程吞吐 …")
+        worker = _Worker(settings, workdir / "worker.log")
+        try:
+            result.startup_s = worker.wait_ready()
+            result.rss_empty_bytes = worker.rss()
+            marks = worker.follow(counts)
+            result.load_events_per_s = counts[0] / (marks[0] - worker.first_seen)
+            result.batched_events_per_s = counts[1] / (marks[1] - marks[0])
+            result.single_events_per_s = counts[2] / (marks[2] - marks[1])
+            result.rss_loaded_bytes = worker.rss()
+            say("latency at a steady rate / 端到端延迟 …")
+            _latency(result, settings, worker, snapshot, sim, config)
+            say("/metrics cardinality / 指标规模 …")
+            _scrapes(result, worker, settings, workdir)
+        finally:
+            worker.stop()
+        loaded = max(0, result.rss_loaded_bytes - result.rss_empty_bytes)
+        result.memory_per_10k_schools_bytes = loaded / result.schools * 10_000
+        result.national_memory_estimate_bytes = result.rss_empty_bytes + loaded / result.schools * 207_000
+        say("startup and recovery from the changelog / 启动与恢复 …")
+        result.recovery_s = _recovery(broker, workdir, config, load, counts[0])
+    return result
+
+
+def render(result: BenchResult) -> str:
+    """The result as the table the command prints; the last line is `ratio=…`."""
+    rows = [
+        ("schools / 学校数", f"{result.schools:,}"),
+        ("raw aiokafka consume (ceiling) / 原始消费上限", f"{result.raw_events_per_s:,.0f} events/s"),
+        ("worker: snapshot load / 快照加载", f"{result.load_events_per_s:,.0f} events/s"),
+        ("worker: batched changes / 批量变更", f"{result.batched_events_per_s:,.0f} events/s "
+         f"({result.config['events_per_record']} per record, {result.batched_schools_touched:,} schools touched)"),
+        ("worker: one event per record / 单事件记录", f"{result.single_events_per_s:,.0f} events/s"),
+        ("latency p50 / p99 / 延迟", f"{result.latency_p50_s * 1000:,.0f} ms / {result.latency_p99_s * 1000:,.0f} ms "
+         f"at {result.latency_offered_rate:,.0f} events/s offered ({result.latency_probes} probes)"),
+        ("startup / 启动", f"{result.startup_s:.1f} s"),
+        ("recovery from changelog / 恢复", f"{result.recovery_s:.1f} s"),
+        ("memory per 10,000 schools / 每万校内存", f"{result.memory_per_10k_schools_bytes / (1 << 20):,.0f} MiB"),
+        ("national estimate (207k schools) / 全国估算", f"{result.national_memory_estimate_bytes / GIB:,.2f} GiB"),
+        ("/metrics, all schools / 全部学校", f"{result.metrics_series_all:,} series, {result.metrics_scrape_all_s:.2f} s"),
+        ("/metrics, off-standard schools only / 仅未达标学校",
+         f"{result.metrics_series_violations:,} series, {result.metrics_scrape_violations_s:.2f} s"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
+    lines += [f"note: {n}" for n in result.notes]
+    lines.append(f"ratio={result.ratio:.3f}")
+    return "\n".join(lines)
+
+
+# --- records ---------------------------------------------------------------------------------------
+
+def _load_records(events) -> list[tuple[str, bytes, int]]:
+    by_district: dict[str, list] = {}
+    for event in events:
+        by_district.setdefault(event.district, []).append(event)
+    return [(d, _batch(items[i:i + 500]), len(items[i:i + 500]))
+            for d, items in by_district.items() for i in range(0, len(items), 500)]
+
+
+def _sync_records(events, per_record: int) -> list[tuple[str, bytes, int]]:
+    """Changes grouped as school systems send them: one record per school's sync."""
+    by_school: dict[str, list] = {}
+    for event in events:
+        by_school.setdefault(event.school, []).append(event)
+    records = []
+    for items in by_school.values():
+        for i in range(0, len(items), per_record):
+            chunk = items[i:i + per_record]
+            records.append((chunk[0].district, _batch(chunk), len(chunk)))
+    random.Random(7).shuffle(records)
+    # A rotation names two schools; keep each school's records in order within its district key.
+    return records
+
+
+def _batch(events) -> bytes:
+    return ('{"events":[' + ",".join(e.model_dump_json() for e in events) + "]}").encode()
+
+
+def _settings(broker: EmbeddedBroker, data_dir: Path, config: BenchConfig, batch_size: int | None,
+              app_id: str = "junheng-bench", topic: str = "bench.events") -> Settings:
+    return Settings(broker=broker.url, app_id=app_id, topic=topic, dead_letter_topic=f"{topic}.dead-letter",
+                    partitions=config.partitions, web_port=free_port(), data_dir=data_dir,
+                    producer_max_batch_size=batch_size, session_timeout=2, as_of="2023-09-01",
+                    school_series="all")
+
+
+def _topics(settings: Settings):
+    from streams.app import topic_partitions
+
+    return topic_partitions(settings)
+
+
+def _produce(settings: Settings, records) -> None:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=20, batch_size=1 << 20,
+                             max_request_size=64 << 20, acks=1)
+    for key, value, count in records:
+        producer.send(settings.topic, key=key.encode(), value=value, headers=[("n", str(count).encode())])
+    producer.flush(timeout=300)
+    producer.close()
+
+
+def _raw_rate(settings: Settings, total: int) -> float:
+    """Events per second a bare aiokafka consumer reads the topic at (records and headers only)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def consume() -> float:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+                                    max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(settings.topic, p) for p in range(settings.partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            seen, started = 0, time.perf_counter()
+            deadline = started + 600
+            while seen < total and time.perf_counter() < deadline:
+                for records in (await consumer.getmany(timeout_ms=1000, max_records=50_000)).values():
+                    for record in records:
+                        seen += int(dict(record.headers).get("n", b"1"))
+            return seen / (time.perf_counter() - started)
+        finally:
+            try:
+                await consumer.stop()
+            except asyncio.CancelledError:
+                pass
+
+    return asyncio.run(consume())
+
+
+# --- the worker ------------------------------------------------------------------------------------
+
+class _Worker:
+    def __init__(self, settings: Settings, log: Path):
+        from streams.cli import start_worker_process
+
+        self.settings = settings
+        self.url = f"http://127.0.0.1:{settings.web_port}"
+        self.started = time.perf_counter()
+        self.process = start_worker_process(settings, log)
+        self.first_seen = 0.0
+
+    def ready(self) -> dict:
+        try:
+            with urllib.request.urlopen(f"{self.url}/ready", timeout=30) as resp:
+                return json.load(resp)
+        except urllib.error.HTTPError as exc:
+            return json.load(exc)
+        except (OSError, ValueError):
+            return {}
+
+    def wait_ready(self, timeout: float = 120) -> float:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the worker exited with code {self.process.returncode}")
+            if self.ready().get("ready"):
+                return time.perf_counter() - self.started
+            time.sleep(0.05)
+        raise RuntimeError("the worker was not ready in time")
+
+    def follow(self, counts: list[int], timeout: float = 3600) -> list[float]:
+        """When the handled count passed the end of each part, each stamp followed by a read of
+        the report, which evaluates every change not yet evaluated."""
+        marks, target, deadline = [], 0, time.perf_counter() + timeout
+        for count in counts:
+            target += count
+            while time.perf_counter() < deadline:
+                handled = self.ready().get("handled", 0)
+                if handled and not self.first_seen:
+                    self.first_seen = time.perf_counter()
+                if handled >= target:
+                    self.report("none")
+                    marks.append(time.perf_counter())
+                    break
+                time.sleep(0.02)
+            else:
+                raise RuntimeError(f"the worker handled fewer than {target} events in {timeout:.0f} s")
+        return marks
+
+    def report(self, district: str) -> dict:
+        with urllib.request.urlopen(f"{self.url}/report?district={district}", timeout=60) as resp:
+            return json.load(resp)
+
+    def rss(self) -> int:
+        with open(f"/proc/{self.process.pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def kill(self) -> None:
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        from streams.cli import stop_process
+
+        stop_process(self.process)
+
+
+def _latency(result: BenchResult, settings: Settings, worker: _Worker, snapshot, sim, config: BenchConfig) -> None:
+    """Publish-to-effect latency of probe events while changes arrive at a steady rate."""
+    from kafka import KafkaProducer
+
+    from schemas.events import EnrolmentReported
+
+    stop = threading.Event()
+    sent = [0]
+
+    def background() -> None:
+        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+        started = time.perf_counter()
+        while not stop.is_set():
+            event = sim.next_event()
+            producer.send(settings.topic, key=event.district.encode(), value=event.model_dump_json().encode())
+            sent[0] += 1
+            pause = started + sent[0] / config.latency_rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        producer.flush()
+        producer.close()
+
+    probe_school = _probe_district(settings, worker, snapshot)
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=0)
+    thread = threading.Thread(target=background, daemon=True)
+    latencies: list[float] = []
+    thread.start()
+    began = time.perf_counter()
+    try:
+        version = 10_000_000
+        while time.perf_counter() - began < config.latency_seconds:
+            version += 1
+            students = 1000 + version % 500
+            event = EnrolmentReported(event_id=f"probe-{version}", source="bench-probe", district=probe_school.district,
+                                      school=probe_school.id, occurred_at=sim.clock, version=version,
+                                      level="primary", students=students)
+            t0 = time.perf_counter()
+            producer.send(settings.topic, key=event.district.encode(), value=event.model_dump_json().encode())
+            producer.flush()
+            if _seen(worker, probe_school, students, deadline=t0 + 10):
+                latencies.append(time.perf_counter() - t0)
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        producer.close()
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    result.latency_probes = len(latencies)
+    result.latency_offered_rate = sent[0] / elapsed
+    if latencies:
+        result.latency_p50_s = statistics.median(latencies)
+        result.latency_p99_s = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    result.notes.append("latency is publish to the change showing in the worker's live state, read through "
+                        "/report?district (the same state /metrics exports at scrape time)")
+
+
+def _probe_district(settings: Settings, worker: _Worker, snapshot):
+    """A district of one school that nothing but the probes changes, loaded like any other."""
+    from schemas.snapshot import Snapshot
+    from streams.load import snapshot_events
+
+    template = next(s for s in snapshot.schools if s.kind.value == "primary" and s.sections["primary"].key_teachers)
+    school = template.model_copy(update={"id": "999999-001", "district": "999999"})
+    district = snapshot.districts[0].model_copy(update={"id": "999999", "name": "探针区县"})
+    probe = Snapshot(as_of=snapshot.as_of, districts=[district], schools=[school])
+    handled = worker.ready().get("handled", 0)
+    _produce(settings, _load_records(snapshot_events(probe)))
+    deadline = time.perf_counter() + 60
+    while worker.ready().get("handled", 0) < handled + 2 and time.perf_counter() < deadline:
+        time.sleep(0.02)
+    return school
+
+
+def _seen(worker: _Worker, school, students: int, deadline: float) -> bool:
+    while time.perf_counter() < deadline:
+        report = worker.report(school.district)
+        for entry in report["schools"]:
+            if entry["id"] == school.id:
+                section = entry["sections"].get("primary")
+                r2 = section and section["indicators"]["R2"]["value"]
+                teachers = school.sections["primary"].key_teachers
+                if r2 is not None and teachers and abs(r2 - round(teachers * 100 / students, 4)) < 1e-9:
+                    return True
+        time.sleep(0.005)
+    return False
+
+
+def _scrapes(result: BenchResult, worker: _Worker, settings: Settings, workdir: Path) -> None:
+    result.metrics_scrape_all_s, result.metrics_series_all = _scrape(worker.url)
+    # The other policy would need a second worker over the same state; it is timed in-process
+    # from this worker's report instead.
+    from alerts.metrics import ReportCollector, metrics_app_bytes
+    from prometheus_client import CollectorRegistry
+
+    from schemas.report import Report
+
+    with urllib.request.urlopen(f"{worker.url}/report", timeout=600) as resp:
+        report = Report.model_validate_json(resp.read())
+
+    class Source:
+        def reports(self):
+            return [report]
+
+        def health(self):
+            from alerts.health import Health
+
+            return Health()
+
+    registry = CollectorRegistry()
+    registry.register(ReportCollector(Source(), school_series="violations"))
+    started = time.perf_counter()
+    text = metrics_app_bytes(registry)
+    result.metrics_scrape_violations_s = time.perf_counter() - started
+    result.metrics_series_violations = sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
+    result.notes.append("the off-standard-only scrape is timed in the bench process from the worker's report, "
+                        "without HTTP; the all-schools scrape is the worker's real /metrics over HTTP")
+
+
+def _scrape(url: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    with urllib.request.urlopen(f"{url}/metrics", timeout=600) as resp:
+        body = resp.read()
+    elapsed = time.perf_counter() - started
+    return elapsed, sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+
+
+def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load, total: int) -> float:
+    """Seconds from restarting a killed worker to its state holding every school again; the
+    worker writes its changelog one record per batch, the setting under which Tansu recovers
+    tables exactly."""
+    settings = _settings(broker, workdir / "recovery", config, batch_size=1, app_id="junheng-bench-recovery",
+                         topic="bench.recovery")
+    declare_topics(settings.bootstrap_servers, _topics(settings))
+    _produce(settings, load)
+    worker = _Worker(settings, workdir / "recovery.log")
+    try:
+        worker.wait_ready()
+        worker.follow([total])
+        schools = worker.ready().get("schools", 0)
+        worker.kill()
+        restarted = _Worker(settings, workdir / "recovery.log")
+        try:
+            deadline = time.perf_counter() + 600
+            while time.perf_counter() < deadline:
+                state = restarted.ready()
+                if state.get("ready") and state.get("schools", 0) >= schools:
+                    return time.perf_counter() - restarted.started
+                time.sleep(0.05)
+            raise RuntimeError("the restarted worker did not recover every school in time")
+        finally:
+            restarted.stop()
+    finally:
+        if worker.process.poll() is None:
+            worker.stop()
