@@ -20,13 +20,20 @@ SCALE_BITS = 1074
 
 Key = tuple[str, ...]
 LEVEL_ORDER = {"primary": 0, "junior": 1}
-Contribution = Mapping[Key, tuple[int, ...]]
+#: key → terms; for ("ind", indicator, level) the terms are (students, value).
+Contribution = Mapping[Key, tuple]
 
 
 def exact(x: float) -> int:
     """`x` as an integer multiple of 2**-SCALE_BITS, without rounding."""
     numerator, denominator = x.as_integer_ratio()
     return numerator << (SCALE_BITS - denominator.bit_length() + 1)
+
+
+def _expand(key: Key, terms: tuple) -> tuple[int, ...]:
+    """Indicator contributions are kept as (P, X) and expanded into exact terms when summed:
+    the terms are ~400 bytes of integers per indicator, and a district keeps every school's."""
+    return moment_terms(*terms) if key[0] == "ind" else terms
 
 
 def moment_terms(students: int, value: float) -> tuple[int, int, int, int]:
@@ -55,6 +62,7 @@ class DistrictBalance:
     def add(self, contribution: Contribution) -> None:
         """Add a school's contribution."""
         for key, terms in contribution.items():
+            terms = _expand(key, terms)
             current = self.sums.setdefault(key, [0] * len(terms))
             for i, term in enumerate(terms):
                 current[i] += term
@@ -62,6 +70,7 @@ class DistrictBalance:
     def remove(self, contribution: Contribution) -> None:
         """Remove a contribution added before; keys that fall back to zero disappear."""
         for key, terms in contribution.items():
+            terms = _expand(key, terms)
             current = self.sums[key]
             for i, term in enumerate(terms):
                 current[i] -= term

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from rules.balance import Contribution, DistrictBalance, moment_terms
+from rules.balance import Contribution, DistrictBalance
 from rules.compare import holds
 from rules.indicators import IDS
 from rules.messages import place_names, render
@@ -62,7 +62,10 @@ class SchoolResult:
     """What one school adds to a report, and to its district's sums; its report part is built
     only when a report is asked for."""
 
-    record: School
+    school_id: str
+    district_id: str
+    name: str
+    excluded: str | None
     sections: list[SectionFacts]
     compliance: dict[str, bool | None]
     findings: Findings
@@ -71,15 +74,14 @@ class SchoolResult:
 
     @cached_property
     def report(self) -> SchoolReport:
-        school = self.record
         sections = {
             s.level: SchoolSection.model_construct(compliant=self.compliance[s.level],
                                                    indicators=self.assessor._section_indicators(s),
                                                    split_by_students=list(s.split_by_students))
             for s in self.sections
         }
-        return SchoolReport.model_construct(id=school.id, district=school.district, name=school.name,
-                                            excluded=excluded_reason(school), sections=sections)
+        return SchoolReport.model_construct(id=self.school_id, district=self.district_id, name=self.name,
+                                            excluded=self.excluded, sections=sections)
 
 
 @dataclass
@@ -107,7 +109,7 @@ class Assessor:
         compliance: dict[str, bool | None] = {}
         kind, location = school.kind.value, school.location.value
         for section in sections:
-            names = _Names(district, school, section.level)
+            names = _Names.of(district, school, section.level)
             outcome = None
             for rule in self.rules[Scope.section]:
                 if _when_fits(rule, kind, location, section.level):
@@ -115,24 +117,25 @@ class Assessor:
                     if rule.quantity == "compliance":
                         outcome = result
             compliance[section.level] = outcome
-        names = _Names(district, school, None)
+        names = _Names.of(district, school, None)
         place = SchoolPlace(school, tuple(sections))
         for rule in self.rules[Scope.school]:
             if _when_fits(rule, kind, location, None):
                 self._check(rule, place, kind, names, findings, district.id, school.id, None)
-        return SchoolResult(school, sections, compliance, findings, _contribution(school, sections, compliance), self)
+        return SchoolResult(school.id, school.district, school.name, excluded_reason(school), sections, compliance,
+                            findings, _contribution(school, sections, compliance), self)
 
     def district(self, district: District, balance: DistrictBalance) -> DistrictResult:
         """Evaluate a district's rules from its sums."""
         findings = Findings()
         sections = {}
         for level in balance.levels():
-            names = _Names(district, None, level)
+            names = _Names.of(district, None, level)
             place = DistrictLevelPlace(district, level, balance)
             results = {r.id: self._check(r, place, level, names, findings, district.id, None, level)
                        for r in self.rules[Scope.district_section] if not r.when.levels or level in r.when.levels}
             sections[level] = self._district_section(balance, level, results)
-        names = _Names(district, None, None)
+        names = _Names.of(district, None, None)
         for rule in self.rules[Scope.district]:
             self._check(rule, DistrictPlace(district, balance), None, names, findings, district.id, None, None)
         return DistrictResult(DistrictReport(id=district.id, name=district.name, sections=sections), findings)
@@ -234,14 +237,18 @@ def _when_fits(rule: Rule, kind: str, location: str, level: str | None) -> bool:
 class _Names:
     """A place, named in messages only when a message is rendered."""
 
-    district: District
-    school: School | None
+    district_id: str
+    district_name: str
+    school_id: str | None
+    school_name: str | None
     level: str | None
 
+    @classmethod
+    def of(cls, district: District, school: School | None, level: str | None) -> "_Names":
+        return cls(district.id, district.name, school.id if school else None, school.name if school else None, level)
+
     def resolve(self) -> dict[str, str]:
-        school = self.school
-        return place_names(self.district.id, self.district.name, school.id if school else None,
-                           school.name if school else None, self.level)
+        return place_names(self.district_id, self.district_name, self.school_id, self.school_name, self.level)
 
 
 def _contribution(school: School, sections: list[SectionFacts], compliance: dict[str, bool | None]) -> Contribution:
@@ -250,7 +257,7 @@ def _contribution(school: School, sections: list[SectionFacts], compliance: dict
     for section in sections:
         for ind, value in section.indicators.items():
             if value is not None:
-                parts[("ind", ind, section.level)] = moment_terms(section.students, value)
+                parts[("ind", ind, section.level)] = (section.students, value)
         outcome = compliance.get(section.level)
         parts[("level", section.level)] = (1, int(outcome is True), section.students, int(outcome is None))
     rotation = (school.rotation_eligible, school.rotated, school.rotated_key)

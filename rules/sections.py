@@ -20,7 +20,6 @@ TEACHING_POINT_MIN_STUDENTS = 50
 class SectionFacts:
     """One section with its indicators; `missing` names the figures that were not reported."""
 
-    school: School
     level: str
     students: int
     class_sizes: tuple[int, ...] | None
@@ -56,7 +55,7 @@ def school_sections(school: School) -> list[SectionFacts]:
         indicators = {i.id: indicator_value(i, figures[i.figure], section.students) for i in INDICATORS}
         missing = {i.id: i.figure for i in INDICATORS if indicators[i.id] is None}
         sizes = tuple(section.class_sizes) if section.class_sizes is not None else None
-        facts.append(SectionFacts(school, level.value, section.students, sizes, indicators, missing, tuple(split)))
+        facts.append(SectionFacts(level.value, section.students, sizes, indicators, missing, tuple(split)))
     return facts
 
 

@@ -45,11 +45,11 @@ class LiveAssessment:
         self.districts.clear()
         self.causes.clear()
 
-    def set_district(self, district_id: str, state: State | None) -> None:
-        """Take a district's new record; its schools are re-evaluated since messages name it."""
+    def set_district(self, district_id: str, state: State | None) -> list[str]:
+        """Take a district's new record; returns its schools, which the caller re-evaluates since
+        their messages name the district."""
         live = self._district(district_id, state)
-        for school_id, result in list(live.schools.items()):
-            self._replace_school(live, school_id, self.assessor.school(result.record, live.record), None)
+        return list(live.schools)
 
     def has_district(self, district_id: str) -> bool:
         return district_id in self.districts

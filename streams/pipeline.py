@@ -148,7 +148,8 @@ class Pipeline:
         touched = set(self.dirty_schools.values()) | self.dirty_districts
         for district_id in touched:
             if district_id in self.dirty_districts or not self.live.has_district(district_id):
-                self.live.set_district(district_id, self.districts.get(district_id))
+                for school_id in self.live.set_district(district_id, self.districts.get(district_id)):
+                    self.dirty_schools.setdefault(school_id, district_id)
         for school_id, district_id in self.dirty_schools.items():
             event = self.causes.get((district_id, school_id))
             self.live.set_school(district_id, school_id, self.schools.get(school_id), _cause(event) if event else None)

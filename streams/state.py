@@ -18,6 +18,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from schemas import events as ev
 from schemas.snapshot import SHARED_FIGURES, District, School
 
@@ -99,7 +101,7 @@ def _apply_district(event, districts: dict[str, State], undo: _Undo) -> Outcome:
     if isinstance(event, ev.DistrictSnapshot):
         if event.record.id != event.district:
             raise Rejected(f"district.snapshot for {event.district} carries district {event.record.id}")
-        outcome = _take_baseline(state, event, event.record.model_dump(mode="json", exclude_none=True), undo)
+        outcome = _take_baseline(state, event, event.record, undo)
     else:
         if _covered(state, event):
             return Outcome(STALE)
@@ -140,7 +142,7 @@ def _fold_school(event, schools: dict[str, State], undo: _Undo) -> str:
     if isinstance(event, ev.SchoolSnapshot):
         if event.record.id != event.school or event.record.district != event.district:
             raise Rejected(f"school.snapshot for {event.school} carries school {event.record.id}")
-        return _take_baseline(state, event, event.record.model_dump(mode="json", exclude_none=True), undo)
+        return _take_baseline(state, event, event.record, undo)
     if _covered(state, event):
         return STALE
     if isinstance(event, ev.SchoolRegistered):
@@ -176,7 +178,7 @@ def _fold_school(event, schools: dict[str, State], undo: _Undo) -> str:
 
 # --- registers and images ------------------------------------------------------------------------
 
-def _take_baseline(state: State, event, record: dict, undo: _Undo) -> str:
+def _take_baseline(state: State, event, record, undo: _Undo) -> str:
     current = (state["as_of"], state.get("baseline_version", -1))
     incoming = (event.as_of.isoformat(), event.version)
     if state["as_of"] is not None and incoming == current:
@@ -185,7 +187,9 @@ def _take_baseline(state: State, event, record: dict, undo: _Undo) -> str:
         return STALE
     undo.set(state, "as_of", incoming[0])
     undo.set(state, "baseline_version", event.version)
-    undo.set(state, "baseline", record)
+    # Kept as JSON text: a tenth of the memory of the same record as Python dicts, and read
+    # only when the school is evaluated.
+    undo.set(state, "baseline", record.model_dump_json(exclude_none=True))
     # What the new snapshot already counts is dropped; later changes stay on top of it.
     for table in ("registers", "images"):
         if table in state:
@@ -243,12 +247,12 @@ def _image(image) -> dict | None:
 def _check_shared_figures(state: State) -> None:
     """The snapshot rule for figures a school may report whole or per section: sections that
     report their own may not exceed the whole school's figure when others share the rest."""
-    baseline = state["baseline"] or {}
+    record = baseline(state)
     registers = state["registers"]
-    levels = set(baseline.get("sections", {})) | {k.split(":")[1] for k in registers if k.startswith("enrolment:")}
+    levels = set(record.get("sections", {})) | {lvl for lvl in ("primary", "junior") if f"enrolment:{lvl}" in registers}
     for figure in SHARED_FIGURES:
-        whole = _figure(registers, baseline, "school", figure)
-        own = [_figure(registers, baseline.get("sections", {}).get(lvl, {}), lvl, figure) for lvl in levels]
+        whole = _figure(registers, record, "school", figure)
+        own = [_figure(registers, record.get("sections", {}).get(lvl, {}), lvl, figure) for lvl in levels]
         reported = [v for v in own if v is not None]
         if whole is not None and reported and len(reported) < len(own) and sum(reported) > whole:
             raise Rejected(f"sections would report more {figure} ({sum(reported)}) than the whole school ({whole}) / "
@@ -272,7 +276,7 @@ def school_record(state: State) -> School | None:
     attrs = registers["school"]["value"] if "school" in registers else {}
     if attrs.get("closed"):
         return None
-    record = dict(state["baseline"] or {})
+    record = baseline(state)
     if not record and "name" not in attrs:
         return None
     record.update({k: v for k, v in attrs.items() if k != "closed"})
@@ -293,9 +297,14 @@ def school_record(state: State) -> School | None:
     return School.model_validate(record)
 
 
+def baseline(state: State) -> dict:
+    """The snapshot record a state starts from, as a fresh dict ({} before any snapshot)."""
+    return orjson.loads(state["baseline"]) if state["baseline"] else {}
+
+
 def district_record(state: State) -> District | None:
     """The district as the events describe it now, or None when nothing names it yet."""
-    record = dict(state["baseline"] or {})
+    record = baseline(state)
     record.update({k: v["value"] for k, v in state["registers"].items()})
     if "name" not in record:
         return None
