@@ -33,7 +33,9 @@ class BenchConfig:
     single_events: int
     events_per_record: int = 100
     partitions: int = 4
-    latency_rate: float = 5000.0
+    # (events/s, events per record): the target rate in small per-school batches, and a rate
+    # of single-event records.
+    latency_loads: tuple[tuple[float, int], ...] = ((5000.0, 10), (1000.0, 1))
     latency_seconds: float = 10.0
     seed: int = 1
 
@@ -55,10 +57,7 @@ class BenchResult:
     batched_events_per_s: float = 0.0
     batched_schools_touched: int = 0
     single_events_per_s: float = 0.0
-    latency_p50_s: float = 0.0
-    latency_p99_s: float = 0.0
-    latency_probes: int = 0
-    latency_offered_rate: float = 0.0
+    latency: list[dict] = field(default_factory=list)
     startup_s: float = 0.0
     recovery_s: float = 0.0
     rss_empty_bytes: int = 0
@@ -111,8 +110,12 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
             result.batched_events_per_s = counts[1] / (marks[1] - marks[0])
             result.single_events_per_s = counts[2] / (marks[2] - marks[1])
             result.rss_loaded_bytes = worker.rss()
-            say("latency at a steady rate / 端到端延迟 …")
-            _latency(result, settings, worker, snapshot, sim, config)
+            probe = _probe_district(settings, worker, snapshot)
+            for rate, per_record in config.latency_loads:
+                say(f"latency at {rate:,.0f} events/s, {per_record} per record / 端到端延迟 …")
+                result.latency.append(_latency(settings, worker, probe, sim, rate, per_record, config.latency_seconds))
+            result.notes.append("latency: publish of a probe event to its change showing in the worker's live state, "
+                                "read through /report?district (the same state /metrics exports at scrape time)")
             say("/metrics cardinality / 指标规模 …")
             _scrapes(result, worker, settings, workdir)
         finally:
@@ -134,8 +137,10 @@ def render(result: BenchResult) -> str:
         ("worker: batched changes / 批量变更", f"{result.batched_events_per_s:,.0f} events/s "
          f"({result.config['events_per_record']} per record, {result.batched_schools_touched:,} schools touched)"),
         ("worker: one event per record / 单事件记录", f"{result.single_events_per_s:,.0f} events/s"),
-        ("latency p50 / p99 / 延迟", f"{result.latency_p50_s * 1000:,.0f} ms / {result.latency_p99_s * 1000:,.0f} ms "
-         f"at {result.latency_offered_rate:,.0f} events/s offered ({result.latency_probes} probes)"),
+        *((f"latency p50 / p99 at {m['offered_rate']:,.0f} events/s, {m['events_per_record']} per record / 延迟",
+           f"{m['p50_s'] * 1000:,.0f} ms / {m['p99_s'] * 1000:,.0f} ms ({m['probes']} probes, {m['lost']} not seen "
+           f"within 10 s; backlog cleared {m['caught_up_after_s']:.1f} s after the load stopped)")
+          for m in result.latency),
         ("startup / 启动", f"{result.startup_s:.1f} s"),
         ("recovery from changelog / 恢复", f"{result.recovery_s:.1f} s"),
         ("memory per 10,000 schools / 每万校内存", f"{result.memory_per_10k_schools_bytes / (1 << 20):,.0f} MiB"),
@@ -306,61 +311,109 @@ class _Worker:
         stop_process(self.process)
 
 
-def _latency(result: BenchResult, settings: Settings, worker: _Worker, snapshot, sim, config: BenchConfig) -> None:
-    """Publish-to-effect latency of probe events while changes arrive at a steady rate."""
+def _latency(settings: Settings, worker: _Worker, probe_school, sim, rate: float, per_record: int,
+             seconds: float) -> dict:
+    """Publish-to-effect latency of probe events, sent every 100 ms by their own thread, while
+    simulated changes arrive at `rate` events per second in records of `per_record` events."""
     from kafka import KafkaProducer
 
     from schemas.events import EnrolmentReported
 
     stop = threading.Event()
     sent = [0]
+    sent_at: dict[int, float] = {}
+    rng = random.Random(rate)
+    handled_before = worker.ready().get("handled", 0)
 
-    def background() -> None:
+    def load() -> None:
         producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
         started = time.perf_counter()
+        districts = sorted(sim.district_schools)
         while not stop.is_set():
-            event = sim.next_event()
-            producer.send(settings.topic, key=event.district.encode(), value=event.model_dump_json().encode())
-            sent[0] += 1
-            pause = started + sent[0] / config.latency_rate - time.perf_counter()
+            # A record is one district platform's batch: events of one district, sharing its key.
+            district = rng.choice(districts)
+            events = [sim.next_event(district) for _ in range(per_record)]
+            value = events[0].model_dump_json().encode() if per_record == 1 else _batch(events)
+            producer.send(settings.topic, key=district.encode(), value=value)
+            sent[0] += per_record
+            pause = started + sent[0] / rate - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
         producer.flush()
         producer.close()
 
-    probe_school = _probe_district(settings, worker, snapshot)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=0)
-    thread = threading.Thread(target=background, daemon=True)
-    latencies: list[float] = []
-    thread.start()
-    began = time.perf_counter()
-    try:
-        version = 10_000_000
-        while time.perf_counter() - began < config.latency_seconds:
+    def probes() -> None:
+        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=0)
+        version = int(time.time() * 1000)
+        while not stop.is_set():
             version += 1
-            students = 1000 + version % 500
             event = EnrolmentReported(event_id=f"probe-{version}", source="bench-probe", district=probe_school.district,
                                       school=probe_school.id, occurred_at=sim.clock, version=version,
-                                      level="primary", students=students)
-            t0 = time.perf_counter()
+                                      level="primary", students=1000 + version % 997)
+            sent_at[event.students] = time.perf_counter()
             producer.send(settings.topic, key=event.district.encode(), value=event.model_dump_json().encode())
             producer.flush()
-            if _seen(worker, probe_school, students, deadline=t0 + 10):
-                latencies.append(time.perf_counter() - t0)
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
+            stop.wait(0.1)
         producer.close()
-    elapsed = time.perf_counter() - began
-    latencies.sort()
-    result.latency_probes = len(latencies)
-    result.latency_offered_rate = sent[0] / elapsed
-    if latencies:
-        result.latency_p50_s = statistics.median(latencies)
-        result.latency_p99_s = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    result.notes.append("latency is publish to the change showing in the worker's live state, read through "
-                        "/report?district (the same state /metrics exports at scrape time)")
+
+    threads = [threading.Thread(target=load, daemon=True), threading.Thread(target=probes, daemon=True)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    latencies: dict[int, float] = {}
+    key_teachers = probe_school.sections["primary"].key_teachers
+    while time.perf_counter() - began < seconds + 10:
+        if time.perf_counter() - began >= seconds:
+            stop.set()
+        students = _probe_students(worker, probe_school, key_teachers)
+        if students in sent_at and students not in latencies:
+            latencies[students] = time.perf_counter() - sent_at[students]
+        if stop.is_set() and len(latencies) >= len(sent_at):
+            break
+        time.sleep(0.005)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    elapsed = max(time.perf_counter() - began, 1e-9)
+    caught_up = _catch_up(worker, handled_before + sent[0] + len(sent_at))
+    # A probe overtaken by a later one before a read is counted as seen at that read.
+    ordered = sorted(sent_at.items(), key=lambda kv: kv[1])
+    seen, last = [], None
+    for students, at in reversed(ordered):
+        if students in latencies:
+            last = latencies[students] + sent_at[students]
+        if last is not None:
+            seen.append(last - at)
+    seen.sort()
+    return {"offered_rate": sent[0] / min(elapsed, seconds), "events_per_record": per_record,
+            "caught_up_after_s": caught_up,
+            "probes": len(ordered), "lost": len(ordered) - len(seen),
+            "p50_s": statistics.median(seen) if seen else float("nan"),
+            "p99_s": seen[min(len(seen) - 1, int(len(seen) * 0.99))] if seen else float("nan")}
+
+
+def _catch_up(worker: _Worker, target: int, timeout: float = 300) -> float:
+    """Seconds until the worker has handled `target` events, so that the next phase starts clean."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if worker.ready().get("handled", 0) >= target:
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    raise RuntimeError(f"the worker did not catch up within {timeout:.0f} s")
+
+
+def _probe_students(worker: _Worker, school, key_teachers: int) -> int | None:
+    """The probe school's primary enrolment as the live state shows it, from its R2."""
+    report = worker.report(school.district)
+    for entry in report["schools"]:
+        if entry["id"] == school.id:
+            r2 = entry["sections"]["primary"]["indicators"]["R2"]["value"]
+            if r2:
+                # R2 = key teachers × 100 / students, rounded to 4 places in the report.
+                for students in range(1000, 1997):
+                    if round(key_teachers * 100 / students, 4) == r2:
+                        return students
+    return None
 
 
 def _probe_district(settings: Settings, worker: _Worker, snapshot):
@@ -368,7 +421,9 @@ def _probe_district(settings: Settings, worker: _Worker, snapshot):
     from schemas.snapshot import Snapshot
     from streams.load import snapshot_events
 
-    template = next(s for s in snapshot.schools if s.kind.value == "primary" and s.sections["primary"].key_teachers)
+    # At least 10 key teachers keeps R2 = key × 100 / students distinct at 4 places for 1000–1996.
+    template = next(s for s in snapshot.schools
+                    if s.kind.value == "primary" and (s.sections["primary"].key_teachers or 0) >= 10)
     school = template.model_copy(update={"id": "999999-001", "district": "999999"})
     district = snapshot.districts[0].model_copy(update={"id": "999999", "name": "探针区县"})
     probe = Snapshot(as_of=snapshot.as_of, districts=[district], schools=[school])
@@ -378,20 +433,6 @@ def _probe_district(settings: Settings, worker: _Worker, snapshot):
     while worker.ready().get("handled", 0) < handled + 2 and time.perf_counter() < deadline:
         time.sleep(0.02)
     return school
-
-
-def _seen(worker: _Worker, school, students: int, deadline: float) -> bool:
-    while time.perf_counter() < deadline:
-        report = worker.report(school.district)
-        for entry in report["schools"]:
-            if entry["id"] == school.id:
-                section = entry["sections"].get("primary")
-                r2 = section and section["indicators"]["R2"]["value"]
-                teachers = school.sections["primary"].key_teachers
-                if r2 is not None and teachers and abs(r2 - round(teachers * 100 / students, 4)) < 1e-9:
-                    return True
-        time.sleep(0.005)
-    return False
 
 
 def _scrapes(result: BenchResult, worker: _Worker, settings: Settings, workdir: Path) -> None:

@@ -60,11 +60,14 @@ class Simulator:
         """The next `count` events."""
         return [self.next_event() for _ in range(count)]
 
-    def next_event(self) -> ev.Event:
-        """One more change, applied to the truth and returned as an event."""
+    def next_event(self, district: str | None = None) -> ev.Event:
+        """One more change (in `district`, when given), applied to the truth and returned as an event."""
         while True:
             kind = self.rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
-            school = self.schools[self.rng.choice(self.school_ids)]
+            if district is None:
+                school = self.schools[self.rng.choice(self.school_ids)]
+            else:
+                school = self.rng.choice(self.district_schools[district])
             event = getattr(self, f"_{kind}")(school)
             if event is not None:
                 self.clock += self.step

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -241,7 +242,10 @@ def _merge(outcomes: list[str]) -> str:
 
 
 def _image(image) -> dict | None:
-    return image.model_dump(mode="json") if image is not None else None
+    """An event's image as plain JSON data (enums as their values), cheaper than model_dump."""
+    if image is None:
+        return None
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in image.__dict__.items()}
 
 
 def _check_shared_figures(state: State) -> None:
@@ -329,17 +333,31 @@ def _image_terms(key: str, pair: dict | None) -> dict[str, float]:
     terms: dict[str, float] = {}
     if pair is None:
         return terms
+    teacher = key.startswith("teacher:")
     for sign, image in ((-1, pair["before"]), (1, pair["after"])):
         if image is None:
             continue
-        if key.startswith("teacher:"):
-            for field, counts in TEACHER_SCHOOL_COUNTS.items():
-                _bump(terms, f"school|{field}", sign * int(counts(image)))
-            for field, counts in TEACHER_SECTION_COUNTS.items():
-                _bump(terms, f"section|{image['level']}|{field}", sign * int(counts(image)))
+        if teacher:
+            for sum_key, counts in _teacher_counts(image["level"]):
+                if counts(image):
+                    terms[sum_key] = terms.get(sum_key, 0) + sign
         else:
             _bump(terms, f"class|{image['level']}|{image['students']}", sign)
-    return terms
+    return {k: v for k, v in terms.items() if v}
+
+
+_TEACHER_COUNTS: dict[str, tuple] = {}
+
+
+def _teacher_counts(level: str) -> tuple:
+    """(sum key, counts) pairs for a teacher of `level`, built once per level."""
+    pairs = _TEACHER_COUNTS.get(level)
+    if pairs is None:
+        pairs = _TEACHER_COUNTS[level] = (
+            *((f"school|{field}", counts) for field, counts in TEACHER_SCHOOL_COUNTS.items()),
+            *((f"section|{level}|{field}", counts) for field, counts in TEACHER_SECTION_COUNTS.items()),
+        )
+    return pairs
 
 
 def _register_terms(key: str, register: dict | None) -> dict[str, float]:
