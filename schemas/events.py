@@ -17,7 +17,7 @@ import datetime as dt
 from enum import Enum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from schemas.snapshot import Amount, Count, District, Identifier, Level, Location, Name, School, SchoolKind
 
@@ -53,19 +53,16 @@ class DistrictSnapshot(Event):
     record: District
 
 
-class DistrictUpdated(Event):
-    """District-wide figures (migrant children, cohort retention, pay); absent fields keep their value."""
-
-    type: Literal["district.updated"] = "district.updated"
-    name: Name | None = None
-    migrant_children_eligible: Count | None = None
-    migrant_children_in_public: Count | None = None
-    junior_cohort_entered: Count | None = None
-    junior_cohort_retained: Count | None = None
-    disabled_children: Count | None = None
-    disabled_children_enrolled: Count | None = None
-    teacher_avg_pay_cny: Amount | None = None
-    civil_servant_avg_pay_cny: Amount | None = None
+# District-wide figures (migrant children, cohort retention, pay) and the name, as in the
+# snapshot's district record but each optional: absent fields keep their value. Built from
+# District so that a figure added to the snapshot contract can be updated by events too.
+DistrictUpdated = create_model(
+    "DistrictUpdated",
+    __base__=Event,
+    __doc__="District-wide figures; absent fields keep their value.",
+    type=(Literal["district.updated"], "district.updated"),
+    **{name: (field.rebuild_annotation() | None, None) for name, field in District.model_fields.items() if name != "id"},
+)
 
 
 # --- schools -------------------------------------------------------------------------------------
