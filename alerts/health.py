@@ -12,7 +12,9 @@ class Health:
     `events` counts handled events by (type, outcome), outcome being one of `applied`,
     `duplicate`, `stale`, `rejected` (contracts.md §3); `consumer_lag` is the number of messages
     behind the end of each owned (topic, partition); `newest_event_time` is the event time (Unix
-    seconds) of the newest applied event, None before the first.
+    seconds) of the newest applied event, None before the first; `broker_stalls` counts the
+    outages of the broker the worker saw (one per outage, streams/stall.py) and `broker_stalled`
+    is True while one lasts.
     """
 
     events: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -21,3 +23,4 @@ class Health:
     newest_event_time: float | None = None
     rule_evaluations: int = 0
     broker_stalls: int = 0
+    broker_stalled: bool = False

@@ -162,6 +162,8 @@ def _health_families(health: Health, now: float) -> Iterator:
                               value=health.rule_evaluations)
     yield CounterMetricFamily("junheng_broker_stalls", "Times the broker stopped answering",
                               value=health.broker_stalls)
+    yield GaugeMetricFamily("junheng_broker_stalled", "1 while the broker does not answer the worker's probe",
+                            value=1 if health.broker_stalled else 0)
     lag = GaugeMetricFamily("junheng_consumer_lag", "Messages behind the end of an owned partition",
                             labels=["topic", "partition"])
     for (topic, partition), behind in sorted(health.consumer_lag.items()):

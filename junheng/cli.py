@@ -131,6 +131,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str]] = {
     "load": (streams_cli.configure_load, "publish a snapshot as events / 将快照作为事件发布"),
     "simulate": (streams_cli.configure_simulate, "publish simulated changes / 发布模拟变更事件"),
     "status": (streams_cli.configure_status, "the live assessment from running workers / 查询实时评估"),
+    "bench": (streams_cli.configure_bench, "measure throughput, latency, memory, metrics / 性能基准"),
     "render": (alerts_cli.configure_render, "generate Prometheus, Alertmanager or Grafana config / 生成告警与看板配置"),
     "grafana": (alerts_cli.configure_grafana, "push dashboards and alert rules to Grafana / 同步 Grafana"),
 }

@@ -56,7 +56,14 @@ def describe(exc: ValidationError, what_zh: str = "快照校验失败") -> str:
     path = ".".join(str(p) for p in first["loc"])
     message = first["msg"].removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more / 另有 {len(errors) - 1} 处错误)" if len(errors) > 1 else ""
-    return f"{path + ': ' if path else ''}{message}{more} / {what_zh}"
+    # Keys and values in a path come from the input: escape what a terminal or a Kafka header
+    # would not show as one line (newlines, bidi overrides, other control characters).
+    return printable(f"{path + ': ' if path else ''}{message}{more} / {what_zh}")
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character escaped, so it stays one visible line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _one_line(text: str) -> str:

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 Amount = Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
-Identifier = Annotated[str, Field(min_length=1, max_length=64)]
+# Ids appear in messages, metric labels and Kafka keys: no control or bidi-format characters.
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 

@@ -17,8 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from rules.evaluate import Assessor
 from rules.pack import load_packs
 from streams.live import LiveAssessment
-from streams.pipeline import Pipeline
+from streams.pipeline import MAX_RECORD_BYTES, Pipeline
+from streams.security import faust_credentials
 from streams.settings import Settings
+from streams.stall import watch as watch_broker
 
 JSON = faust.Schema(key_serializer="raw", value_serializer="json")
 
@@ -64,6 +66,10 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
         stream_wait_empty=False,
+        broker_credentials=faust_credentials(settings),
+        # A dead letter carries the rejected record's bytes: the producer must take any record
+        # the pipeline reads (Faust's default of 1 MB crashed the agent on a 10 MB record).
+        producer_max_request_size=MAX_RECORD_BYTES + 1024 * 1024,
         **producer,
     )
     events = app.topic(settings.topic, partitions=settings.partitions, key_type=bytes, value_type=bytes,
@@ -75,13 +81,13 @@ def create_app(settings: Settings) -> faust.App:
     assessor = Assessor(load_packs(settings.rules), settings.as_of or dt.date.today())
     pipeline = Pipeline(schools, districts, LiveAssessment(assessor))
     source = _WorkerSource(app, settings, pipeline)
+    watch_broker(app, settings, pipeline.health)
     registry = CollectorRegistry()
     registry.register(ReportCollector(source, school_series=settings.school_series))
 
     @app.agent(events)
     async def fold(stream):
         async for record in stream.events():
-            source.sync()
             result = pipeline.handle(record.value, record.message.partition)
             for dead in result.dead_letters:
                 await dead_letters.send(key=record.key, value=dead.original, headers=[
@@ -89,6 +95,10 @@ def create_app(settings: Settings) -> faust.App:
                     ("junheng-event-type", dead.event_type.encode()),
                     ("junheng-source", f"{record.message.topic}/{record.message.partition}/{record.message.offset}".encode()),
                 ])
+
+    @app.timer(interval=settings.evaluate_interval)
+    async def evaluate():
+        source.sync()
 
     @app.page("/metrics")
     class Metrics(View):
@@ -110,7 +120,8 @@ def create_app(settings: Settings) -> faust.App:
             owned = source.owned()
             ready = app.tables.recovery.completed.is_set() and not app.rebalancing and bool(owned)
             return self.json({"ready": ready, "partitions": sorted(owned),
-                              "schools": sum(len(d.schools) for d in pipeline.live.districts.values())},
+                              "schools": sum(len(d.schools) for d in pipeline.live.districts.values()),
+                              "handled": sum(pipeline.health.events.values())},
                              status=200 if ready else 503)
 
     app.junheng_pipeline = pipeline  # for tests and the benchmark

@@ -72,15 +72,19 @@ class EmbeddedBroker:
         self.stop()
 
 
-def wait_for_broker(servers: list[str], timeout: float, process: subprocess.Popen | None = None) -> None:
-    """Wait until a broker answers a metadata request, or raise BrokerError."""
+def wait_for_broker(servers: list[str], timeout: float, process: subprocess.Popen | None = None,
+                    config: dict | None = None) -> None:
+    """Wait until a broker answers a metadata request, or raise BrokerError. `config` holds the
+    client's security settings (streams.security.kafka_python_config)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise BrokerError(f"the embedded broker exited with code {process.returncode} / 内置代理已退出")
         try:
-            admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=2000)
+            remaining_ms = max(500, int((deadline - time.monotonic()) * 1000))
+            admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=2000,
+                                     bootstrap_timeout_ms=min(remaining_ms, 5000), **(config or {}))
             admin.list_topics()
             admin.close()
             return
@@ -90,9 +94,10 @@ def wait_for_broker(servers: list[str], timeout: float, process: subprocess.Pope
     raise BrokerError(f"no Kafka broker answers at {','.join(servers)} within {timeout:.0f} s ({last}) / 无法连接 Kafka 代理")
 
 
-def declare_topics(servers: list[str], names: dict[str, tuple[int, dict[str, str]]]) -> None:
+def declare_topics(servers: list[str], names: dict[str, tuple[int, dict[str, str]]],
+                   config: dict | None = None) -> None:
     """Create topics with their partition counts and configs; existing ones are left as they are."""
-    admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10000)
+    admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10000, **(config or {}))
     try:
         existing = set(admin.list_topics())
         for name, (partitions, configs) in names.items():

@@ -36,7 +36,8 @@ def settings_from(args: argparse.Namespace, **extra):
         return Settings(**given)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise UserError(f"{'.'.join(map(str, err['loc']))}: {err['msg'].removeprefix('Value error, ')}") from None
+        where = ".".join(map(str, err["loc"]))  # empty for checks across fields (Kafka security)
+        raise UserError(f"{where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}") from None
 
 
 # --- worker --------------------------------------------------------------------------------------
@@ -60,12 +61,13 @@ def run_worker(args) -> int:
     from rules.pack import PackError, load_packs
     from streams.app import create_app, topic_partitions
     from streams.broker import BrokerError, declare_topics, wait_for_broker
+    from streams.security import kafka_python_config
 
     settings = settings_from(args)
     try:
         load_packs(settings.rules)
-        wait_for_broker(settings.bootstrap_servers, timeout=30)
-        declare_topics(settings.bootstrap_servers, topic_partitions(settings))
+        wait_for_broker(settings.bootstrap_servers, timeout=settings.broker_wait, config=kafka_python_config(settings))
+        declare_topics(settings.bootstrap_servers, topic_partitions(settings), config=kafka_python_config(settings))
     except (PackError, BrokerError) as exc:
         raise UserError(str(exc)) from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -102,10 +104,11 @@ def publish(settings, events, batch: int = BATCH_EVENTS) -> int:
     """Publish events in batch records keyed by district, in order per district."""
     from streams.app import topic_partitions
     from streams.broker import BrokerError, declare_topics, wait_for_broker
+    from streams.security import kafka_python_config
 
     try:
-        wait_for_broker(settings.bootstrap_servers, timeout=15)
-        declare_topics(settings.bootstrap_servers, topic_partitions(settings))
+        wait_for_broker(settings.bootstrap_servers, timeout=settings.broker_wait, config=kafka_python_config(settings))
+        declare_topics(settings.bootstrap_servers, topic_partitions(settings), config=kafka_python_config(settings))
     except BrokerError as exc:
         raise UserError(str(exc)) from None
     producer = make_producer(settings)
@@ -123,10 +126,13 @@ def publish(settings, events, batch: int = BATCH_EVENTS) -> int:
 
 
 def make_producer(settings):
+    """A kafka-python producer with the settings' security (TLS, SASL) applied."""
     from kafka import KafkaProducer
 
+    from streams.security import kafka_python_config
+
     return KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=10,
-                         max_request_size=64 * 1024 * 1024, acks=1)
+                         max_request_size=64 * 1024 * 1024, acks=1, **kafka_python_config(settings))
 
 
 # --- simulate ------------------------------------------------------------------------------------
@@ -201,6 +207,38 @@ def run_status(args) -> int:
     return EXIT_VIOLATIONS if report.violations else EXIT_OK
 
 
+# --- bench ---------------------------------------------------------------------------------------
+
+def configure_bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="a small country, done in about a minute")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    p.add_argument("--districts", type=int, help="districts of 68 schools (default 3050, --quick 60)")
+    p.add_argument("--events", type=int, help="batched change events (default 1,000,000, --quick 200,000)")
+    p.add_argument("--workdir", type=Path, default=Path("var/bench"), help="logs and table data")
+    p.set_defaults(run=run_bench_command)
+
+
+def run_bench_command(args) -> int:
+    from dataclasses import asdict, replace
+
+    from streams.bench import BenchConfig, render, run_bench
+    from streams.broker import BrokerError
+
+    config = BenchConfig.quick() if args.quick else BenchConfig.full()
+    if args.districts:
+        config = replace(config, districts=args.districts)
+    if args.events:
+        config = replace(config, batched_events=args.events)
+    try:
+        result = run_bench(config, args.workdir, say=lambda text: print(text, file=sys.stderr, flush=True))
+    except (BrokerError, RuntimeError) as exc:
+        raise UserError(f"benchmark failed: {exc} / 基准测试失败") from None
+    if args.json:
+        args.json.write_text(json.dumps({**asdict(result), "ratio": result.ratio}, indent=2), encoding="utf-8")
+    print(render(result))
+    return EXIT_OK
+
+
 # --- dev -----------------------------------------------------------------------------------------
 
 def configure_dev(p: argparse.ArgumentParser) -> None:
@@ -261,8 +299,9 @@ def _load_events(snapshot):
 
 def start_worker_process(settings, log_path: Path) -> subprocess.Popen:
     """`junheng worker` as a child process configured through the environment."""
-    env = {**os.environ, **{f"JUNHENG_{k.upper()}": (json.dumps(v) if isinstance(v, list) else str(v))
-                            for k, v in settings.model_dump(mode="json").items() if v is not None}}
+    from streams.security import settings_env
+
+    env = {**os.environ, **settings_env(settings)}
     log = open(log_path, "ab")
     return subprocess.Popen([sys.executable, "-m", "junheng", "worker"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,7 +34,22 @@ class Settings(BaseSettings):
     # Tansu holds a group join for about half the session timeout; 2 s makes an embedded worker
     # ready in ~2.5 s. On a shared Apache Kafka cluster a longer timeout rides out GC pauses.
     session_timeout: float = Field(10.0, ge=1, le=300, description="consumer-group session timeout, seconds")
+    # Changes are folded as they arrive and evaluated together at this interval (and before
+    # every read of /report or /metrics): a school touched by 100 events is evaluated once.
+    evaluate_interval: float = Field(0.2, gt=0, le=10, description="seconds between rule evaluations")
+    broker_wait: float = Field(30.0, gt=0, le=3600, description="seconds to wait for the broker to answer at start")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Kafka security (streams/security.py turns these into client settings). The password is a
+    # SecretStr, so repr(settings) and logs show it as '**********'; prefer the file form.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
 
     @field_validator("broker")
     @classmethod
@@ -42,6 +57,13 @@ class Settings(BaseSettings):
         if not value.startswith("kafka://") or not all(":" in h for h in value[len("kafka://"):].split(";")):
             raise ValueError("broker must look like kafka://host:port / 代理地址格式应为 kafka://主机:端口")
         return value
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> "Settings":
+        from streams.security import check_settings
+
+        check_settings(self)
+        return self
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -43,6 +43,8 @@ class Simulator:
         self.versions: Counter = Counter()
         self.teachers: dict[str, tuple[str, dict]] = {}
         self.teachers_at: dict[str, set[str]] = {}
+        self.baseline = {s["id"]: s for s in snapshot.model_dump(mode="json", exclude_none=True)["schools"]}
+        self.unnamed_teachers: dict[str, dict] = {}
         self.classes: dict[str, tuple[str, dict]] = {}
         self.classes_at: dict[str, set[str]] = {}
         # Classes counted in the snapshot that no event has named yet, by school and level: a
@@ -87,6 +89,7 @@ class Simulator:
         teacher, image = self._some_teacher(school)
         if image is None:
             return None
+        self._name(school, teacher, image)
         self._count_teacher(school, image, -1)
         self._place("teacher", teacher, school["id"], None)
         return self._event(ev.TeacherChanged, school, f"teacher:{teacher}", type="teacher.left",
@@ -98,6 +101,7 @@ class Simulator:
             return None
         after = {**image, "training_360h_completed": True,
                  "key_level": self.rng.choice(("none",) + KEY_LEVELS)}
+        self._name(school, teacher, image)
         self._count_teacher(school, image, -1)
         self._count_teacher(school, after, +1)
         self._place("teacher", teacher, school["id"], after)
@@ -112,6 +116,7 @@ class Simulator:
         if image is None or not others:
             return None
         target = self.rng.choice(others)
+        self._name(school, teacher, image)
         self._count_teacher(school, image, -1)
         self._count_teacher(target, image, +1)
         school["rotated"] = school.get("rotated", 0) + 1
@@ -128,23 +133,49 @@ class Simulator:
                 "certified": True, "training_360h_completed": self.rng.random() < 0.5}
 
     def _some_teacher(self, school) -> tuple[str, dict | None]:
-        """A teacher of the school: one the simulator hired, or one counted in the snapshot,
-        described so that taking them away leaves no count below zero."""
+        """A teacher of the school: one the simulator hired, or one counted in the snapshot but
+        not yet named by any event, described from the snapshot's counts not yet taken by other
+        such teachers, so that the truth never clamps a count at zero. Call `_name` once the
+        event is sent, which takes the teacher out of those counts."""
         mine = self.teachers_at.get(school["id"])
         if mine and self.rng.random() < 0.5:
             teacher = self.rng.choice(sorted(mine))
             return teacher, self.teachers[teacher][1]
+        unnamed = self._unnamed(school)
         level = self.rng.choice(sorted(school["sections"]))
-        section = school["sections"][level]
-        if not school.get("full_time_teachers"):
+        if unnamed["full_time_teachers"] <= 0:
             return "", None
         image = {"level": level,
-                 "degree_above_required": section.get("teachers_above_required_degree", 0) > 0,
-                 "subject": "pe" if section.get("pe_arts_teachers", 0) > 5 and self.rng.random() < 0.1 else "other",
-                 "key_level": "county" if section.get("key_teachers", 0) > 0 and self.rng.random() < 0.3 else "none",
-                 "certified": school.get("certified_teachers", 0) > 0,
-                 "training_360h_completed": school.get("training_360h_completed", 0) > 0}
+                 "degree_above_required": unnamed[(level, "teachers_above_required_degree")] > 0,
+                 "subject": "pe" if unnamed[(level, "pe_arts_teachers")] > 0 and self.rng.random() < 0.1 else "other",
+                 "key_level": "county" if unnamed[(level, "key_teachers")] > 0 and self.rng.random() < 0.3 else "none",
+                 "certified": unnamed["certified_teachers"] > 0,
+                 "training_360h_completed": unnamed["training_360h_completed"] > 0}
         return f"B-{school['id']}-{next(self.ids)}", image
+
+    def _unnamed(self, school) -> dict:
+        """Counts of the snapshot's teachers of a school that no event has named yet."""
+        pool = self.unnamed_teachers.get(school["id"])
+        if pool is None:
+            base = self.baseline[school["id"]]
+            pool = {field: base.get(field) or 0 for field in ("full_time_teachers", "certified_teachers", "training_360h_completed")}
+            for level, section in base["sections"].items():
+                for field in ("teachers_above_required_degree", "key_teachers", "pe_arts_teachers"):
+                    pool[(level, field)] = section.get(field) or 0
+            self.unnamed_teachers[school["id"]] = pool
+        return pool
+
+    def _name(self, school, teacher: str, image: dict) -> None:
+        """A snapshot teacher named by an event leaves the unnamed counts for good."""
+        if teacher in self.teachers:
+            return
+        pool = self._unnamed(school)
+        pool["full_time_teachers"] -= 1
+        pool["certified_teachers"] -= int(image["certified"])
+        pool["training_360h_completed"] -= int(image["training_360h_completed"])
+        pool[(image["level"], "teachers_above_required_degree")] -= int(image["degree_above_required"])
+        pool[(image["level"], "key_teachers")] -= int(image["key_level"] in KEY_LEVELS)
+        pool[(image["level"], "pe_arts_teachers")] -= int(image["subject"] in ("pe", "music", "art"))
 
     def _count_teacher(self, school, image, sign: int) -> None:
         def add(target, field, flag):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import pytest
 
@@ -27,9 +28,11 @@ def batch(schools: dict[str, tuple[int, float]]) -> DistrictBalance:
 
 
 def two_pass_cv(schools) -> float:
+    """The textbook two-pass formula in exact rationals (floats underflow for tiny values)."""
     p = sum(n for n, _ in schools)
-    mean = sum(n * x for n, x in schools) / p
-    return math.sqrt(sum(n * (x - mean) ** 2 for n, x in schools) / p) / mean
+    mean = sum(n * Fraction(x) for n, x in schools) / p
+    variance = sum(n * (Fraction(x) - mean) ** 2 for n, x in schools) / p
+    return math.sqrt(variance / (mean * mean))
 
 
 @settings(max_examples=300, deadline=None)

@@ -12,8 +12,9 @@ import pytest
 EXAMPLES = Path(__file__).parent.parent / "deploy" / "examples"
 
 
-def junheng(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "junheng", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+def junheng(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "junheng", *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd, env=env)
 
 
 def test_assess_rural_county_table_and_exit_1():
@@ -116,9 +117,12 @@ def test_a_bureau_tightens_a_rule_without_code(tmp_path):
 
 
 def test_unreachable_broker_is_a_clear_error():
-    run = junheng("load", str(EXAMPLES / "suzhou-sip.json"), "--broker", "kafka://127.0.0.1:9")
+    import os
+
+    env = {**os.environ, "JUNHENG_BROKER_WAIT": "2"}
+    run = junheng("load", str(EXAMPLES / "suzhou-sip.json"), "--broker", "kafka://127.0.0.1:9", env=env)
     assert run.returncode == 2
-    assert "no Kafka broker answers at 127.0.0.1:9" in run.stderr and "Traceback" not in run.stderr
+    assert "no Kafka broker answers at 127.0.0.1:9 within 2 s" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_example_command_writes_the_checked_in_example(tmp_path):
