@@ -258,6 +258,9 @@ def run_dev(args) -> int:
     if args.rate <= 0:
         raise UserError("--rate must be positive / 速率必须为正数")
     snapshot = _baseline(args.snapshot)
+    # SIGTERM (a service manager, `kill`) stops dev like Ctrl-C, so the broker and worker it
+    # started stop with it instead of living on.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     workdir = Path(os.environ.get("JUNHENG_DATA_DIR", "var/dev"))
     workdir.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_path=workdir / "broker.log")

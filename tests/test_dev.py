@@ -1,0 +1,47 @@
+"""`junheng dev`, the README's first command: broker, worker, example and simulator in one."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from streams.broker import free_port
+
+
+def test_dev_serves_the_live_assessment_and_stops_everything_on_sigterm(tmp_path):
+    port = free_port()
+    env = {**os.environ, "JUNHENG_DATA_DIR": str(tmp_path)}
+    dev = subprocess.Popen([sys.executable, "-m", "junheng", "dev", "--web-port", str(port), "--rate", "20",
+                            "--count", "40"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                           start_new_session=True, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any("Ctrl-C" in line for line in lines):
+            lines.append(dev.stdout.readline())
+        assert any(f"http://127.0.0.1:{port}/metrics" in line for line in lines), lines
+        deadline = time.monotonic() + 60
+        applied = 0
+        while time.monotonic() < deadline and applied < 44 + 40:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+                applied = sum(float(line.rsplit(" ", 1)[1]) for line in resp.read().decode().splitlines()
+                              if line.startswith("junheng_events_total{"))
+            time.sleep(0.3)
+        assert applied >= 44 + 40  # the SIP snapshot (1 district + 43 schools) and 40 changes
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/report", timeout=10) as resp:
+            report = json.load(resp)
+        assert len(report["schools"]) == 43 and report["districts"][0]["id"] == "320571"
+    finally:
+        dev.send_signal(signal.SIGTERM)
+        dev.wait(timeout=60)
+    broker_port = int(re.search(r"broker kafka://127\.0\.0\.1:(\d+)", "".join(lines)).group(1))
+    for left in (port, broker_port):  # the worker's web port and the broker's: both closed
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", left)) != 0, f"something still listens on {left}"
