@@ -57,14 +57,15 @@ def _configure_assess(p: argparse.ArgumentParser) -> None:
 def _assess(args) -> int:
     from rules.evaluate import assess
 
-    snapshot = _load_snapshot(args.snapshot)
-    pack = _load_packs(args.rules)
+    snapshot = read_snapshot(args.snapshot)
+    pack = read_packs(args.rules)
     report = assess(snapshot, pack, args.as_of)
-    _print_report(report, args.format)
+    print_report(report, args.format)
     return EXIT_VIOLATIONS if report.violations else EXIT_OK
 
 
-def _print_report(report, fmt: str) -> None:
+def print_report(report, fmt: str) -> None:
+    """Print a report as the bureau's table or as contract JSON."""
     if fmt == "json":
         print(report.model_dump_json(indent=2))
     else:
@@ -73,7 +74,8 @@ def _print_report(report, fmt: str) -> None:
         print(render_table(report))
 
 
-def _load_snapshot(path: str):
+def read_snapshot(path: str):
+    """A snapshot file, or a UserError naming what is wrong with it."""
     from schemas.loading import SnapshotError, load_snapshot
 
     try:
@@ -82,7 +84,8 @@ def _load_snapshot(path: str):
         raise UserError(str(exc)) from None
 
 
-def _load_packs(names: list[str]):
+def read_packs(names: list[str]):
+    """Rule packs by name or path, or a UserError naming what is wrong with them."""
     from rules.pack import PackError, load_packs
 
     try:

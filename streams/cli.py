@@ -88,11 +88,11 @@ def configure_load(p: argparse.ArgumentParser) -> None:
 
 
 def run_load(args) -> int:
-    from junheng.cli import _load_snapshot
+    from junheng.cli import read_snapshot
     from streams.load import snapshot_events
 
     settings = settings_from(args)
-    snapshot = _load_snapshot(args.snapshot)
+    snapshot = read_snapshot(args.snapshot)
     events = snapshot_events(snapshot, revision=args.revision)
     sent = publish(settings, events)
     print(f"loaded {args.snapshot}: {len(snapshot.districts)} districts, {len(snapshot.schools)} schools, "
@@ -177,10 +177,10 @@ def simulate(settings, snapshot, rate: float, seed: int, count: int = 0, quiet: 
 
 
 def _baseline(path: str | None):
-    from junheng.cli import _load_snapshot
+    from junheng.cli import read_snapshot
     from junheng.examples import suzhou_sip
 
-    return _load_snapshot(path) if path else suzhou_sip()
+    return read_snapshot(path) if path else suzhou_sip()
 
 
 def _now():
@@ -199,11 +199,11 @@ def configure_status(p: argparse.ArgumentParser) -> None:
 
 
 def run_status(args) -> int:
-    from junheng.cli import _print_report
+    from junheng.cli import print_report
     from streams.status import fetch_reports, merge_reports
 
     report = merge_reports(fetch_reports(args.url, args.district))
-    _print_report(report, args.format)
+    print_report(report, args.format)
     return EXIT_VIOLATIONS if report.violations else EXIT_OK
 
 
