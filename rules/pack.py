@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from rules.messages import template_fields
 from rules.quantities import QUANTITIES, Scope
 
 PACK_DIR = Path(__file__).parent / "packs"
@@ -72,6 +73,11 @@ class Rule(BaseModel):
             raise ValueError(f"rule {self.id}: quantity {self.quantity} needs a threshold")
         if self.applies_from and self.applies_until and self.applies_until < self.applies_from:
             raise ValueError(f"rule {self.id}: applies_until is before applies_from")
+        for field in ("message_zh", "message_en"):
+            try:
+                template_fields(getattr(self, field))
+            except ValueError as exc:
+                raise ValueError(f"rule {self.id}: {field} is not a valid template ({exc})") from None
         return self
 
     def applies_on(self, day: dt.date) -> bool:

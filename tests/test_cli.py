@@ -106,6 +106,14 @@ def test_bad_snapshot_and_bad_pack_files(tmp_path):
     assert run.returncode == 2 and "rule G5: op" in run.stderr and "Traceback" not in run.stderr
 
 
+def test_a_malformed_message_template_is_refused_at_load(tmp_path):
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("pack: local\ntitle_zh: 本地\ntitle_en: local\nextends: national-2017\nrules:\n"
+                    "  - id: G5\n    message_en: '{value:.0f students'\n", encoding="utf-8")
+    run = junheng("assess", str(EXAMPLES / "suzhou-sip.json"), "--rules", str(pack))
+    assert run.returncode == 2 and "rule G5: message_en is not a valid template" in run.stderr
+
+
 def test_a_bureau_tightens_a_rule_without_code(tmp_path):
     pack = tmp_path / "tight.yaml"
     pack.write_text("pack: tight\ntitle_zh: 更严\ntitle_en: tighter\nextends: national-2017\nrules:\n"
