@@ -1,8 +1,9 @@
 """The Faust application: topics, tables, the folding agent and the worker's web endpoints.
 
 Records are keyed by district, so a district's schools share one partition and its sums are
-computed where its schools' state lives. Tables have the source topic's partition count, and
-Faust writes each table change to the changelog partition of the record being processed.
+computed where its schools' state lives. Tables have the source topic's partition count, and each
+changed state goes to the changelog partition of the records that changed it. The agent consumes
+without automatic acks: `ChangelogWriter` acks records once the broker holds their effects.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from streams.pipeline import MAX_RECORD_BYTES, Pipeline
 from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.stall import watch as watch_broker
+from streams.positions import Positions, Verdict
+from streams.writer import ChangelogWriter
 
 JSON = faust.Schema(key_serializer="raw", value_serializer="json")
 
@@ -38,6 +41,7 @@ def topic_partitions(settings: Settings) -> dict[str, tuple[int, dict[str, str]]
         settings.dead_letter_topic: (settings.partitions, {"retention.ms": str(30 * DAY_MS)}),
         f"{settings.app_id}-schools-changelog": (settings.partitions, compacted),
         f"{settings.app_id}-districts-changelog": (settings.partitions, compacted),
+        f"{settings.app_id}-positions-changelog": (settings.partitions, compacted),
     }
 
 
@@ -78,8 +82,15 @@ def create_app(settings: Settings) -> faust.App:
                              value_type=bytes, key_serializer="raw", value_serializer="raw")
     schools = app.Table("schools", partitions=settings.partitions, default=None, schema=JSON)
     districts = app.Table("districts", partitions=settings.partitions, default=None, schema=JSON)
+    positions_table = app.Table("positions", partitions=settings.partitions, default=None, schema=JSON)
     assessor = Assessor(load_packs(settings.rules), settings.as_of or dt.date.today())
-    pipeline = Pipeline(schools, districts, LiveAssessment(assessor))
+    # The pipeline reads and writes the tables' stores directly: their changelog records are
+    # sent by the writer, not by Faust's buffered table assignment.
+    pipeline = Pipeline(schools.data, districts.data, LiveAssessment(assessor))
+    positions = Positions(positions_table.data)
+    writer = ChangelogWriter(pipeline, positions,
+                             {"schools": schools, "districts": districts, "positions": positions_table},
+                             ack=None, interval=settings.evaluate_interval)
     source = _WorkerSource(app, settings, pipeline)
     watch_broker(app, settings, pipeline.health)
     registry = CollectorRegistry()
@@ -87,18 +98,53 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(events)
     async def fold(stream):
-        async for record in stream.events():
+        manual = stream.noack()
+        writer.ack = manual.ack
+        async for record in manual.events():
+            message = record.message
+            verdict = positions.admit(message.partition, message.offset, message.generation_id)
+            if verdict is Verdict.SKIPPED_AHEAD:
+                await read_again(message)
+                continue
+            if verdict is Verdict.HELD:
+                writer.handled(record)
+                continue
             result = pipeline.handle(record.value, record.message.partition)
+            sends = []
             for dead in result.dead_letters:
-                await dead_letters.send(key=record.key, value=dead.original, headers=[
+                sends.append(await dead_letters.send(key=record.key, value=dead.original, headers=[
                     ("junheng-reason", dead.reason.encode()),
                     ("junheng-event-type", dead.event_type.encode()),
                     ("junheng-source", f"{record.message.topic}/{record.message.partition}/{record.message.offset}".encode()),
-                ])
+                ]))
+            writer.handled(record, sends)
+            if writer.due():
+                await writer.write()
+
+    async def read_again(message):
+        # Faust drops a delivered record whose offset is below the last one it delivered on that
+        # partition (Consumer._read_offset). After a rebalance a fetch already under way can push
+        # that mark past records the seek brings back, and they are dropped unseen: forget the
+        # mark, so the records are delivered, and seek in the consumer's own thread.
+        app.consumer._read_offset[message.tp] = None
+        if positions.should_seek(message.partition):
+            wanted = positions.next[message.partition]
+            app.log.info("records skipped on %s before offset %s: reading again from %s",
+                         message.tp, message.offset, wanted)
+            await app.consumer._thread.seek_wait({message.tp: wanted})
+            app.consumer._read_offset[message.tp] = None
 
     @app.timer(interval=settings.evaluate_interval)
     async def evaluate():
+        if writer.events or pipeline.unwritten:
+            await writer.write()
         source.sync()
+
+    @app.on_partitions_revoked.connect
+    async def write_before_partitions_move(app, revoked, **kwargs):
+        # Faust has stopped handing records to the agent by now: write what it folded, so the
+        # changelog the next owner recovers from holds every change this worker made.
+        await writer.write()
 
     @app.page("/metrics")
     class Metrics(View):
@@ -125,6 +171,7 @@ def create_app(settings: Settings) -> faust.App:
                              status=200 if ready else 503)
 
     app.junheng_pipeline = pipeline  # for tests and the benchmark
+    app.junheng_writer = writer
     return app
 
 

@@ -1,8 +1,9 @@
 """What a worker does with one Kafka record: decode, fold, store, re-evaluate, dead-letter.
 
 Kept apart from Faust so that the hot path reads top-down and can be exercised without a broker.
-Each changed school or district is written to its table once per record, however many events of
-the record touched it: with batch records, that is what keeps changelog writes off the hot path.
+Folding does not write: a changed school or district waits in `unwritten` until the worker takes
+all of them at once (`take_writes`), so a school touched by a thousand events between two writes
+costs one store write and one changelog record.
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ class DeadLetter:
     reason: str
     original: bytes
     event_type: str = "unknown"
+
+
+@dataclass(frozen=True)
+class Write:
+    """One school or district state to store and send to its table's changelog."""
+
+    table: str  # "schools" or "districts"
+    key: str
+    state: fold.State
+    partition: int
 
 
 @dataclass
@@ -84,10 +95,13 @@ def _decode_each(value: bytes) -> tuple[list[tuple[ev.Event, bytes | None]], lis
 class Pipeline:
     """Folds records into school and district tables and keeps the live assessment current.
 
-    Folding happens per record; evaluation is coalesced: `handle` marks what changed and `flush`
-    re-evaluates each changed school and district once, however many events touched it since the
-    last flush. The worker flushes on a short timer and before every read, so a read always sees
-    every event handled before it.
+    Folding happens per record; writing and evaluation are coalesced. `handle` folds a record and
+    keeps each state it changed in `unwritten`, where reads find it first; `take_writes` hands all
+    of them over at once. `flush` re-evaluates each changed school and district once, however many
+    events touched it since the last flush. The worker flushes on a short timer and before every
+    read, so a read always sees every event handled before it.
+
+    `schools` and `districts` are the stores: plain mappings from id to state.
     """
 
     def __init__(self, schools: MutableMapping, districts: MutableMapping, live: LiveAssessment,
@@ -100,6 +114,7 @@ class Pipeline:
         self.dirty_schools: dict[str, str] = {}
         self.dirty_districts: set[str] = set()
         self.causes: dict[tuple[str, str | None], ev.Event] = {}
+        self.unwritten: dict[tuple[str, str], Write] = {}
 
     def handle(self, value: bytes | None, partition: int) -> RecordResult:
         """Apply one record's events to the tables; return what must go to the dead-letter topic."""
@@ -134,11 +149,26 @@ class Pipeline:
             newest = event.occurred_at if newest is None or event.occurred_at > newest else newest
         if newest is not None:
             self._note_event_time(newest)
-        self._store(schools, changed_schools, districts, changed_districts, partition)
+        self._keep_unwritten(schools, changed_schools, districts, changed_districts, partition)
         for school_id in changed_schools:
             self.dirty_schools[school_id] = schools[school_id]["district"]
         self.dirty_districts |= changed_districts
         return RecordResult(dead_letters, applied)
+
+    def take_writes(self) -> list[Write]:
+        """Every state changed since the last call, once each; the caller stores them."""
+        writes, self.unwritten = list(self.unwritten.values()), {}
+        return writes
+
+    def school(self, school_id: str) -> fold.State | None:
+        """A school's newest state, written or not."""
+        write = self.unwritten.get(("schools", school_id))
+        return write.state if write else self.schools.get(school_id)
+
+    def district(self, district_id: str) -> fold.State | None:
+        """A district's newest state, written or not."""
+        write = self.unwritten.get(("districts", district_id))
+        return write.state if write else self.districts.get(district_id)
 
     def flush(self) -> int:
         """Re-evaluate every school and district changed since the last flush; a violation that
@@ -148,11 +178,11 @@ class Pipeline:
         touched = set(self.dirty_schools.values()) | self.dirty_districts
         for district_id in touched:
             if district_id in self.dirty_districts or not self.live.has_district(district_id):
-                for school_id in self.live.set_district(district_id, self.districts.get(district_id)):
+                for school_id in self.live.set_district(district_id, self.district(district_id)):
                     self.dirty_schools.setdefault(school_id, district_id)
         for school_id, district_id in self.dirty_schools.items():
             event = self.causes.get((district_id, school_id))
-            self.live.set_school(district_id, school_id, self.schools.get(school_id), _cause(event) if event else None)
+            self.live.set_school(district_id, school_id, self.school(school_id), _cause(event) if event else None)
         for district_id in touched:
             event = self.causes.get((district_id, None))
             self.live.refresh(district_id, _cause(event) if event else None)
@@ -170,10 +200,10 @@ class Pipeline:
         self.assigned = assigned
         self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
         self.live.clear()
-        for district_id, state in list(self.districts.items()):
+        for district_id, state in self._newest("districts"):
             if state.get("partition") in assigned:
                 self.live.set_district(district_id, state)
-        for school_id, state in list(self.schools.items()):
+        for school_id, state in self._newest("schools"):
             if state.get("partition") in assigned:
                 if not self.live.has_district(state["district"]):
                     self.live.set_district(state["district"], None)
@@ -182,26 +212,32 @@ class Pipeline:
             self.live.refresh(district_id)
         self.health.rule_evaluations = self.live.evaluations
 
+    def _newest(self, table: str) -> list[tuple[str, fold.State]]:
+        store = self.schools if table == "schools" else self.districts
+        newest = dict(store.items())
+        newest.update((w.key, w.state) for w in self.unwritten.values() if w.table == table)
+        return list(newest.items())
+
     def _load(self, event: ev.Event, schools: dict, districts: dict) -> None:
         # Plain attribute look-ups: pydantic's __getattr__ is slow for fields a model lacks.
         fields = event.__dict__
         for school_id in (fields.get("school"), fields.get("to_school")):
             if school_id and school_id not in schools:
-                stored = self.schools.get(school_id)
+                stored = self.school(school_id)
                 if stored is not None:
                     schools[school_id] = stored
         if event.district not in districts:
-            stored = self.districts.get(event.district)
+            stored = self.district(event.district)
             if stored is not None:
                 districts[event.district] = stored
 
-    def _store(self, schools, changed_schools, districts, changed_districts, partition: int) -> None:
+    def _keep_unwritten(self, schools, changed_schools, districts, changed_districts, partition: int) -> None:
         for school_id in changed_schools:
             schools[school_id]["partition"] = partition
-            self.schools[school_id] = schools[school_id]
+            self.unwritten[("schools", school_id)] = Write("schools", school_id, schools[school_id], partition)
         for district_id in changed_districts:
             districts[district_id]["partition"] = partition
-            self.districts[district_id] = districts[district_id]
+            self.unwritten[("districts", district_id)] = Write("districts", district_id, districts[district_id], partition)
 
     def _count(self, event_type: str, outcome: str) -> None:
         key = (event_type, outcome)
