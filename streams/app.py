@@ -103,6 +103,8 @@ def create_app(settings: Settings) -> faust.App:
         async for record in manual.events():
             message = record.message
             verdict = positions.admit(message.partition, message.offset, message.generation_id)
+            if verdict is Verdict.NOT_RESUMED:
+                continue
             if verdict is Verdict.SKIPPED_AHEAD:
                 await read_again(message)
                 continue
@@ -121,21 +123,40 @@ def create_app(settings: Settings) -> faust.App:
             if writer.due():
                 await writer.write()
 
+    async def seek(tp, offset: int) -> None:
+        # In the consumer's own thread; and Faust drops a delivered record whose offset is below
+        # the last one it delivered on that partition (Consumer._read_offset), which a fetch
+        # already under way can push past the records the seek brings back: forget that mark.
+        app.consumer._read_offset[tp] = None
+        await app.consumer._thread.seek_wait({tp: offset})
+        app.consumer._read_offset[tp] = None
+
     async def read_again(message):
-        # Faust drops a delivered record whose offset is below the last one it delivered on that
-        # partition (Consumer._read_offset). After a rebalance a fetch already under way can push
-        # that mark past records the seek brings back, and they are dropped unseen: forget the
-        # mark, so the records are delivered, and seek in the consumer's own thread.
-        app.consumer._read_offset[message.tp] = None
         if positions.should_seek(message.partition):
             wanted = positions.next[message.partition]
             app.log.info("records skipped on %s before offset %s: reading again from %s",
                          message.tp, message.offset, wanted)
-            await app.consumer._thread.seek_wait({message.tp: wanted})
-            app.consumer._read_offset[message.tp] = None
+            await seek(message.tp, wanted)
+
+    async def resume_from_positions():
+        # Faust's stream passes over every record fetched between a rebalance and the moment
+        # flow resumes, and those are not fetched again; so once flow is back, each partition is
+        # read again from the position its recovered state needs (from the start if none).
+        # Until then the agent leaves records alone (NOT_RESUMED).
+        generation = app.consumer_generation_id
+        if (positions.resumed == generation or app.rebalancing or not app.flow_control.is_active()
+                or not app.tables.recovery.completed.is_set()):
+            return
+        tps = [tp for tp in app.assignor.assigned_actives() if tp.topic == settings.topic]
+        earliest = await app.consumer.earliest_offsets(*tps) if tps else {}
+        starts = {tp.partition: positions.stored(tp.partition, default=earliest.get(tp) or 0) for tp in tps}
+        positions.resume(generation, starts)
+        for tp in tps:
+            await seek(tp, starts[tp.partition])
 
     @app.timer(interval=settings.evaluate_interval)
     async def evaluate():
+        await resume_from_positions()
         if writer.events or pipeline.unwritten:
             await writer.write()
         source.sync()

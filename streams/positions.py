@@ -1,13 +1,16 @@
 """Which source records each partition's state already holds, kept in the changelog beside it.
 
-Faust decides where a partition is read from after a rebalance by the group's committed offset,
-and on this path that offset has been seen to run ahead of what was folded: in the two-worker
-test, records delivered between a rebalance's revocation and the seek that follows it were never
-folded by anyone, yet the committed offset passed them (offsets 44-54 of one partition, in one
-run). So a worker does not trust the committed offset. It keeps, per partition, the next offset
-its state needs, writes that position to a compacted changelog after the state it covers, and
-folds a partition's records strictly in order from there: an older record is already in the
-state, a newer one means records were skipped, and the consumer is sent back for them.
+Faust's stream passes over (and acknowledges) every record fetched while a rebalance has flow
+stopped, and nothing fetches those records again unless a seek follows. Traces showed both ends
+of that: in the two-worker test, runs of records (offsets 44-54 of one partition in one run,
+89-118 in another) that no worker folded while the committed offset moved past them; and a
+worker restarted after kill -9 whose consumer had fetched every record of its partitions while
+its agent received one. So a worker does not trust the committed offset. It keeps, per partition,
+the next offset its state needs and writes that position to a compacted changelog after the
+state it covers. Once flow resumes after a rebalance it seeks every partition it owns to that
+position (records delivered before then are left for the seek to bring again), and it folds a
+partition's records strictly in order from there: an older record is already held, a newer one
+means records were skipped, and the consumer is sent back for them.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from enum import Enum
 
 class Verdict(Enum):
     FOLD = "fold"  # the next record the state needs
-    HELD = "held"  # already in the state: acknowledge, do not fold again
+    HELD = "held"  # already folded: acknowledge it, do not fold (or dead-letter) it again
     SKIPPED_AHEAD = "skipped ahead"  # records before it were not delivered: seek back
+    NOT_RESUMED = "not resumed"  # the partition's start is not set yet: the resume seek brings it again
 
 
 class Positions:
@@ -34,17 +38,17 @@ class Positions:
         self.generation: int | None = None
         self.moved: set[int] = set()
         self.seeking: dict[int, float] = {}
+        self.resumed: int | None = None  # the consumer generation last resumed from the store
+
+    def resume(self, generation: int, starts: dict[int, int]) -> None:
+        """Start a consumer generation: each owned partition is read from `starts`."""
+        self.generation, self.next, self.seeking = generation, dict(starts), {}
+        self.resumed = generation
 
     def admit(self, partition: int, offset: int, generation: int) -> Verdict:
         """What to do with the record at `offset` of `partition`, delivered in `generation`."""
-        if generation != self.generation:
-            # Partitions may have moved and tables been recovered: start again from the store.
-            self.generation, self.next, self.seeking = generation, {}, {}
-        if partition not in self.next:
-            stored = self.store.get(str(partition))
-            # No stored position: a partition this deployment has never folded starts wherever
-            # the consumer starts (the committed offset, else the earliest record).
-            self.next[partition] = stored["next"] if stored else offset
+        if generation != self.generation or partition not in self.next:
+            return Verdict.NOT_RESUMED
         wanted = self.next[partition]
         if offset < wanted:
             return Verdict.HELD
@@ -54,6 +58,11 @@ class Positions:
         self.moved.add(partition)
         self.seeking.pop(partition, None)
         return Verdict.FOLD
+
+    def stored(self, partition: int, default: int) -> int:
+        """The position stored for `partition` (recovered with the tables), else `default`."""
+        stored = self.store.get(str(partition))
+        return stored["next"] if stored else default
 
     def should_seek(self, partition: int) -> bool:
         """Whether to send the consumer back now (not again for every record of a buffer)."""
