@@ -133,6 +133,7 @@ def create_app(settings: Settings) -> faust.App:
 
     async def read_again(message):
         if positions.should_seek(message.partition):
+            pipeline.health.rereads += 1
             wanted = positions.next[message.partition]
             app.log.info("records skipped on %s before offset %s: reading again from %s",
                          message.tp, message.offset, wanted)

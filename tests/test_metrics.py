@@ -95,12 +95,13 @@ def test_a_fixed_violation_leaves_no_series_at_the_next_scrape():
 def test_pipeline_counters():
     health = Health(events={("school.updated", "applied"): 7, ("school.updated", "duplicate"): 2},
                     dead_lettered=3, consumer_lag={("junheng.events", 0): 12, ("junheng.events", 1): 0},
-                    newest_event_time=940.0, rule_evaluations=99, broker_stalls=1)
+                    newest_event_time=940.0, rule_evaluations=99, broker_stalls=1, rereads=4)
     samples = scrape(ReportHolder([], health), now=1_000.0)
     assert {(s.labels["outcome"], s.value) for s in samples["junheng_events_total"]} == {("applied", 7), ("duplicate", 2)}
     assert [s.value for s in samples["junheng_dead_letter_total"]] == [3]
     assert [s.value for s in samples["junheng_rule_evaluations_total"]] == [99]
     assert [s.value for s in samples["junheng_broker_stalls_total"]] == [1]
+    assert [s.value for s in samples["junheng_rereads_total"]] == [4]
     assert {(s.labels["partition"], s.value) for s in samples["junheng_consumer_lag"]} == {("0", 12), ("1", 0)}
     assert [s.value for s in samples["junheng_event_lag_seconds"]] == [60.0]
 
