@@ -17,7 +17,6 @@ replays the records, and the fold ignores what it has already seen.
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import contextmanager
@@ -35,18 +34,16 @@ class ChangelogWriter:
     """Writes a pipeline's changed states to Faust tables and acks the records behind them."""
 
     def __init__(self, pipeline: Pipeline, positions: Positions, tables: Mapping[str, TableT],
-                 ack: Callable[[EventT], Awaitable[Any]], *, interval: float, max_pending: int = 20_000):
+                 ack: Callable[[EventT], Awaitable[Any]], *, max_pending: int = 20_000):
         self.pipeline = pipeline
         self.positions = positions
         self.tables = tables
         self.ack = ack
-        self.interval = interval
         self.max_pending = max_pending
         self.lock = asyncio.Lock()
         self.events: list[EventT] = []
         self.sends: list[Awaitable[Any]] = []
         self.latest: dict[int, EventT] = {}
-        self.last_write = time.monotonic()
         self.written = 0
 
     def handled(self, event: EventT, sends: list[Awaitable[Any]] = ()) -> None:
@@ -55,9 +52,9 @@ class ChangelogWriter:
         self.sends.extend(sends)
         self.latest[event.message.partition] = event
 
-    def due(self) -> bool:
-        """Whether enough records, or enough time, have gone by since the last write."""
-        return len(self.events) >= self.max_pending or time.monotonic() - self.last_write >= self.interval
+    def full(self) -> bool:
+        """Whether so many records wait for a write that the agent should write before folding more."""
+        return len(self.events) >= self.max_pending
 
     async def write(self) -> int:
         """Store and send every changed state, then the positions they cover, waiting for the
@@ -69,7 +66,6 @@ class ChangelogWriter:
             moved = self.positions.take_moved()
             events, self.events = self.events, []
             dead_letters, self.sends = self.sends, []
-            self.last_write = time.monotonic()
             states = [(write.table, write.key, write.state, write.partition) for write in writes]
             await self._store_and_send(states, also_wait_for=dead_letters)
             # A position goes only after the states it covers: it is never ahead of them.
