@@ -8,6 +8,7 @@ without automatic acks: `ChangelogWriter` acks records once the broker holds the
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import faust
@@ -166,6 +167,15 @@ def create_app(settings: Settings) -> faust.App:
     async def write_changes():
         if writer.events or pipeline.unwritten:
             await writer.write()
+
+    @app.on_before_shutdown.connect
+    async def write_before_stopping(app, **kwargs):
+        # A worker stopped on purpose leaves nothing to be read again after it restarts.
+        try:
+            await asyncio.wait_for(writer.write(), timeout=30)
+        except Exception as exc:  # the broker is gone: the records will be read again instead
+            app.log.warning("changes not written before stopping (%r): they will be read again from the "
+                            "events topic / 停止前未能写入变更，重启后将从事件主题重读", exc)
 
     @app.on_partitions_revoked.connect
     async def write_before_partitions_move(app, revoked, **kwargs):
