@@ -112,13 +112,13 @@ def create_app(settings: Settings) -> faust.App:
             if verdict is Verdict.HELD:
                 writer.handled(record)
                 continue
-            result = pipeline.handle(record.value, record.message.partition)
+            result = pipeline.handle(record.value, message.partition)
             sends = []
             for dead in result.dead_letters:
                 sends.append(await dead_letters.send(key=record.key, value=dead.original, headers=[
                     ("junheng-reason", dead.reason.encode()),
                     ("junheng-event-type", dead.event_type.encode()),
-                    ("junheng-source", f"{record.message.topic}/{record.message.partition}/{record.message.offset}".encode()),
+                    ("junheng-source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
                 ]))
             writer.handled(record, sends)
             if writer.full():  # back-pressure: otherwise the writer's own timer writes
@@ -146,7 +146,7 @@ def create_app(settings: Settings) -> faust.App:
         # read again from the position its recovered state needs (from the start if none).
         # Until then the agent leaves records alone (NOT_RESUMED).
         generation = app.consumer_generation_id
-        if (positions.resumed == generation or app.rebalancing or not app.flow_control.is_active()
+        if (positions.generation == generation or app.rebalancing or not app.flow_control.is_active()
                 or not app.tables.recovery.completed.is_set()):
             return
         tps = [tp for tp in app.assignor.assigned_actives() if tp.topic == settings.topic]
@@ -208,7 +208,6 @@ def create_app(settings: Settings) -> faust.App:
                              status=200 if ready else 503)
 
     app.junheng_pipeline = pipeline  # for tests and the benchmark
-    app.junheng_writer = writer
     return app
 
 

@@ -162,13 +162,11 @@ class Pipeline:
 
     def school(self, school_id: str) -> fold.State | None:
         """A school's newest state, written or not."""
-        write = self.unwritten.get(("schools", school_id))
-        return write.state if write else self.schools.get(school_id)
+        return self._newest_state("schools", school_id)
 
     def district(self, district_id: str) -> fold.State | None:
         """A district's newest state, written or not."""
-        write = self.unwritten.get(("districts", district_id))
-        return write.state if write else self.districts.get(district_id)
+        return self._newest_state("districts", district_id)
 
     def flush(self) -> int:
         """Re-evaluate every school and district changed since the last flush; a violation that
@@ -212,9 +210,15 @@ class Pipeline:
             self.live.refresh(district_id)
         self.health.rule_evaluations = self.live.evaluations
 
+    def _store(self, table: str) -> MutableMapping:
+        return self.schools if table == "schools" else self.districts
+
+    def _newest_state(self, table: str, key: str) -> fold.State | None:
+        write = self.unwritten.get((table, key))
+        return write.state if write else self._store(table).get(key)
+
     def _newest(self, table: str) -> list[tuple[str, fold.State]]:
-        store = self.schools if table == "schools" else self.districts
-        newest = dict(store.items())
+        newest = dict(self._store(table).items())
         newest.update((w.key, w.state) for w in self.unwritten.values() if w.table == table)
         return list(newest.items())
 

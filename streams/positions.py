@@ -35,15 +35,13 @@ class Positions:
     def __init__(self, store: MutableMapping):
         self.store = store
         self.next: dict[int, int] = {}
-        self.generation: int | None = None
+        self.generation: int | None = None  # the consumer generation last resumed from the store
         self.moved: set[int] = set()
         self.seeking: dict[int, float] = {}
-        self.resumed: int | None = None  # the consumer generation last resumed from the store
 
     def resume(self, generation: int, starts: dict[int, int]) -> None:
         """Start a consumer generation: each owned partition is read from `starts`."""
         self.generation, self.next, self.seeking = generation, dict(starts), {}
-        self.resumed = generation
 
     def admit(self, partition: int, offset: int, generation: int) -> Verdict:
         """What to do with the record at `offset` of `partition`, delivered in `generation`."""

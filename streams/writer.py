@@ -44,7 +44,6 @@ class ChangelogWriter:
         self.events: list[EventT] = []
         self.sends: list[Awaitable[Any]] = []
         self.latest: dict[int, EventT] = {}
-        self.written = 0
 
     def handled(self, event: EventT, sends: list[Awaitable[Any]] = ()) -> None:
         """Note a record the pipeline has folded, and the sends (dead letters) it caused."""
@@ -72,7 +71,6 @@ class ChangelogWriter:
             await self._store_and_send([("positions", str(p), {"next": offset}, p) for p, offset in moved.items()])
             for event in events:
                 await self.ack(event)
-            self.written += len(writes)
             return len(writes)
 
     async def _store_and_send(self, items, also_wait_for=()) -> None:
