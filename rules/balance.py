@@ -62,27 +62,38 @@ class DistrictBalance:
     def add(self, contribution: Contribution) -> None:
         """Add a school's contribution."""
         for key, terms in contribution.items():
-            terms = _expand(key, terms)
-            current = self.sums.setdefault(key, [0] * len(terms))
-            for i, term in enumerate(terms):
-                current[i] += term
+            self._add(key, terms)
 
     def remove(self, contribution: Contribution) -> None:
         """Remove a contribution added before; keys that fall back to zero disappear."""
         for key, terms in contribution.items():
-            terms = _expand(key, terms)
-            current = self.sums[key]
-            for i, term in enumerate(terms):
-                current[i] -= term
-            if not any(current):
-                del self.sums[key]
+            self._remove(key, terms)
 
     def replace(self, old: Contribution | None, new: Contribution | None) -> None:
-        """Swap a school's old contribution for its new one (either may be absent)."""
-        if old:
-            self.remove(old)
-        if new:
-            self.add(new)
+        """Swap a school's old contribution for its new one (either may be absent). Only the
+        keys whose terms changed are touched: an event usually moves one or two indicators, and
+        the exact terms are thousands of bits wide."""
+        old, new = old or {}, new or {}
+        for key, terms in old.items():
+            if new.get(key) != terms:
+                self._remove(key, terms)
+        for key, terms in new.items():
+            if old.get(key) != terms:
+                self._add(key, terms)
+
+    def _add(self, key: Key, terms: tuple) -> None:
+        terms = _expand(key, terms)
+        current = self.sums.setdefault(key, [0] * len(terms))
+        for i, term in enumerate(terms):
+            current[i] += term
+
+    def _remove(self, key: Key, terms: tuple) -> None:
+        terms = _expand(key, terms)
+        current = self.sums[key]
+        for i, term in enumerate(terms):
+            current[i] -= term
+        if not any(current):
+            del self.sums[key]
 
     def total(self, *key: str) -> tuple[int, ...] | None:
         """The summed terms under `key`, or None when no school contributes to it."""

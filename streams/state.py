@@ -245,7 +245,8 @@ def _image(image) -> dict | None:
     """An event's image as plain JSON data (enums as their values), cheaper than model_dump."""
     if image is None:
         return None
-    return {k: (v.value if isinstance(v, Enum) else v) for k, v in image.__dict__.items()}
+    # `_value_` is a plain attribute; Enum's `value` property costs a descriptor call per field.
+    return {k: (v._value_ if isinstance(v, Enum) else v) for k, v in image.__dict__.items()}
 
 
 def _check_shared_figures(state: State) -> None:

@@ -73,3 +73,39 @@ def test_removing_every_school_leaves_nothing_behind():
 def test_exact_is_exact():
     for x in (0.1, 1e-300, 5e-324, 1.7976931348623157e308, 4.2):
         assert exact(x) / (1 << 1074) == x
+
+
+# Small domains, so that a replacement often keeps some keys' terms and changes others: replace()
+# touches only the keys whose terms changed.
+several = st.dictionaries(st.sampled_from(["R1", "R2", "R3"]),
+                          st.tuples(st.sampled_from([1, 40, 900]), st.sampled_from([0.0, 0.5, 3.25, 17.0])),
+                          max_size=3)
+
+
+def several_contribution(parts: dict) -> dict:
+    return {("ind", ind, "primary"): terms for ind, terms in parts.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abc"), several), min_size=1, max_size=40))
+def test_replacements_that_keep_some_keys_equal_the_batch_computation(updates):
+    stream, current = DistrictBalance(), {}
+    for school_id, new in updates:
+        old = current.pop(school_id, None)
+        stream.replace(several_contribution(old) if old else None, several_contribution(new) if new else None)
+        if new:
+            current[school_id] = new
+    fresh = DistrictBalance()
+    for parts in current.values():
+        fresh.add(several_contribution(parts))
+    assert stream.sums == fresh.sums
+
+
+def test_a_replacement_touches_only_the_changed_keys():
+    balance = DistrictBalance()
+    old = {("ind", "R1", "primary"): (40, 2.5), ("ind", "R2", "primary"): (40, 1.0)}
+    balance.add(old)
+    kept = balance.sums[("ind", "R1", "primary")]
+    balance.replace(old, {("ind", "R1", "primary"): (40, 2.5), ("ind", "R2", "primary"): (40, 3.0)})
+    assert balance.sums[("ind", "R1", "primary")] is kept and kept == [1, 40, 40 * exact(2.5), 40 * exact(2.5) ** 2]
+    assert balance.sums[("ind", "R2", "primary")] == [1, 40, 40 * exact(3.0), 40 * exact(3.0) ** 2]
