@@ -71,10 +71,25 @@ def run_worker(args) -> int:
     except (PackError, BrokerError) as exc:
         raise UserError(str(exc)) from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tune_runtime()
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
     return EXIT_OK
+
+
+def tune_runtime() -> None:
+    """Runtime settings for a long-running worker, before its event loop exists."""
+    import gc
+
+    import mode.loop
+
+    # uvloop runs Faust's per-record futures and callbacks faster than asyncio's own loop.
+    mode.loop.use("uvloop")
+    # A worker keeps millions of long-lived objects (school states, live results) and allocates
+    # fast; Python's default first-generation threshold of 700 makes the collector rescan the
+    # survivors every few hundred allocations (about a quarter of the in-process fold time).
+    gc.set_threshold(50_000, 20, 10)
 
 
 # --- load ----------------------------------------------------------------------------------------
