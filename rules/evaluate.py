@@ -99,6 +99,7 @@ class Assessor:
         rules = pack.in_force(as_of)
         self.rules = {scope: [r for r in rules if r.scope is scope] for scope in Scope}
         self.standards = Standards(_standards(self.rules[Scope.section]))
+        self._fits: dict[tuple, list[Rule]] = {}
         self.cv_rules = {r.quantity[: -len(".cv")]: r for r in self.rules[Scope.district_section]
                          if r.quantity.endswith(".cv")}
 
@@ -111,19 +112,26 @@ class Assessor:
         for section in sections:
             names = _Names.of(district, school, section.level)
             outcome = None
-            for rule in self.rules[Scope.section]:
-                if _when_fits(rule, kind, location, section.level):
-                    result = self._check(rule, section, section.level, names, findings, district.id, school.id, section.level)
-                    if rule.quantity == "compliance":
-                        outcome = result
+            for rule in self._fitting(Scope.section, kind, location, section.level):
+                result = self._check(rule, section, section.level, names, findings, district.id, school.id, section.level)
+                if rule.quantity == "compliance":
+                    outcome = result
             compliance[section.level] = outcome
         names = _Names.of(district, school, None)
         place = SchoolPlace(school, tuple(sections))
-        for rule in self.rules[Scope.school]:
-            if _when_fits(rule, kind, location, None):
-                self._check(rule, place, kind, names, findings, district.id, school.id, None)
+        for rule in self._fitting(Scope.school, kind, location, None):
+            self._check(rule, place, kind, names, findings, district.id, school.id, None)
         return SchoolResult(school.id, school.district, school.name, excluded_reason(school), sections, compliance,
                             findings, _contribution(school, sections, compliance), self)
+
+    def _fitting(self, scope: Scope, kind: str, location: str, level: str | None) -> list[Rule]:
+        """The rules of a scope that apply to a kind of school, place and level, in pack order;
+        there are few combinations, and every school evaluation asks for them."""
+        key = (scope, kind, location, level)
+        rules = self._fits.get(key)
+        if rules is None:
+            rules = self._fits[key] = [r for r in self.rules[scope] if _when_fits(r, kind, location, level)]
+        return rules
 
     def district(self, district: District, balance: DistrictBalance) -> DistrictResult:
         """Evaluate a district's rules from its sums."""

@@ -401,10 +401,22 @@ def _recompute_sums(state: State) -> dict:
     return {k: v for k, v in sums.items() if v}
 
 
+_SUM_KEY_PARTS: dict[str, list[str]] = {}
+
+
+def _sum_key_parts(key: str) -> list[str]:
+    # Sum keys come from a small set (fields × levels × class sizes) and are read at every
+    # evaluation: split each once.
+    parts = _SUM_KEY_PARTS.get(key)
+    if parts is None:
+        parts = _SUM_KEY_PARTS[key] = key.split("|")
+    return parts
+
+
 def _apply_sums(record: dict, sections: dict, sums: dict) -> None:
     classes: dict[str, dict[int, int]] = {}
     for key, amount in sums.items():
-        parts = key.split("|")
+        parts = _sum_key_parts(key)
         if parts[0] == "school":
             _add_count(record, parts[1], amount)
         elif parts[0] == "section" and parts[1] in sections:
