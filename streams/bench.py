@@ -9,6 +9,7 @@ worker is a real `junheng worker` process folding it with full state and rule ev
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -17,6 +18,7 @@ import statistics
 import threading
 import time
 import urllib.request
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -58,6 +60,8 @@ class BenchResult:
     batched_schools_touched: int = 0
     batched_events_per_record: float = 0.0
     single_events_per_s: float = 0.0
+    in_process_batched_events_per_s: float = 0.0
+    in_process_single_events_per_s: float = 0.0
     latency: list[dict] = field(default_factory=list)
     startup_s: float = 0.0
     recovery_s: float = 0.0
@@ -95,6 +99,8 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
     result.batched_schools_touched = len({e.school for e in changes})
     result.batched_events_per_record = len(changes) / max(1, len(batched))
     singles = [(e.district, e.model_dump_json().encode(), 1) for e in sim.events(config.single_events)]
+    say("the same records folded in-process, without Kafka or Faust / 进程内折叠 …")
+    result.in_process_batched_events_per_s, result.in_process_single_events_per_s = _in_process(load, batched, singles)
     workdir.mkdir(parents=True, exist_ok=True)
     with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
         settings = _settings(broker, workdir / "worker", config, batch_size=None)
@@ -151,6 +157,9 @@ def render(result: BenchResult) -> str:
          f"({result.batched_events_per_record:.1f} per record on average: one record per school's sync, "
          f"at most {result.config['events_per_record']}; {result.batched_schools_touched:,} schools touched)"),
         ("worker: one event per record / 单事件记录", f"{result.single_events_per_s:,.0f} events/s"),
+        ("in-process, no Kafka or Faust / 进程内（无 Kafka/Faust）",
+         f"{result.in_process_batched_events_per_s:,.0f} events/s batched, "
+         f"{result.in_process_single_events_per_s:,.0f} events/s one per record"),
         *((f"latency p50 / p99 at {m['offered_rate']:,.0f} events/s, {m['events_per_record']} per record / 延迟",
            f"{m['p50_s'] * 1000:,.0f} ms / {m['p99_s'] * 1000:,.0f} ms ({m['probes']} probes, {m['lost']} not seen "
            f"within 10 s; backlog cleared {m['caught_up_after_s']:.1f} s after the load stopped)")
@@ -169,6 +178,47 @@ def render(result: BenchResult) -> str:
     lines += [f"note: {n}" for n in result.notes]
     lines.append(f"ratio={result.ratio:.3f}")
     return "\n".join(lines)
+
+
+def _in_process(load, batched, singles, interval: float = 0.2) -> tuple[float, float]:
+    """Events per second of the worker's pipeline alone over the same records (decode, fold,
+    store, evaluation every `interval` seconds as in the worker), batched and one per record:
+    what the domain code allows before Kafka and Faust take their share."""
+    import datetime as dt
+
+    from rules.evaluate import Assessor
+    from rules.pack import load_packs
+    from streams.live import LiveAssessment
+    from streams.pipeline import Pipeline
+
+    schools, districts = {}, {}
+    pipeline = Pipeline(schools, districts, LiveAssessment(Assessor(load_packs(["national-2017"]), dt.date(2023, 9, 1))))
+
+    def fold(records) -> float:
+        started = last = time.perf_counter()
+        for key, value, _ in records:
+            pipeline.handle(value, zlib.crc32(key.encode()) % 4)
+            if time.perf_counter() - last >= interval:
+                store()
+                pipeline.flush()
+                last = time.perf_counter()
+        store()
+        pipeline.flush()
+        return sum(n for _, _, n in records) / (time.perf_counter() - started)
+
+    def store() -> None:
+        for write in pipeline.take_writes():
+            (schools if write.table == "schools" else districts)[write.key] = write.state
+
+    from streams.cli import WORKER_GC_THRESHOLDS
+
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)  # as in the worker
+    try:
+        fold(load)
+        return fold(batched), fold(singles)
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 # --- records ---------------------------------------------------------------------------------------

@@ -78,6 +78,9 @@ def run_worker(args) -> int:
     return EXIT_OK
 
 
+WORKER_GC_THRESHOLDS = (50_000, 20, 10)
+
+
 def tune_runtime() -> None:
     """Runtime settings for a long-running worker, before its event loop exists."""
     import gc
@@ -89,7 +92,7 @@ def tune_runtime() -> None:
     # A worker keeps millions of long-lived objects (school states, live results) and allocates
     # fast; Python's default first-generation threshold of 700 makes the collector rescan the
     # survivors every few hundred allocations (about a quarter of the in-process fold time).
-    gc.set_threshold(50_000, 20, 10)
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)
 
 
 # --- load ----------------------------------------------------------------------------------------
