@@ -82,6 +82,89 @@ class ReportCollector(Collector):
         yield from _health_families(self.source.health(), self.clock())
 
 
+class DistrictSource(Protocol):
+    """What a worker offers the cached renderer: for each district it owns now, a version that
+    changes whenever the district's results change, and a way to build its report."""
+
+    def districts(self) -> Iterable[tuple[str, int, Callable[[], Report]]]: ...
+
+    def health(self) -> Health: ...
+
+
+class MetricsText:
+    """A worker's `/metrics` text, with each district's series rendered once per change.
+
+    At national scale a worker owns hundreds of thousands of series, while a scrape interval
+    sees a small share of its districts change. Each district's lines are rendered by
+    prometheus_client from that district's report, kept with the district's version, and
+    rendered again only when the version moves; a scrape joins them under each family's
+    header. The text equals what `ReportCollector` gives for the same reports, and a district
+    the worker no longer owns is dropped at the next scrape.
+    """
+
+    def __init__(self, source: DistrictSource, school_series: SchoolSeries = "all",
+                 clock: Callable[[], float] = time.time):
+        if school_series not in ("all", "violations"):
+            raise ValueError(f"school_series must be 'all' or 'violations', not {school_series!r}")
+        self.source = source
+        self.school_series = school_series
+        self.clock = clock
+        self.rendered = 0  # districts rendered since start: how much the cache saved
+        self._districts: dict[str, tuple[int, list[bytes]]] = {}
+        self._headers = [_split_family(family)[0] for family in _report_families([], school_series)]
+
+    def render(self) -> bytes:
+        """The whole `/metrics` body."""
+        kept: dict[str, tuple[int, list[bytes]]] = {}
+        for district_id, version, report in self.source.districts():
+            cached = self._districts.get(district_id)
+            if cached is None or cached[0] != version:
+                lines = [_split_family(f)[1] for f in _report_families([report()], self.school_series)]
+                cached = (version, lines)
+                self.rendered += 1
+            kept[district_id] = cached
+        self._districts = kept
+        parts = []
+        for index, header in enumerate(self._headers):
+            parts.append(header)
+            parts.extend(lines[index] for _, lines in kept.values())
+        health = CollectorRegistry()
+        health.register(_HealthCollector(self.source, self.clock))
+        parts.append(generate_latest(health))
+        return b"".join(parts)
+
+
+class _HealthCollector(Collector):
+    def __init__(self, source, clock: Callable[[], float]):
+        self.source, self.clock = source, clock
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> Iterator:
+        yield from _health_families(self.source.health(), self.clock())
+
+
+class _Families(Collector):
+    def __init__(self, *families):
+        self.families = families
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> Iterator:
+        yield from self.families
+
+
+def _split_family(family) -> tuple[bytes, bytes]:
+    """A family's text as prometheus_client renders it: its # HELP and # TYPE lines, and its samples."""
+    registry = CollectorRegistry()
+    registry.register(_Families(family))
+    text = generate_latest(registry)
+    help_line, type_line, samples = text.split(b"\n", 2)
+    return help_line + b"\n" + type_line + b"\n", samples
+
+
 def metrics_app_bytes(registry: CollectorRegistry) -> bytes:
     """The registry in the Prometheus text format, as served on `/metrics`."""
     return generate_latest(registry)

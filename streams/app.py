@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 
 import faust
 from faust.web import Request, Response, View
 
-from alerts.metrics import ReportCollector
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from alerts.metrics import MetricsText
+from prometheus_client import CONTENT_TYPE_LATEST
 from rules.evaluate import Assessor
 from rules.pack import load_packs
 from streams.live import LiveAssessment
@@ -94,8 +95,7 @@ def create_app(settings: Settings) -> faust.App:
                              ack=None)
     source = _WorkerSource(app, settings, pipeline)
     watch_broker(app, settings, pipeline.health)
-    registry = CollectorRegistry()
-    registry.register(ReportCollector(source, school_series=settings.school_series))
+    metrics = MetricsText(source, school_series=settings.school_series)
 
     @app.agent(events)
     async def fold(stream):
@@ -187,7 +187,7 @@ def create_app(settings: Settings) -> faust.App:
     class Metrics(View):
         async def get(self, request: Request) -> Response:
             source.sync()
-            return self.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+            return self.bytes(metrics.render(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/report")
     class ReportView(View):
@@ -228,8 +228,10 @@ class _WorkerSource:
         if self.app.tables.recovery.completed.is_set() and not self.app.rebalancing:
             self.pipeline.sync(self.owned())
 
-    def reports(self):
-        return [self.pipeline.live.report()]
+    def districts(self):
+        live = self.pipeline.live
+        for district_id, district in live.districts.items():
+            yield district_id, district.version, functools.partial(live.report, [district_id])
 
     def health(self):
         health = self.pipeline.health

@@ -30,6 +30,8 @@ class DistrictLive:
     balance: DistrictBalance = field(default_factory=DistrictBalance)
     schools: dict[str, SchoolResult] = field(default_factory=dict)
     result: DistrictResult | None = None
+    #: Changes whenever anything /metrics shows of the district changes (see LiveAssessment.stamp).
+    version: int = 0
 
 
 class LiveAssessment:
@@ -40,6 +42,9 @@ class LiveAssessment:
         self.districts: dict[str, DistrictLive] = {}
         self.causes: dict[ViolationKey, Cause] = {}
         self.evaluations = 0
+        # One counter for all districts, so that a district dropped and built again never
+        # reuses a version a cache may still hold.
+        self.stamp = 0
 
     def clear(self) -> None:
         self.districts.clear()
@@ -70,6 +75,7 @@ class LiveAssessment:
         old = live.result
         live.result = self.assessor.district(live.record, live.balance)
         self.evaluations += 1
+        self._touch(live)
         self._attribute(old.findings.violations if old else [], live.result.findings.violations, cause)
 
     def report(self, district_ids: Iterable[str] | None = None) -> Report:
@@ -89,12 +95,18 @@ class LiveAssessment:
             if live is None:
                 live = self.districts[district_id] = DistrictLive(record)
             live.record = record
+            self._touch(live)
         return live
+
+    def _touch(self, live: DistrictLive) -> None:
+        self.stamp += 1
+        live.version = self.stamp
 
     def _replace_school(self, live: DistrictLive, school_id: str, new: SchoolResult | None, cause: Cause | None) -> None:
         old = live.schools.pop(school_id, None)
         live.balance.replace(old.contribution if old else None, new.contribution if new else None)
         self.evaluations += 1
+        self._touch(live)
         if new is not None:
             live.schools[school_id] = new
         self._attribute(old.findings.violations if old else [], new.findings.violations if new else [], cause)

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.health import Health
-from alerts.metrics import ReportCollector, ReportHolder, metrics_app_bytes
+from alerts.metrics import MetricsText, ReportCollector, ReportHolder, metrics_app_bytes
 from small_districts import GUSU, GUSU_SCHOOLS, PACK, SIP, SIP_SCHOOLS, district, report, school
 
 
@@ -113,3 +113,57 @@ def test_no_event_lag_before_the_first_event():
 def test_unknown_school_series_policy_is_refused():
     with pytest.raises(ValueError, match="school_series"):
         ReportCollector(ReportHolder(), school_series="some")
+
+
+class DistrictReports:
+    """A worker's districts as MetricsText reads them, counting the reports it builds."""
+
+    def __init__(self, reports: dict, health: Health | None = None):
+        self.reports = reports  # district id -> (version, report)
+        self.built: list[str] = []
+        self._health = health or Health()
+
+    def districts(self):
+        for district_id, (version, report) in self.reports.items():
+            yield district_id, version, lambda r=report, d=district_id: self.built.append(d) or r
+
+    def health(self):
+        return self._health
+
+
+def parsed(text: bytes) -> set:
+    return {(s.name, tuple(sorted(s.labels.items())), s.value)
+            for family in text_string_to_metric_families(text.decode()) for s in family.samples}
+
+
+@pytest.mark.parametrize("school_series", ["all", "violations"])
+def test_cached_text_equals_the_collector_on_the_same_reports(two_workers_reports, school_series):
+    health = Health(events={("school.updated", "applied"): 7}, newest_event_time=940.0)
+    sip, gusu = two_workers_reports
+    text = MetricsText(DistrictReports({"320571": (1, sip), "320508": (2, gusu)}, health),
+                       school_series=school_series, clock=lambda: 1_000.0).render()
+    registry = CollectorRegistry()
+    registry.register(ReportCollector(ReportHolder(two_workers_reports, health), school_series=school_series,
+                                      clock=lambda: 1_000.0))
+    expected = metrics_app_bytes(registry)
+    assert parsed(text) == parsed(expected)
+    assert sorted(text.splitlines()) == sorted(expected.splitlines())
+
+
+def test_only_changed_districts_are_rendered_again_and_unowned_ones_disappear(two_workers_reports):
+    sip, gusu = two_workers_reports
+    source = DistrictReports({"320571": (1, sip), "320508": (2, gusu)})
+    metrics = MetricsText(source)
+    first = metrics.render()
+    assert sorted(source.built) == ["320508", "320571"]
+    assert metrics.render() == first and len(source.built) == 2
+
+    fixed = report([SIP], [school("320571-001", "320571", "星海实验小学"), SIP_SCHOOLS[1]])
+    source.reports["320571"] = (3, fixed)
+    after = metrics.render()
+    assert source.built[2:] == ["320571"]
+    assert not [s for s in parsed(after) if s[0] == "junheng_rule_value" and ("rule", "G5") in s[1]]
+
+    del source.reports["320508"]  # its partition moved to another worker
+    left = {dict(labels)["district"] for name, labels, _ in parsed(metrics.render()) if name == "junheng_district_info"}
+    assert left == {"320571"}
