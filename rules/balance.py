@@ -43,7 +43,7 @@ def moment_terms(students: int, value: float) -> tuple[int, int, int, int]:
     return (1, students, students * x, students * x * x)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IndicatorBalance:
     """The district figures of one indicator at one level."""
 

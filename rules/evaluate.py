@@ -241,7 +241,7 @@ def _when_fits(rule: Rule, kind: str, location: str, level: str | None) -> bool:
             and (not when.levels or level is None or level in when.levels))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Names:
     """A place, named in messages only when a message is rendered."""
 

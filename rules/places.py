@@ -9,20 +9,20 @@ from rules.sections import SectionFacts
 from schemas.snapshot import District, School
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SchoolPlace:
     school: School
     sections: tuple[SectionFacts, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DistrictLevelPlace:
     district: District
     level: str
     balance: DistrictBalance
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DistrictPlace:
     district: District
     balance: DistrictBalance

@@ -16,7 +16,7 @@ from schemas.snapshot import SHARED_FIGURES, School, SchoolKind
 TEACHING_POINT_MIN_STUDENTS = 50
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built at every evaluation: see rules/quantities.py Observation
 class SectionFacts:
     """One section with its indicators; `missing` names the figures that were not reported."""
 
