@@ -156,9 +156,20 @@ def create_app(settings: Settings) -> faust.App:
         for tp in tps:
             await seek(tp, starts[tp.partition])
 
+    async def read_stalled_again():
+        if positions.generation != app.consumer_generation_id or app.rebalancing:
+            return
+        owned = {tp.partition: tp for tp in app.assignor.assigned_actives() if tp.topic == settings.topic}
+        for partition in positions.stalled({p: app.consumer.highwater(tp) for p, tp in owned.items()}):
+            pipeline.health.rereads += 1
+            app.log.info("no progress on %s for %.0f s with records waiting: reading again from %s",
+                         owned[partition], positions.STALL_AFTER, positions.next[partition])
+            await seek(owned[partition], positions.next[partition])
+
     @app.timer(interval=settings.evaluate_interval)
     async def evaluate():
         await resume_from_positions()
+        await read_stalled_again()
         source.sync()
 
     # Writing waits for the broker's acknowledgements; on its own timer, neither folding nor

@@ -40,6 +40,8 @@ class BenchConfig:
     latency_loads: tuple[tuple[float, int], ...] = ((5000.0, 10), (1000.0, 1))
     latency_seconds: float = 10.0
     seed: int = 1
+    # Worker processes in one consumer group: one per core is how Faust scales on one machine.
+    workers: int = 1
 
     @classmethod
     def quick(cls) -> "BenchConfig":
@@ -111,8 +113,9 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
         counts = [sum(n for _, _, n in part) for part in (load, batched, singles)]
         say("raw aiokafka consumption (the ceiling) / 原始消费上限 …")
         result.raw_events_per_s = _raw_rate(settings, sum(counts))
-        say("worker: load, batched changes, single-event changes / 工作进程吞吐 …")
-        worker = _Worker(settings, workdir / "worker.log")
+        say(f"{config.workers} worker(s): load, batched changes, single-event changes / 工作进程吞吐 …")
+        worker = _Workers([settings] + [_settings(broker, workdir / f"worker{n}", config, batch_size=None)
+                                        for n in range(1, config.workers)], workdir)
         try:
             result.startup_s = worker.wait_ready()
             result.rss_empty_bytes = worker.rss()
@@ -152,6 +155,7 @@ def render(result: BenchResult) -> str:
     """The result as the table the command prints; the last line is `ratio=…`."""
     rows = [
         ("schools / 学校数", f"{result.schools:,}"),
+        ("workers / 工作进程", f"{result.config['workers']} (one consumer group, {result.config['partitions']} partitions)"),
         ("raw aiokafka consume (ceiling) / 原始消费上限", f"{result.raw_events_per_s:,.0f} events/s"),
         ("worker: snapshot load / 快照加载", f"{result.load_events_per_s:,.0f} events/s"),
         ("worker: batched changes / 批量变更", f"{result.batched_events_per_s:,.0f} events/s "
@@ -317,7 +321,6 @@ class _Worker:
         self.url = f"http://127.0.0.1:{settings.web_port}"
         self.started = time.perf_counter()
         self.process = start_worker_process(settings, log)
-        self.first_seen = 0.0
 
     def ready(self) -> dict:
         try:
@@ -327,36 +330,6 @@ class _Worker:
             return json.load(exc)
         except (OSError, ValueError):
             return {}
-
-    def wait_ready(self, timeout: float = 120) -> float:
-        deadline = time.perf_counter() + timeout
-        while time.perf_counter() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the worker exited with code {self.process.returncode}")
-            if self.ready().get("ready"):
-                return time.perf_counter() - self.started
-            time.sleep(0.05)
-        raise RuntimeError("the worker was not ready in time")
-
-    def follow(self, counts: list[int], timeout: float = 3600, on_mark=lambda part: None) -> list[float]:
-        """When the handled count passed the end of each part, each stamp followed by a read of
-        the report, which evaluates every change not yet evaluated."""
-        marks, target, deadline = [], 0, time.perf_counter() + timeout
-        for count in counts:
-            target += count
-            while time.perf_counter() < deadline:
-                handled = self.ready().get("handled", 0)
-                if handled and not self.first_seen:
-                    self.first_seen = time.perf_counter()
-                if handled >= target:
-                    self.report("none")
-                    marks.append(time.perf_counter())
-                    on_mark(len(marks) - 1)
-                    break
-                time.sleep(0.02)
-            else:
-                raise RuntimeError(f"the worker handled fewer than {target} events in {timeout:.0f} s")
-        return marks
 
     def report(self, district: str) -> dict:
         with urllib.request.urlopen(f"{self.url}/report?district={district}", timeout=60) as resp:
@@ -379,7 +352,71 @@ class _Worker:
         stop_process(self.process)
 
 
-def _latency(settings: Settings, worker: _Worker, probe_school, sim, rate: float, per_record: int,
+class _Workers:
+    """Worker processes of one consumer group, read together: ready when every partition is
+    owned, handled events and memory summed, a district's report from the worker owning it."""
+
+    def __init__(self, settings: list[Settings], workdir: Path, log: str = "worker"):
+        self.members = [_Worker(s, workdir / f"{log}{n or ''}.log") for n, s in enumerate(settings)]
+        self.started = time.perf_counter()
+        self.first_seen = 0.0
+        self.partitions = settings[0].partitions
+
+    @property
+    def urls(self) -> list[str]:
+        return [m.url for m in self.members]
+
+    def ready(self) -> dict:
+        states = [m.ready() for m in self.members]
+        owned = [p for state in states for p in state.get("partitions", [])]
+        return {"ready": all(s.get("ready") for s in states) and sorted(owned) == list(range(self.partitions)),
+                "handled": sum(s.get("handled", 0) for s in states),
+                "schools": sum(s.get("schools", 0) for s in states)}
+
+    def wait_ready(self, timeout: float = 120) -> float:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            for member in self.members:
+                if member.process.poll() is not None:
+                    raise RuntimeError(f"a worker exited with code {member.process.returncode}")
+            if self.ready().get("ready"):
+                return time.perf_counter() - self.started
+            time.sleep(0.05)
+        raise RuntimeError("the workers were not ready in time")
+
+    def follow(self, counts: list[int], timeout: float = 3600, on_mark=lambda part: None) -> list[float]:
+        """When the handled count passed the end of each part, each stamp followed by a read of
+        the report, which evaluates every change not yet evaluated."""
+        marks, target, deadline = [], 0, time.perf_counter() + timeout
+        for count in counts:
+            target += count
+            while time.perf_counter() < deadline:
+                handled = self.ready().get("handled", 0)
+                if handled and not self.first_seen:
+                    self.first_seen = time.perf_counter()
+                if handled >= target:
+                    self.report("none")
+                    marks.append(time.perf_counter())
+                    on_mark(len(marks) - 1)
+                    break
+                time.sleep(0.02)
+            else:
+                raise RuntimeError(f"the worker handled fewer than {target} events in {timeout:.0f} s")
+        return marks
+
+    def report(self, district: str) -> dict:
+        reports = [m.report(district) for m in self.members]
+        return next((r for r in reports if r.get("districts")), reports[0])
+
+    def rss(self) -> int:
+        return sum(m.rss() for m in self.members)
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+
+
+def _latency(settings: Settings, worker: _Workers, probe_school, sim, rate: float, per_record: int,
              seconds: float) -> dict:
     """Publish-to-effect latency of probe events, sent every 100 ms by their own thread, while
     simulated changes arrive at `rate` events per second in records of `per_record` events."""
@@ -460,7 +497,7 @@ def _latency(settings: Settings, worker: _Worker, probe_school, sim, rate: float
             "p99_s": seen[min(len(seen) - 1, int(len(seen) * 0.99))] if seen else float("nan")}
 
 
-def _catch_up(worker: _Worker, target: int, timeout: float = 300) -> float:
+def _catch_up(worker: _Workers, target: int, timeout: float = 300) -> float:
     """Seconds until the worker has handled `target` events, so that the next phase starts clean."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
@@ -470,7 +507,7 @@ def _catch_up(worker: _Worker, target: int, timeout: float = 300) -> float:
     raise RuntimeError(f"the worker did not catch up within {timeout:.0f} s")
 
 
-def _probe_students(worker: _Worker, school, key_teachers: int) -> int | None:
+def _probe_students(worker: _Workers, school, key_teachers: int) -> int | None:
     """The probe school's primary enrolment as the live state shows it, from its R2."""
     report = worker.report(school.district)
     for entry in report["schools"]:
@@ -484,7 +521,7 @@ def _probe_students(worker: _Worker, school, key_teachers: int) -> int | None:
     return None
 
 
-def _probe_district(settings: Settings, worker: _Worker, snapshot):
+def _probe_district(settings: Settings, worker: _Workers, snapshot):
     """A district of one school that nothing but the probes changes, loaded like any other."""
     from schemas.snapshot import Snapshot
     from streams.load import snapshot_events
@@ -503,11 +540,16 @@ def _probe_district(settings: Settings, worker: _Worker, snapshot):
     return school
 
 
-def _scrapes(result: BenchResult, worker: _Worker, settings: Settings, workdir: Path) -> None:
+def _scrapes(result: BenchResult, worker: _Workers, settings: Settings, workdir: Path) -> None:
     # The first scrape renders every district; the next finds nothing changed. A scrape in
     # service costs the second plus the first's share for the districts that changed between them.
-    result.metrics_scrape_all_s, result.metrics_series_all = _scrape(worker.url)
-    result.metrics_scrape_unchanged_s, _ = _scrape(worker.url)
+    # With several workers, each serves its share: the slowest worker's scrape is reported, and
+    # the series of all of them.
+    cold = [_scrape(url) for url in worker.urls]
+    warm = [_scrape(url) for url in worker.urls]
+    result.metrics_scrape_all_s = max(t for t, _ in cold)
+    result.metrics_series_all = sum(n for _, n in cold)
+    result.metrics_scrape_unchanged_s = max(t for t, _ in warm)
     # The other policy would need a second worker over the same state; it is timed in-process
     # from this worker's report instead.
     from alerts.metrics import ReportCollector, metrics_app_bytes
@@ -515,12 +557,14 @@ def _scrapes(result: BenchResult, worker: _Worker, settings: Settings, workdir: 
 
     from schemas.report import Report
 
-    with urllib.request.urlopen(f"{worker.url}/report", timeout=600) as resp:
-        report = Report.model_validate_json(resp.read())
+    reports = []
+    for url in worker.urls:
+        with urllib.request.urlopen(f"{url}/report", timeout=600) as resp:
+            reports.append(Report.model_validate_json(resp.read()))
 
     class Source:
         def reports(self):
-            return [report]
+            return reports
 
         def health(self):
             from alerts.health import Health
@@ -553,13 +597,13 @@ def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load, 
                          topic="bench.recovery")
     declare_topics(settings.bootstrap_servers, _topics(settings))
     _produce(settings, load)
-    worker = _Worker(settings, workdir / "recovery.log")
+    worker = _Workers([settings], workdir, log="recovery")
     try:
         worker.wait_ready()
         worker.follow([total])
         schools = worker.ready().get("schools", 0)
-        worker.kill()
-        restarted = _Worker(settings, workdir / "recovery.log")
+        worker.members[0].kill()
+        restarted = _Workers([settings], workdir, log="recovery")
         try:
             deadline = time.perf_counter() + 600
             while time.perf_counter() < deadline:
@@ -571,5 +615,5 @@ def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load, 
         finally:
             restarted.stop()
     finally:
-        if worker.process.poll() is None:
+        if worker.members[0].process.poll() is None:
             worker.stop()

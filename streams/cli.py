@@ -232,6 +232,8 @@ def configure_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--districts", type=int, help="districts of 68 schools (default 3050, --quick 60)")
     p.add_argument("--events", type=int, help="batched change events (default 500,000, --quick 200,000)")
+    p.add_argument("--workers", type=int, choices=range(1, 9), metavar="N", default=1,
+                   help="worker processes in one consumer group, 1 to 8 (default 1; one per core scales)")
     p.add_argument("--workdir", type=Path, default=Path("var/bench"), help="logs and table data")
     p.set_defaults(run=run_bench_command)
 
@@ -247,6 +249,7 @@ def run_bench_command(args) -> int:
         config = replace(config, districts=args.districts)
     if args.events:
         config = replace(config, batched_events=args.events)
+    config = replace(config, workers=args.workers)
     try:
         result = run_bench(config, args.workdir, say=lambda text: print(text, file=sys.stderr, flush=True))
     except (BrokerError, RuntimeError) as exc:

@@ -10,7 +10,11 @@ the next offset its state needs and writes that position to a compacted changelo
 state it covers. Once flow resumes after a rebalance it seeks every partition it owns to that
 position (records delivered before then are left for the seek to bring again), and it folds a
 partition's records strictly in order from there: an older record is already held, a newer one
-means records were skipped, and the consumer is sent back for them.
+means records were skipped, and the consumer is sent back for them. A seek can itself be lost
+(Faust drops fetched records below the last offset it delivered, and a delivery still under way
+from before the seek can raise that mark again: a two-worker bench run stalled so, one worker
+folding nothing), so a partition with records to read that made no progress for STALL_AFTER
+seconds is sent back again.
 """
 
 from __future__ import annotations
@@ -31,17 +35,22 @@ class Positions:
     """The next offset each partition's state needs, as known to this worker."""
 
     RESEEK_AFTER = 0.5  # seconds before asking again for records a seek has not yet brought
+    STALL_AFTER = 3.0  # seconds without progress, records waiting, before a partition is read again
 
-    def __init__(self, store: MutableMapping):
+    def __init__(self, store: MutableMapping, clock=time.monotonic):
         self.store = store
+        self.clock = clock
         self.next: dict[int, int] = {}
         self.generation: int | None = None  # the consumer generation last resumed from the store
         self.moved: set[int] = set()
         self.seeking: dict[int, float] = {}
+        self.progress: dict[int, float] = {}
 
     def resume(self, generation: int, starts: dict[int, int]) -> None:
         """Start a consumer generation: each owned partition is read from `starts`."""
         self.generation, self.next, self.seeking = generation, dict(starts), {}
+        now = self.clock()
+        self.progress = {partition: now for partition in starts}
 
     def admit(self, partition: int, offset: int, generation: int) -> Verdict:
         """What to do with the record at `offset` of `partition`, delivered in `generation`."""
@@ -55,6 +64,7 @@ class Positions:
         self.next[partition] = offset + 1
         self.moved.add(partition)
         self.seeking.pop(partition, None)
+        self.progress[partition] = self.clock()
         return Verdict.FOLD
 
     def stored(self, partition: int, default: int) -> int:
@@ -64,11 +74,26 @@ class Positions:
 
     def should_seek(self, partition: int) -> bool:
         """Whether to send the consumer back now (not again for every record of a buffer)."""
-        now = time.monotonic()
+        now = self.clock()
         if now - self.seeking.get(partition, float("-inf")) < self.RESEEK_AFTER:
             return False
         self.seeking[partition] = now
         return True
+
+    def stalled(self, highwaters: dict[int, int | None]) -> list[int]:
+        """Partitions with records beyond their position (by the consumer's highwater marks) that
+        have folded nothing for STALL_AFTER seconds, nor been sent back in that time: each is
+        noted as sent back now, and the caller seeks it to its position."""
+        now, found = self.clock(), []
+        for partition, wanted in self.next.items():
+            end = highwaters.get(partition)
+            if end is None or end <= wanted:
+                continue
+            quiet = now - max(self.progress.get(partition, now), self.seeking.get(partition, float("-inf")))
+            if quiet >= self.STALL_AFTER:
+                self.seeking[partition] = now
+                found.append(partition)
+        return found
 
     def take_moved(self) -> dict[int, int]:
         """The positions that moved since the last call, to write after the states they cover."""

@@ -8,6 +8,14 @@ from streams.positions import Positions, Verdict
 FOLD, HELD, AHEAD, WAIT = Verdict.FOLD, Verdict.HELD, Verdict.SKIPPED_AHEAD, Verdict.NOT_RESUMED
 
 
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
 def test_records_wait_until_their_generation_has_resumed():
     positions = Positions({})
     assert positions.admit(0, 17, generation=1) is WAIT
@@ -44,12 +52,11 @@ def test_moved_positions_are_taken_once():
     assert positions.take_moved() == {}
 
 
-def test_a_seek_is_asked_for_once_until_it_has_had_time_to_work(monkeypatch):
-    now = [100.0]
-    monkeypatch.setattr("streams.positions.time.monotonic", lambda: now[0])
-    positions = Positions({})
+def test_a_seek_is_asked_for_once_until_it_has_had_time_to_work():
+    clock = Clock()
+    positions = Positions({}, clock=clock)
     assert positions.should_seek(0) and not positions.should_seek(0)
-    now[0] += Positions.RESEEK_AFTER
+    clock.now += Positions.RESEEK_AFTER
     assert positions.should_seek(0)
 
 
@@ -60,3 +67,20 @@ def test_whatever_is_delivered_the_folded_offsets_run_on_without_a_gap(deliverie
     folded = [offset for offset in deliveries if positions.admit(0, offset, generation=1) is FOLD]
     assert folded == list(range(start, start + len(folded)))
     assert positions.next[0] == start + len(folded)
+
+
+def test_a_partition_with_records_waiting_and_no_progress_is_read_again_once_per_stall():
+    clock = Clock()
+    positions = Positions({}, clock=clock)
+    positions.resume(1, {0: 10, 1: 20})
+    clock.now += Positions.STALL_AFTER - 0.1
+    assert positions.stalled({0: 50, 1: 20}) == []
+    clock.now += 0.2
+    # Partition 1 has nothing beyond its position: not stalled, only idle.
+    assert positions.stalled({0: 50, 1: 20}) == [0]
+    assert positions.stalled({0: 50, 1: 20}) == []  # sent back just now
+    clock.now += Positions.STALL_AFTER
+    assert positions.stalled({0: 50, 1: None}) == [0]  # the seek brought nothing: again
+    assert positions.admit(0, 10, generation=1) is FOLD
+    clock.now += Positions.STALL_AFTER - 0.1
+    assert positions.stalled({0: 50}) == []  # progress since
