@@ -97,10 +97,13 @@ def create_app(settings: Settings) -> faust.App:
     watch_broker(app, settings, pipeline.health)
     metrics = MetricsText(source, school_series=settings.school_series)
 
+    buffered = []  # the agent's record buffer, once it runs
+
     @app.agent(events)
     async def fold(stream):
         manual = stream.noack()
         writer.ack = manual.ack
+        buffered.append(stream.channel.queue)
         async for record in manual.events():
             message = record.message
             verdict = positions.admit(message.partition, message.offset, message.generation_id)
@@ -160,10 +163,11 @@ def create_app(settings: Settings) -> faust.App:
         if positions.generation != app.consumer_generation_id or app.rebalancing:
             return
         owned = {tp.partition: tp for tp in app.assignor.assigned_actives() if tp.topic == settings.topic}
-        for partition in positions.stalled({p: app.consumer.highwater(tp) for p, tp in owned.items()}):
+        busy = any(queue.qsize() for queue in buffered)
+        for partition in positions.stalled({p: app.consumer.highwater(tp) for p, tp in owned.items()}, busy):
             pipeline.health.rereads += 1
-            app.log.info("no progress on %s for %.0f s with records waiting: reading again from %s",
-                         owned[partition], positions.STALL_AFTER, positions.next[partition])
+            app.log.info("no progress on %s for %.0f s with records waiting: reading again from %s", owned[partition],
+                         positions.STALL_AFTER_BUSY if busy else positions.STALL_AFTER, positions.next[partition])
             await seek(owned[partition], positions.next[partition])
 
     @app.timer(interval=settings.evaluate_interval)

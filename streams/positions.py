@@ -13,8 +13,10 @@ partition's records strictly in order from there: an older record is already hel
 means records were skipped, and the consumer is sent back for them. A seek can itself be lost
 (Faust drops fetched records below the last offset it delivered, and a delivery still under way
 from before the seek can raise that mark again: a two-worker bench run stalled so, one worker
-folding nothing), so a partition with records to read that made no progress for STALL_AFTER
-seconds is sent back again.
+folding nothing), so a partition with records to read that made no progress is sent back
+again: after STALL_AFTER seconds while the agent has nothing buffered, and after STALL_AFTER_BUSY
+seconds in any case (a busy worker folds other partitions' buffered records for seconds at a time,
+and a national bench run showed sending it back then only refetches what it already had).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Positions:
 
     RESEEK_AFTER = 0.5  # seconds before asking again for records a seek has not yet brought
     STALL_AFTER = 3.0  # seconds without progress, records waiting, before a partition is read again
+    STALL_AFTER_BUSY = 30.0  # the same while the agent still has buffered records to fold
 
     def __init__(self, store: MutableMapping, clock=time.monotonic):
         self.store = store
@@ -80,17 +83,19 @@ class Positions:
         self.seeking[partition] = now
         return True
 
-    def stalled(self, highwaters: dict[int, int | None]) -> list[int]:
+    def stalled(self, highwaters: dict[int, int | None], busy: bool = False) -> list[int]:
         """Partitions with records beyond their position (by the consumer's highwater marks) that
-        have folded nothing for STALL_AFTER seconds, nor been sent back in that time: each is
-        noted as sent back now, and the caller seeks it to its position."""
+        have folded nothing, nor been sent back, for STALL_AFTER seconds (STALL_AFTER_BUSY while
+        the agent is `busy` with buffered records): each is noted as sent back now, and the
+        caller seeks it to its position."""
+        limit = self.STALL_AFTER_BUSY if busy else self.STALL_AFTER
         now, found = self.clock(), []
         for partition, wanted in self.next.items():
             end = highwaters.get(partition)
             if end is None or end <= wanted:
                 continue
             quiet = now - max(self.progress.get(partition, now), self.seeking.get(partition, float("-inf")))
-            if quiet >= self.STALL_AFTER:
+            if quiet >= limit:
                 self.seeking[partition] = now
                 found.append(partition)
         return found

@@ -84,3 +84,13 @@ def test_a_partition_with_records_waiting_and_no_progress_is_read_again_once_per
     assert positions.admit(0, 10, generation=1) is FOLD
     clock.now += Positions.STALL_AFTER - 0.1
     assert positions.stalled({0: 50}) == []  # progress since
+
+
+def test_while_the_agent_is_busy_a_partition_is_read_again_only_after_the_longer_wait():
+    clock = Clock()
+    positions = Positions({}, clock=clock)
+    positions.resume(1, {0: 10})
+    clock.now += Positions.STALL_AFTER + 1
+    assert positions.stalled({0: 50}, busy=True) == []
+    clock.now = 100.0 + Positions.STALL_AFTER_BUSY
+    assert positions.stalled({0: 50}, busy=True) == [0]
