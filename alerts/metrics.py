@@ -66,10 +66,8 @@ class ReportCollector(Collector):
 
     def __init__(self, source: MetricsSource, school_series: SchoolSeries = "all",
                  clock: Callable[[], float] = time.time):
-        if school_series not in ("all", "violations"):
-            raise ValueError(f"school_series must be 'all' or 'violations', not {school_series!r}")
         self.source = source
-        self.school_series = school_series
+        self.school_series = _policy(school_series)
         self.clock = clock
 
     def describe(self) -> list:
@@ -104,12 +102,9 @@ class MetricsText:
 
     def __init__(self, source: DistrictSource, school_series: SchoolSeries = "all",
                  clock: Callable[[], float] = time.time):
-        if school_series not in ("all", "violations"):
-            raise ValueError(f"school_series must be 'all' or 'violations', not {school_series!r}")
         self.source = source
-        self.school_series = school_series
+        self.school_series = _policy(school_series)
         self.clock = clock
-        self.rendered = 0  # districts rendered since start: how much the cache saved
         self._districts: dict[str, tuple[int, list[bytes]]] = {}
         self._headers = [_split_family(family)[0] for family in _report_families([], school_series)]
 
@@ -121,7 +116,6 @@ class MetricsText:
             if cached is None or cached[0] != version:
                 lines = [_split_family(f)[1] for f in _report_families([report()], self.school_series)]
                 cached = (version, lines)
-                self.rendered += 1
             kept[district_id] = cached
         self._districts = kept
         parts = []
@@ -129,20 +123,9 @@ class MetricsText:
             parts.append(header)
             parts.extend(lines[index] for _, lines in kept.values())
         health = CollectorRegistry()
-        health.register(_HealthCollector(self.source, self.clock))
+        health.register(_Families(*_health_families(self.source.health(), self.clock())))
         parts.append(generate_latest(health))
         return b"".join(parts)
-
-
-class _HealthCollector(Collector):
-    def __init__(self, source, clock: Callable[[], float]):
-        self.source, self.clock = source, clock
-
-    def describe(self) -> list:
-        return []
-
-    def collect(self) -> Iterator:
-        yield from _health_families(self.source.health(), self.clock())
 
 
 class _Families(Collector):
@@ -163,6 +146,12 @@ def _split_family(family) -> tuple[bytes, bytes]:
     text = generate_latest(registry)
     help_line, type_line, samples = text.split(b"\n", 2)
     return help_line + b"\n" + type_line + b"\n", samples
+
+
+def _policy(school_series: str) -> SchoolSeries:
+    if school_series not in ("all", "violations"):
+        raise ValueError(f"school_series must be 'all' or 'violations', not {school_series!r}")
+    return school_series
 
 
 def metrics_app_bytes(registry: CollectorRegistry) -> bytes:

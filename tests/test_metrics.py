@@ -110,9 +110,10 @@ def test_no_event_lag_before_the_first_event():
     assert "junheng_event_lag_seconds" not in scrape(ReportHolder([], Health()))
 
 
-def test_unknown_school_series_policy_is_refused():
+@pytest.mark.parametrize("exporter", [ReportCollector, MetricsText])
+def test_unknown_school_series_policy_is_refused(exporter):
     with pytest.raises(ValueError, match="school_series"):
-        ReportCollector(ReportHolder(), school_series="some")
+        exporter(ReportHolder(), school_series="some")
 
 
 class DistrictReports:
