@@ -163,8 +163,12 @@ def create_app(settings: Settings) -> faust.App:
         if positions.generation != app.consumer_generation_id or app.rebalancing:
             return
         owned = {tp.partition: tp for tp in app.assignor.assigned_actives() if tp.topic == settings.topic}
+        try:
+            highwaters = {p: app.consumer.highwater(tp) for p, tp in owned.items()}
+        except Exception:  # partitions are moving: the next tick looks again
+            return
         busy = any(queue.qsize() for queue in buffered)
-        for partition in positions.stalled({p: app.consumer.highwater(tp) for p, tp in owned.items()}, busy):
+        for partition in positions.stalled(highwaters, busy):
             pipeline.health.rereads += 1
             app.log.info("no progress on %s for %.0f s with records waiting: reading again from %s", owned[partition],
                          positions.STALL_AFTER_BUSY if busy else positions.STALL_AFTER, positions.next[partition])
