@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test render bench clean
+.PHONY: dev test render servers clean
 
 dev: $(STAMP)
 	$(VENV)/bin/junheng dev
