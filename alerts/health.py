@@ -14,8 +14,9 @@ class Health:
     behind the end of each owned (topic, partition); `newest_event_time` is the event time (Unix
     seconds) of the newest applied event, None before the first; `broker_stalls` counts the
     outages of the broker the worker saw (one per outage, streams/stall.py) and `broker_stalled`
-    is True while one lasts; `rereads` counts the times records arrived ahead of a partition's
-    position and the consumer was sent back for the skipped ones (streams/positions.py).
+    is True while one lasts; `rereads` counts the times the consumer was sent back to a
+    partition's position: records arrived ahead of it, or the partition had records waiting and
+    made no progress (streams/positions.py).
     """
 
     events: dict[tuple[str, str], int] = field(default_factory=dict)

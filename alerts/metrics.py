@@ -236,8 +236,9 @@ def _health_families(health: Health, now: float) -> Iterator:
                               value=health.broker_stalls)
     yield GaugeMetricFamily("junheng_broker_stalled", "1 while the broker does not answer the worker's probe",
                             value=1 if health.broker_stalled else 0)
-    yield CounterMetricFamily("junheng_rereads", "Times records arrived ahead of a partition's position and "
-                              "the consumer was sent back for the skipped ones", value=health.rereads)
+    yield CounterMetricFamily("junheng_rereads", "Times the consumer was sent back to a partition's position: "
+                              "records arrived ahead of it, or none came while records waited",
+                              value=health.rereads)
     lag = GaugeMetricFamily("junheng_consumer_lag", "Messages behind the end of an owned partition",
                             labels=["topic", "partition"])
     for (topic, partition), behind in sorted(health.consumer_lag.items()):

@@ -135,13 +135,16 @@ def create_app(settings: Settings) -> faust.App:
         await app.consumer._thread.seek_wait({tp: offset})
         app.consumer._read_offset[tp] = None
 
+    async def send_back(tp, why: str) -> None:
+        # The consumer reads the partition again from the position its state needs.
+        pipeline.health.rereads += 1
+        wanted = positions.next[tp.partition]
+        app.log.info("%s on %s: reading again from %s", why, tp, wanted)
+        await seek(tp, wanted)
+
     async def read_again(message):
         if positions.should_seek(message.partition):
-            pipeline.health.rereads += 1
-            wanted = positions.next[message.partition]
-            app.log.info("records skipped on %s before offset %s: reading again from %s",
-                         message.tp, message.offset, wanted)
-            await seek(message.tp, wanted)
+            await send_back(message.tp, f"records skipped before offset {message.offset}")
 
     async def resume_from_positions():
         # Faust's stream passes over every record fetched between a rebalance and the moment
@@ -152,7 +155,7 @@ def create_app(settings: Settings) -> faust.App:
         if (positions.generation == generation or app.rebalancing or not app.flow_control.is_active()
                 or not app.tables.recovery.completed.is_set()):
             return
-        tps = [tp for tp in app.assignor.assigned_actives() if tp.topic == settings.topic]
+        tps = list(_owned(app, settings).values())
         earliest = await app.consumer.earliest_offsets(*tps) if tps else {}
         starts = {tp.partition: positions.stored(tp.partition, default=earliest.get(tp) or 0) for tp in tps}
         positions.resume(generation, starts)
@@ -162,17 +165,15 @@ def create_app(settings: Settings) -> faust.App:
     async def read_stalled_again():
         if positions.generation != app.consumer_generation_id or app.rebalancing:
             return
-        owned = {tp.partition: tp for tp in app.assignor.assigned_actives() if tp.topic == settings.topic}
+        owned = _owned(app, settings)
         try:
             highwaters = {p: app.consumer.highwater(tp) for p, tp in owned.items()}
         except Exception:  # partitions are moving: the next tick looks again
             return
         busy = any(queue.qsize() for queue in buffered)
+        quiet = positions.STALL_AFTER_BUSY if busy else positions.STALL_AFTER
         for partition in positions.stalled(highwaters, busy):
-            pipeline.health.rereads += 1
-            app.log.info("no progress on %s for %.0f s with records waiting: reading again from %s", owned[partition],
-                         positions.STALL_AFTER_BUSY if busy else positions.STALL_AFTER, positions.next[partition])
-            await seek(owned[partition], positions.next[partition])
+            await send_back(owned[partition], f"no progress for {quiet:.0f} s with records waiting")
 
     @app.timer(interval=settings.evaluate_interval)
     async def evaluate():
@@ -230,6 +231,11 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
+def _owned(app: faust.App, settings: Settings) -> dict:
+    """The events topic's partitions this worker owns now, by number."""
+    return {tp.partition: tp for tp in app.assignor.assigned_actives() if tp.topic == settings.topic}
+
+
 class _WorkerSource:
     """The metrics source of one worker: reports of the partitions it owns now."""
 
@@ -238,10 +244,9 @@ class _WorkerSource:
 
     def owned(self) -> frozenset[int]:
         try:
-            actives = self.app.assignor.assigned_actives()
+            return frozenset(_owned(self.app, self.settings))
         except Exception:  # no assignment yet while the consumer group forms
             return frozenset()
-        return frozenset(tp.partition for tp in actives if tp.topic == self.settings.topic)
 
     def sync(self) -> None:
         if self.app.tables.recovery.completed.is_set() and not self.app.rebalancing:
@@ -261,9 +266,7 @@ class _WorkerSource:
         lag = {}
         try:
             consumer = self.app.consumer
-            for tp in self.app.assignor.assigned_actives():
-                if tp.topic != self.settings.topic:
-                    continue
+            for tp in _owned(self.app, self.settings).values():
                 end = consumer.highwater(tp)
                 # Faust keeps the offset of the last record read per partition, without an API.
                 position = consumer._read_offset.get(tp)
