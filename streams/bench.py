@@ -26,6 +26,8 @@ from streams.broker import EmbeddedBroker, declare_topics, free_port
 from streams.settings import Settings
 
 GIB = 1 << 30
+#: The date the bench's rules are taken at, by the workers and the in-process pipeline alike.
+AS_OF = "2023-09-01"
 
 
 @dataclass
@@ -103,7 +105,8 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
     result.batched_events_per_record = len(changes) / max(1, len(batched))
     singles = [(e.district, e.model_dump_json().encode(), 1) for e in sim.events(config.single_events)]
     say("the same records folded in-process, without Kafka or Faust / 进程内折叠 …")
-    result.in_process_batched_events_per_s, result.in_process_single_events_per_s = _in_process(load, batched, singles)
+    result.in_process_batched_events_per_s, result.in_process_single_events_per_s = _in_process(
+        load, batched, singles, config.partitions)
     workdir.mkdir(parents=True, exist_ok=True)
     with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
         settings = _settings(broker, workdir / "worker", config, batch_size=None)
@@ -186,10 +189,10 @@ def render(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
-def _in_process(load, batched, singles, interval: float = 0.2) -> tuple[float, float]:
+def _in_process(load, batched, singles, partitions: int) -> tuple[float, float]:
     """Events per second of the worker's pipeline alone over the same records (decode, fold,
-    store, evaluation every `interval` seconds as in the worker), batched and one per record:
-    what the domain code allows before Kafka and Faust take their share."""
+    store, evaluation at the worker's default interval), batched and one per record: what the
+    domain code allows before Kafka and Faust take their share."""
     import datetime as dt
 
     from rules.evaluate import Assessor
@@ -197,13 +200,16 @@ def _in_process(load, batched, singles, interval: float = 0.2) -> tuple[float, f
     from streams.live import LiveAssessment
     from streams.pipeline import Pipeline
 
+    defaults = Settings.model_fields
+    interval = defaults["evaluate_interval"].default
+    assessor = Assessor(load_packs(defaults["rules"].default), dt.date.fromisoformat(AS_OF))
     schools, districts = {}, {}
-    pipeline = Pipeline(schools, districts, LiveAssessment(Assessor(load_packs(["national-2017"]), dt.date(2023, 9, 1))))
+    pipeline = Pipeline(schools, districts, LiveAssessment(assessor))
 
     def fold(records) -> float:
         started = last = time.perf_counter()
         for key, value, _ in records:
-            pipeline.handle(value, zlib.crc32(key.encode()) % 4)
+            pipeline.handle(value, zlib.crc32(key.encode()) % partitions)
             if time.perf_counter() - last >= interval:
                 store()
                 pipeline.flush()
@@ -265,7 +271,7 @@ def _settings(broker: EmbeddedBroker, data_dir: Path, config: BenchConfig, batch
               app_id: str = "junheng-bench", topic: str = "bench.events") -> Settings:
     return Settings(broker=broker.url, app_id=app_id, topic=topic, dead_letter_topic=f"{topic}.dead-letter",
                     partitions=config.partitions, web_port=free_port(), data_dir=data_dir,
-                    producer_max_batch_size=batch_size, session_timeout=2, as_of="2023-09-01",
+                    producer_max_batch_size=batch_size, session_timeout=2, as_of=AS_OF,
                     school_series="all")
 
 
