@@ -1,12 +1,14 @@
 """The `/metrics` of a worker (contracts.md §3), built from its reports at scrape time.
 
-Nothing is kept between scrapes: every scrape reads the reports of the districts the worker owns
-now, so a series disappears as soon as its violation clears or its partition moves to another
-worker, and nothing goes stale after a rebalance.
+Every scrape lists the districts the worker owns now, so a series disappears as soon as its
+violation clears or its partition moves to another worker, and nothing goes stale after a
+rebalance. The worker keeps each district's rendered lines until that district changes
+(`MetricsText`); `ReportCollector` builds everything at each scrape.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -101,21 +103,22 @@ class MetricsText:
     """
 
     def __init__(self, source: DistrictSource, school_series: SchoolSeries = "all",
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, step_seconds: float = 0.05):
         self.source = source
         self.school_series = _policy(school_series)
         self.clock = clock
+        self.step_seconds = step_seconds
         self._districts: dict[str, tuple[int, list[bytes]]] = {}
         self._headers = [_split_family(family)[0] for family in _report_families([], school_series)]
+        self._rendering = asyncio.Lock()
 
     def render(self) -> bytes:
-        """The whole `/metrics` body."""
+        """The whole `/metrics` body, in one synchronous step."""
         kept: dict[str, tuple[int, list[bytes]]] = {}
         for district_id, version, report in self.source.districts():
             cached = self._districts.get(district_id)
             if cached is None or cached[0] != version:
-                lines = [_split_family(f)[1] for f in _report_families([report()], self.school_series)]
-                cached = (version, lines)
+                cached = (version, self._lines(report))
             kept[district_id] = cached
         self._districts = kept
         parts = []
@@ -126,6 +129,30 @@ class MetricsText:
         health.register(_Families(*_health_families(self.source.health(), self.clock())))
         parts.append(generate_latest(health))
         return b"".join(parts)
+
+    async def render_in_steps(self) -> bytes:
+        """The same body as `render`, for a worker's event loop: the districts changed since the
+        last scrape are rendered in steps of about `step_seconds`, giving the loop back between
+        steps, so that a scrape that finds most districts changed (at national scale about 20 s
+        of rendering per worker) does not hold folding up. The body is then joined in one step,
+        rendering only what changed meanwhile, so it shows one moment of the worker's state.
+
+        A scrape abandoned half way keeps what it rendered; one scrape renders at a time, and a
+        scrape that waited for another finds its work done."""
+        async with self._rendering:
+            deadline = time.perf_counter() + self.step_seconds
+            for district_id, version, report in list(self.source.districts()):
+                cached = self._districts.get(district_id)
+                if cached is not None and cached[0] == version:
+                    continue
+                self._districts[district_id] = (version, self._lines(report))
+                if time.perf_counter() >= deadline:
+                    await asyncio.sleep(0)
+                    deadline = time.perf_counter() + self.step_seconds
+            return self.render()
+
+    def _lines(self, report: Callable[[], Report]) -> list[bytes]:
+        return [_split_family(f)[1] for f in _report_families([report()], self.school_series)]
 
 
 class _Families(Collector):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -168,3 +170,42 @@ def test_only_changed_districts_are_rendered_again_and_unowned_ones_disappear(tw
     del source.reports["320508"]  # its partition moved to another worker
     left = {dict(labels)["district"] for name, labels, _ in parsed(metrics.render()) if name == "junheng_district_info"}
     assert left == {"320571"}
+
+
+def test_a_render_in_steps_gives_the_loop_back_and_equals_one_render(two_workers_reports):
+    sip, gusu = two_workers_reports
+    reports = {f"32{n:04d}": (1, sip if n % 2 else gusu) for n in range(6)}
+    in_steps = MetricsText(DistrictReports(dict(reports)), clock=lambda: 1_000.0, step_seconds=0)
+    at_once = MetricsText(DistrictReports(dict(reports)), clock=lambda: 1_000.0)
+    turns = []
+
+    async def scrape_beside_a_busy_loop():
+        async def other_work():
+            for _ in range(100):
+                turns.append(len(in_steps._districts))
+                await asyncio.sleep(0)
+        other = asyncio.create_task(other_work())
+        body = await in_steps.render_in_steps()
+        await other
+        return body
+
+    assert asyncio.run(scrape_beside_a_busy_loop()) == at_once.render()
+    # The other task ran while districts were still being rendered, not only before or after.
+    assert set(turns) >= {1, 2, 3, 4, 5}
+
+
+def test_a_district_changed_or_dropped_during_a_render_in_steps_shows_its_latest_state(two_workers_reports):
+    sip, gusu = two_workers_reports
+    source = DistrictReports({"320571": (1, sip), "320508": (2, gusu)})
+    metrics = MetricsText(source, step_seconds=0)
+    fixed = report([SIP], [school("320571-001", "320571", "星海实验小学"), SIP_SCHOOLS[1]])
+
+    async def scrape_while_partitions_move():
+        scrape = asyncio.create_task(metrics.render_in_steps())
+        await asyncio.sleep(0)  # the first district is rendered; then the worker moves on
+        source.reports["320571"] = (3, fixed)
+        del source.reports["320508"]
+        return await scrape
+
+    body = asyncio.run(scrape_while_partitions_move())
+    assert body == MetricsText(DistrictReports({"320571": (3, fixed)})).render()
