@@ -192,9 +192,9 @@ def _take_baseline(state: State, event, record, undo: _Undo) -> str:
     # only when the school is evaluated.
     undo.set(state, "baseline", record.model_dump_json(exclude_none=True))
     # What the new snapshot already counts is dropped; later changes stay on top of it.
-    for table in ("registers", "images"):
-        if table in state:
-            undo.set(state, table, {k: v for k, v in state[table].items() if v["at"][:10] > incoming[0]})
+    undo.set(state, "registers", {k: v for k, v in state["registers"].items() if v["at"][:10] > incoming[0]})
+    if "images" in state:
+        undo.set(state, "images", {k: v for k, v in state["images"].items() if _pair(v)["at"][:10] > incoming[0]})
     if "images" in state:  # schools only: districts have no counted entities
         undo.set(state, "sums", _recompute_sums(state))
     return APPLIED
@@ -218,7 +218,7 @@ def _set_register(state: State, key: str, value: Any, event, undo: _Undo) -> str
 
 
 def _set_images(state: State, key: str, before: dict | None, after: dict | None, event, undo: _Undo) -> str:
-    current = state["images"].get(key)
+    current = _pair(state["images"].get(key))
     at = event.occurred_at.isoformat()
     if current is None:
         new = {"lo": event.version, "hi": event.version, "at": at, "before": before, "after": after}
@@ -230,9 +230,17 @@ def _set_images(state: State, key: str, before: dict | None, after: dict | None,
         new = {**current, "lo": event.version, "before": before}
     else:
         new = {**current, "hi": event.version, "after": after, "at": max(at, current["at"])}
-    undo.set(state["images"], key, new)
+    # Kept as JSON text, like the baseline: a school keeps a pair for every teacher and class a
+    # change has named until its next snapshot, and as text a pair takes a fifth of the memory
+    # it takes as Python dicts; it is read again only when the same entity changes again.
+    undo.set(state["images"], key, orjson.dumps(new).decode())
     _update_sums(state, _image_terms(key, current), _image_terms(key, new), undo)
     return APPLIED
+
+
+def _pair(stored: str | dict | None) -> dict | None:
+    """An image pair as stored: JSON text (dicts in states written before pairs were kept as text)."""
+    return orjson.loads(stored) if isinstance(stored, str) else stored
 
 
 def _merge(outcomes: list[str]) -> str:
@@ -393,7 +401,7 @@ def _update_sums(state: State, old: dict, new: dict, undo: "_Undo") -> None:
 def _recompute_sums(state: State) -> dict:
     sums: dict[str, float] = {}
     for key, pair in state["images"].items():
-        for k, v in _image_terms(key, pair).items():
+        for k, v in _image_terms(key, _pair(pair)).items():
             _bump(sums, k, v)
     for key, register in state["registers"].items():
         for k, v in _register_terms(key, register).items():

@@ -64,3 +64,33 @@ def test_unknown_school_is_rejected_with_a_reason():
     event = sim.next_event().model_copy(update={"school": "nope"})
     with pytest.raises(st_.Rejected, match="unknown school nope"):
         st_.apply(event, {}, {})
+
+
+def test_a_state_written_with_image_pairs_as_dicts_folds_on_like_one_with_pairs_as_text():
+    # Before image pairs were kept as JSON text, the changelog held them as objects: a worker
+    # recovering such a state must fold later events into it the same way.
+    import orjson
+
+    sim = Simulator(SIP, seed=11)
+    first, later = sim.events(300), sim.events(300)
+    schools, districts = {}, {}
+    for event in snapshot_events(SIP) + first:
+        st_.apply(event, schools, districts)
+    as_text = orjson.loads(orjson.dumps(schools))
+    as_dicts = {sid: {**s, "images": {k: orjson.loads(v) for k, v in s["images"].items()}}
+                for sid, s in orjson.loads(orjson.dumps(schools)).items()}
+    assert any(s["images"] for s in as_dicts.values())
+    folded = []
+    for start in (as_text, as_dicts):
+        theirs, their_districts = start, orjson.loads(orjson.dumps(districts))
+        outcomes = [st_.apply(event, theirs, their_districts).outcome for event in later]
+        folded.append((outcomes, sorted((sid, st_.school_record(s)) for sid, s in theirs.items())))
+    assert folded[0] == folded[1]
+    assert folded[0][1] == sorted((sid, st_.school_record(s)) for sid, s in _fold_all(first + later).items())
+
+
+def _fold_all(changes):
+    schools, districts = {}, {}
+    for event in snapshot_events(SIP) + changes:
+        st_.apply(event, schools, districts)
+    return schools
