@@ -19,6 +19,7 @@ from alerts.metrics import MetricsText
 from prometheus_client import CONTENT_TYPE_LATEST
 from rules.evaluate import Assessor
 from rules.pack import load_packs
+from streams.heap import TRIM_INTERVAL, HeapTrimmer
 from streams.live import LiveAssessment
 from streams.pipeline import MAX_RECORD_BYTES, Pipeline
 from streams.security import faust_credentials
@@ -187,6 +188,14 @@ def create_app(settings: Settings) -> faust.App:
     async def write_changes():
         if writer.events or pipeline.unwritten:
             await writer.write()
+
+    trimmer = HeapTrimmer()
+
+    @app.timer(interval=TRIM_INTERVAL)
+    async def trim_heap():
+        took = trimmer.trim()
+        if took >= 0.1:
+            app.log.info("returning freed memory to the OS held the worker for %.2f s", took)
 
     @app.on_before_shutdown.connect
     async def write_before_stopping(app, **kwargs):
