@@ -58,6 +58,10 @@ class DistrictBalance:
     """Additive per-district sums. A school's contribution is added, removed or replaced whole."""
 
     sums: dict[Key, list[int]] = field(default_factory=dict)
+    # An indicator's figures until its sums change: a district is re-evaluated after every
+    # change to any of its schools, which usually moves one or two of its fourteen indicators,
+    # and each figure costs products of integers thousands of bits wide.
+    _figures: dict[Key, "IndicatorBalance"] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, contribution: Contribution) -> None:
         """Add a school's contribution."""
@@ -82,12 +86,14 @@ class DistrictBalance:
                 self._add(key, terms)
 
     def _add(self, key: Key, terms: tuple) -> None:
+        self._figures.pop(key, None)
         terms = _expand(key, terms)
         current = self.sums.setdefault(key, [0] * len(terms))
         for i, term in enumerate(terms):
             current[i] += term
 
     def _remove(self, key: Key, terms: tuple) -> None:
+        self._figures.pop(key, None)
         terms = _expand(key, terms)
         current = self.sums[key]
         for i, term in enumerate(terms):
@@ -101,8 +107,16 @@ class DistrictBalance:
         return tuple(terms) if terms is not None else None
 
     def indicator(self, indicator: str, level: str) -> IndicatorBalance:
-        """Student-weighted mean and coefficient of variation of an indicator at a level."""
-        terms = self.sums.get(("ind", indicator, level))
+        """Student-weighted mean and coefficient of variation of an indicator at a level (the
+        same object until the indicator's sums change: callers only read it)."""
+        key = ("ind", indicator, level)
+        figures = self._figures.get(key)
+        if figures is None:
+            figures = self._figures[key] = self._indicator(self.sums.get(key))
+        return figures
+
+    @staticmethod
+    def _indicator(terms: list[int] | None) -> IndicatorBalance:
         if terms is None:
             return IndicatorBalance(0, 0, None, None)
         schools, p, px, pxx = terms

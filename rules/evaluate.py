@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from rules.balance import Contribution, DistrictBalance
+from rules.balance import Contribution, DistrictBalance, IndicatorBalance
 from rules.compare import holds
 from rules.indicators import IDS
 from rules.messages import place_names, render
@@ -86,8 +86,18 @@ class SchoolResult:
 
 @dataclass
 class DistrictResult:
-    report: DistrictReport
+    """A district's findings, and what its report part is built from when one is asked for."""
+
+    district: District
+    #: level → (its section totals, its indicators' figures, the results of its rules by id)
+    levels: dict[str, tuple[tuple[int, ...], dict[str, IndicatorBalance], dict[str, bool | None]]]
     findings: Findings
+    assessor: "Assessor"
+
+    @cached_property
+    def report(self) -> DistrictReport:
+        sections = {level: self.assessor._district_section(level, *parts) for level, parts in self.levels.items()}
+        return DistrictReport.model_construct(id=self.district.id, name=self.district.name, sections=sections)
 
 
 class Assessor:
@@ -136,17 +146,20 @@ class Assessor:
     def district(self, district: District, balance: DistrictBalance) -> DistrictResult:
         """Evaluate a district's rules from its sums."""
         findings = Findings()
-        sections = {}
+        levels = {}
         for level in balance.levels():
             names = _Names.of(district, None, level)
             place = DistrictLevelPlace(district, level, balance)
             results = {r.id: self._check(r, place, level, names, findings, district.id, None, level)
                        for r in self.rules[Scope.district_section] if not r.when.levels or level in r.when.levels}
-            sections[level] = self._district_section(balance, level, results)
+            # The figures are the balance's own objects, replaced (never changed) when its sums
+            # move, so the report part built later shows this evaluation.
+            levels[level] = (balance.total("level", level), {ind: balance.indicator(ind, level) for ind in IDS},
+                             results)
         names = _Names.of(district, None, None)
         for rule in self.rules[Scope.district]:
             self._check(rule, DistrictPlace(district, balance), None, names, findings, district.id, None, None)
-        return DistrictResult(DistrictReport(id=district.id, name=district.name, sections=sections), findings)
+        return DistrictResult(district, levels, findings, self)
 
     def _check(self, rule: Rule, place, key, names, findings: Findings, district_id, school_id, level) -> bool | None:
         """Evaluate one rule at one place: True holds, False violated, None not evaluated."""
@@ -175,17 +188,21 @@ class Assessor:
             out[ind] = SchoolIndicator.model_construct(value=_round(value), standard=standard, ok=ok)
         return out
 
-    def _district_section(self, balance: DistrictBalance, level: str, results: dict) -> DistrictSection:
-        sections, compliant, students, _undetermined = balance.total("level", level)
+    def _district_section(self, level: str, totals: tuple[int, ...], figures_of: dict[str, IndicatorBalance],
+                          results: dict) -> DistrictSection:
+        # Built without validation, like the school parts: every field is computed here.
+        sections, compliant, students, _undetermined = totals
         indicators = {}
         for ind in IDS:
-            figures = balance.indicator(ind, level)
+            figures = figures_of[ind]
             rule = self.cv_rules.get(ind)
             cv_limit = rule.limit_for(level) if rule else None
-            indicators[ind] = DistrictIndicator(value=_round(figures.mean), cv=_round(figures.cv),
-                                                cv_limit=cv_limit, ok=results.get(rule.id) if rule else None)
-        return DistrictSection(students=students, schools=sections, schools_compliant=compliant,
-                               indicators=indicators)
+            indicators[ind] = DistrictIndicator.model_construct(
+                value=_round(figures.mean), cv=_round(figures.cv),
+                cv_limit=float(cv_limit) if cv_limit is not None else None,
+                ok=results.get(rule.id) if rule else None)
+        return DistrictSection.model_construct(students=students, schools=sections, schools_compliant=compliant,
+                                               indicators=indicators)
 
 
 def assess(snapshot: Snapshot, pack: RulePack, as_of: dt.date | None = None) -> Report:
