@@ -365,3 +365,22 @@ def test_sip_tightens_special_school_funding_without_code():
                      public_funds_budget_cny=700_000.0, training_spend_cny=60_000.0)
     assert "G6.special" not in rule_ids(snapshot(special), NATIONAL)
     assert violations(snapshot(special), SIP)[("G6.special", "320571-001", None)] == (7000.0, 9600.0)
+
+
+def test_a_district_report_part_built_later_shows_the_evaluation_not_later_changes():
+    from rules.balance import DistrictBalance
+    from rules.evaluate import Assessor
+
+    snap = snapshot(school(), school("320571-002", "junior"), school("320571-003", "nine_year"))
+    assessor = Assessor(NATIONAL, snap.as_of)
+    district = snap.districts[0]
+    results = [assessor.school(s, district) for s in snap.schools]
+    balance = DistrictBalance()
+    for result in results:
+        balance.add(result.contribution)
+    eager = assessor.district(district, balance)
+    expected = eager.report  # built at once
+    lazy = assessor.district(district, balance)
+    balance.remove(results[0].contribution)  # the balance moves on before anyone reads the report
+    assert lazy.report == expected
+    assert assessor.district(district, balance).report != expected
