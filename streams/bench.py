@@ -23,9 +23,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from streams.broker import EmbeddedBroker, declare_topics, free_port
+from streams.heap import TRIM_INTERVAL
 from streams.settings import Settings
 
 GIB = 1 << 30
+#: Seconds between the latency phase's reads of the probe school.
+PROBE_READ_EVERY = 0.02
 #: The date the bench's rules are taken at, by the workers and the in-process pipeline alike.
 AS_OF = "2023-09-01"
 
@@ -72,12 +75,14 @@ class BenchResult:
     rss_empty_bytes: int = 0
     rss_snapshot_bytes: int = 0
     rss_loaded_bytes: int = 0
+    rss_busy_bytes: int = 0
     memory_per_10k_schools_snapshot_bytes: float = 0.0
     memory_per_10k_schools_bytes: float = 0.0
     national_memory_estimate_bytes: float = 0.0
     metrics_series_all: int = 0
     metrics_scrape_all_s: float = 0.0
     metrics_scrape_unchanged_s: float = 0.0
+    metrics_cold_scrape_longest_pause_s: float = 0.0
     metrics_series_violations: int = 0
     metrics_scrape_violations_s: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -130,6 +135,10 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
             result.load_events_per_s = counts[0] / (marks[0] - worker.first_seen)
             result.batched_events_per_s = counts[1] / (marks[1] - marks[0])
             result.single_events_per_s = counts[2] / (marks[2] - marks[1])
+            result.rss_busy_bytes = worker.rss()
+            # Resident memory right after folding includes the heap freed since the worker's last
+            # trim (streams/heap.py); the state's own footprint shows once the next trim has run.
+            time.sleep(TRIM_INTERVAL + 1)
             result.rss_loaded_bytes = worker.rss()
             probe = _probe_district(settings, worker, snapshot)
             for rate, per_record in config.latency_loads:
@@ -176,9 +185,12 @@ def render(result: BenchResult) -> str:
         ("recovery from changelog / 恢复", f"{result.recovery_s:.1f} s"),
         ("memory per 10,000 schools / 每万校内存", f"{result.memory_per_10k_schools_snapshot_bytes / (1 << 20):,.0f} MiB "
          f"after the load, {result.memory_per_10k_schools_bytes / (1 << 20):,.0f} MiB after the changes"),
+        ("resident memory after the changes / 变更后常驻内存", f"{result.rss_busy_bytes / GIB:,.2f} GiB right after "
+         f"folding, {result.rss_loaded_bytes / GIB:,.2f} GiB once freed heap went back to the OS"),
         ("national estimate (207k schools) / 全国估算", f"{result.national_memory_estimate_bytes / GIB:,.2f} GiB"),
         ("/metrics, all schools / 全部学校", f"{result.metrics_series_all:,} series, {result.metrics_scrape_all_s:.2f} s "
-         f"with every district rendered, {result.metrics_scrape_unchanged_s:.2f} s with none changed since"),
+         f"with every district rendered (event loop held at most {result.metrics_cold_scrape_longest_pause_s:.2f} s), "
+         f"{result.metrics_scrape_unchanged_s:.2f} s with none changed since"),
         ("/metrics, off-standard schools only / 仅未达标学校",
          f"{result.metrics_series_violations:,} series, {result.metrics_scrape_violations_s:.2f} s (uncached)"),
     ]
@@ -441,16 +453,24 @@ def _latency(settings: Settings, worker: _Workers, probe_school, sim, rate: floa
     rng = random.Random(rate)
     handled_before = worker.ready().get("handled", 0)
 
+    # Made before the clock starts: the publishers are other machines' work, and the bench
+    # process kept about half of one of this machine's two cores busy while it generated and
+    # encoded the events on the fly (and read the probe).
+    districts = sorted(sim.district_schools)
+    records = []
+    for _ in range(int(rate * seconds / per_record) + 1):
+        # A record is one district platform's batch: events of one district, sharing its key.
+        district = rng.choice(districts)
+        events = [sim.next_event(district) for _ in range(per_record)]
+        records.append((district.encode(), events[0].model_dump_json().encode() if per_record == 1 else _batch(events)))
+
     def load() -> None:
         producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
         started = time.perf_counter()
-        districts = sorted(sim.district_schools)
-        while not stop.is_set():
-            # A record is one district platform's batch: events of one district, sharing its key.
-            district = rng.choice(districts)
-            events = [sim.next_event(district) for _ in range(per_record)]
-            value = events[0].model_dump_json().encode() if per_record == 1 else _batch(events)
-            producer.send(settings.topic, key=district.encode(), value=value)
+        for key, value in records:
+            if stop.is_set():
+                break
+            producer.send(settings.topic, key=key, value=value)
             sent[0] += per_record
             pause = started + sent[0] / rate - time.perf_counter()
             if pause > 0:
@@ -486,7 +506,9 @@ def _latency(settings: Settings, worker: _Workers, probe_school, sim, rate: floa
             latencies[students] = time.perf_counter() - sent_at[students]
         if stop.is_set() and len(latencies) >= len(sent_at):
             break
-        time.sleep(0.005)
+        # Each read costs the worker a flush and a report; reading every 20 ms adds 10 ms to a
+        # latency on average and keeps the reads' own share of the worker small.
+        time.sleep(PROBE_READ_EVERY)
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
@@ -556,7 +578,9 @@ def _scrapes(result: BenchResult, worker: _Workers, settings: Settings, workdir:
     # service costs the second plus the first's share for the districts that changed between them.
     # With several workers, each serves its share: the slowest worker's scrape is reported, and
     # the series of all of them.
-    cold = [_scrape(url) for url in worker.urls]
+    with _LongestAnswer(worker.urls) as pause:
+        cold = [_scrape(url) for url in worker.urls]
+    result.metrics_cold_scrape_longest_pause_s = pause.longest
     warm = [_scrape(url) for url in worker.urls]
     result.metrics_scrape_all_s = max(t for t, _ in cold)
     result.metrics_series_all = sum(n for _, n in cold)
@@ -590,6 +614,35 @@ def _scrapes(result: BenchResult, worker: _Workers, settings: Settings, workdir:
     result.metrics_series_violations = sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
     result.notes.append("the all-schools scrapes are the worker's real /metrics over HTTP; the off-standard-only "
                         "one is rendered in the bench process from the worker's report, whole, without HTTP")
+
+
+class _LongestAnswer:
+    """The longest a worker took to answer `/ready` while something else ran: how long its
+    event loop, which also folds events, was held at most."""
+
+    def __init__(self, urls: list[str], every: float = 0.01):
+        self.urls, self.every, self.longest = urls, every, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> "_LongestAnswer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            for url in self.urls:
+                started = time.perf_counter()
+                try:
+                    urllib.request.urlopen(f"{url}/ready", timeout=600).close()
+                except urllib.error.HTTPError:
+                    pass
+                self.longest = max(self.longest, time.perf_counter() - started)
+            self._stop.wait(self.every)
 
 
 def _scrape(url: str) -> tuple[float, int]:
