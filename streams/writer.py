@@ -30,6 +30,10 @@ from streams.pipeline import Pipeline
 from streams.positions import Positions
 
 
+#: Changelog sends queued before the writer gives the event loop back.
+SENDS_PER_TURN = 500
+
+
 class ChangelogWriter:
     """Writes a pipeline's changed states to Faust tables and acks the records behind them."""
 
@@ -79,11 +83,16 @@ class ChangelogWriter:
             with self._current(partition):
                 self.tables[name].data[key] = value
         pending = list(also_wait_for)
-        for (name, key, _, partition), payload in zip(items, payloads):
+        for n, ((name, key, _, partition), payload) in enumerate(zip(items, payloads), 1):
             table = self.tables[name]
             pending.append(await table.changelog_topic.send(
                 key=key, value=payload, partition=partition, key_serializer=table.key_serializer,
                 value_serializer="raw", callback=table._on_changelog_sent))
+            if n % SENDS_PER_TURN == 0:
+                # A send returns without suspending while the producer has room, so a write of
+                # tens of thousands of states (a national worker after a slow broker answer)
+                # held the event loop, folding and the timers with it, for seconds.
+                await asyncio.sleep(0)
         if pending:
             await asyncio.gather(*pending)
 
