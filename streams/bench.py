@@ -283,7 +283,7 @@ def _settings(broker: EmbeddedBroker, data_dir: Path, config: BenchConfig, batch
               app_id: str = "junheng-bench", topic: str = "bench.events") -> Settings:
     return Settings(broker=broker.url, app_id=app_id, topic=topic, dead_letter_topic=f"{topic}.dead-letter",
                     partitions=config.partitions, web_port=free_port(), data_dir=data_dir,
-                    producer_max_batch_size=batch_size, session_timeout=2, as_of=AS_OF,
+                    producer_max_batch_size=batch_size, as_of=AS_OF,
                     school_series="all")
 
 
