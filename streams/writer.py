@@ -91,7 +91,7 @@ class ChangelogWriter:
             if n % SENDS_PER_TURN == 0:
                 # A send returns without suspending while the producer has room, so a write of
                 # tens of thousands of states (a national worker after a slow broker answer)
-                # held the event loop, folding and the timers with it, for seconds.
+                # would not give the event loop, and folding with it, back until it ended.
                 await asyncio.sleep(0)
         if pending:
             await asyncio.gather(*pending)
