@@ -384,3 +384,24 @@ def test_a_district_report_part_built_later_shows_the_evaluation_not_later_chang
     balance.remove(results[0].contribution)  # the balance moves on before anyone reads the report
     assert lazy.report == expected
     assert assessor.district(district, balance).report != expected
+
+
+def test_report_parts_are_built_when_read_and_not_kept_with_the_results():
+    # A worker holds every school's result; a report part kept after a /metrics scrape would
+    # double its memory.
+    import gc
+
+    from rules.balance import DistrictBalance
+    from rules.evaluate import Assessor
+    from schemas.report import DistrictReport, SchoolReport
+
+    snap = snapshot(school(), school("320571-002", "junior"))
+    assessor = Assessor(NATIONAL, snap.as_of)
+    results = [assessor.school(s, snap.districts[0]) for s in snap.schools]
+    balance = DistrictBalance()
+    for result in results:
+        balance.add(result.contribution)
+    district = assessor.district(snap.districts[0], balance)
+    assert results[0].report == results[0].report and district.report.id == snap.districts[0].id
+    held = [o for part in (*results, district) for o in gc.get_referents(part.__dict__)]
+    assert not [o for o in held if isinstance(o, SchoolReport | DistrictReport)]
