@@ -193,9 +193,8 @@ def _take_baseline(state: State, event, record, undo: _Undo) -> str:
     undo.set(state, "baseline", record.model_dump_json(exclude_none=True))
     # What the new snapshot already counts is dropped; later changes stay on top of it.
     undo.set(state, "registers", {k: v for k, v in state["registers"].items() if v["at"][:10] > incoming[0]})
-    if "images" in state:
-        undo.set(state, "images", {k: v for k, v in state["images"].items() if _pair(v)["at"][:10] > incoming[0]})
     if "images" in state:  # schools only: districts have no counted entities
+        undo.set(state, "images", {k: v for k, v in state["images"].items() if _pair(v)["at"][:10] > incoming[0]})
         undo.set(state, "sums", _recompute_sums(state))
     return APPLIED
 
@@ -231,8 +230,8 @@ def _set_images(state: State, key: str, before: dict | None, after: dict | None,
     else:
         new = {**current, "hi": event.version, "after": after, "at": max(at, current["at"])}
     # Kept as JSON text, like the baseline: a school keeps a pair for every teacher and class a
-    # change has named until its next snapshot, and as text a pair takes a fifth of the memory
-    # it takes as Python dicts; it is read again only when the same entity changes again.
+    # change has named until its next snapshot, and as text a pair takes half the memory it
+    # takes as Python dicts; it is read again only when the same entity changes again.
     undo.set(state["images"], key, orjson.dumps(new).decode())
     _update_sums(state, _image_terms(key, current), _image_terms(key, new), undo)
     return APPLIED
