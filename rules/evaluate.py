@@ -229,12 +229,23 @@ def build_report(assessor: Assessor, districts: Iterable[DistrictResult], school
     districts, schools = list(districts), list(schools)
     violations = [b.violation() for part in (*districts, *schools) for b in part.findings.violations]
     missing = [n for part in (*districts, *schools) for n in part.findings.not_evaluated]
+    return _assembled(assessor, [d.report for d in districts], [s.report for s in schools], violations, missing)
+
+
+def merge_reports(assessor: Assessor, reports: Iterable[Report]) -> Report:
+    """One report from reports of disjoint sets of districts, in `build_report`'s order."""
+    reports = list(reports)
+    return _assembled(assessor, [d for r in reports for d in r.districts], [s for r in reports for s in r.schools],
+                      [v for r in reports for v in r.violations], [n for r in reports for n in r.not_evaluated])
+
+
+def _assembled(assessor: Assessor, districts, schools, violations, missing) -> Report:
     order = {r.id: i for i, r in enumerate(assessor.pack.rules)}
     return Report(
         as_of=assessor.as_of,
         rule_pack=assessor.pack.name,
-        districts=sorted((d.report for d in districts), key=lambda d: d.id),
-        schools=sorted((s.report for s in schools), key=lambda s: s.id),
+        districts=sorted(districts, key=lambda d: d.id),
+        schools=sorted(schools, key=lambda s: s.id),
         violations=sorted(violations, key=lambda v: _place_order(v, order)),
         not_evaluated=sorted(missing, key=lambda v: _place_order(v, order)),
     )

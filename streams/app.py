@@ -223,7 +223,7 @@ def create_app(settings: Settings) -> faust.App:
         async def get(self, request: Request) -> Response:
             source.sync()
             wanted = request.query.getall("district", []) or None
-            report = pipeline.live.report(wanted)
+            report = await pipeline.live.report_in_steps(wanted)
             return self.bytes(report.model_dump_json().encode(), content_type="application/json")
 
     @app.page("/ready")
