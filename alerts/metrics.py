@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from alerts.health import Health
+from junheng.turns import Turns
 from schemas.report import Report
 
 SchoolSeries = Literal["all", "violations"]
@@ -140,15 +141,13 @@ class MetricsText:
         A scrape abandoned half way keeps what it rendered; one scrape renders at a time, and a
         scrape that waited for another finds its work done."""
         async with self._rendering:
-            deadline = time.perf_counter() + self.step_seconds
+            turns = Turns(self.step_seconds)
             for district_id, version, report in list(self.source.districts()):
                 cached = self._districts.get(district_id)
                 if cached is not None and cached[0] == version:
                     continue
                 self._districts[district_id] = (version, self._lines(report))
-                if time.perf_counter() >= deadline:
-                    await asyncio.sleep(0)
-                    deadline = time.perf_counter() + self.step_seconds
+                await turns.pause()
             return self.render()
 
     def _lines(self, report: Callable[[], Report]) -> list[bytes]:

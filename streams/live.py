@@ -8,11 +8,10 @@ Each step costs the same however large the district: nothing here walks all of i
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from junheng.turns import Turns
 from rules.balance import DistrictBalance
 from rules.evaluate import Assessor, DistrictResult, SchoolResult, build_report, merge_reports
 from schemas.report import Cause, Report, Violation
@@ -97,12 +96,10 @@ class LiveAssessment:
         takes seconds to report, and folding goes on meanwhile. Each district's part shows one
         moment of that district; a district the worker stopped owning meanwhile is left out."""
         wanted = list(self.districts) if district_ids is None else [d for d in dict.fromkeys(district_ids) if d in self.districts]
-        parts, deadline = [], time.perf_counter() + step_seconds
+        parts, turns = [], Turns(step_seconds)
         for district_id in wanted:
             parts.append((district_id, self.report([district_id])))
-            if time.perf_counter() >= deadline:
-                await asyncio.sleep(0)
-                deadline = time.perf_counter() + step_seconds
+            await turns.pause()
         return merge_reports(self.assessor, [part for district_id, part in parts if district_id in self.districts])
 
     def _district(self, district_id: str, state: State | None) -> DistrictLive:

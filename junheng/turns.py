@@ -1,0 +1,25 @@
+"""Long synchronous work on a worker's event loop, done in turns.
+
+A worker folds events on the same event loop that serves `/metrics` and `/report`; building a
+national share of either takes seconds, so that work gives the loop back every few tens of
+milliseconds and folding goes on in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class Turns:
+    """Gives the running event loop back once at least `step_seconds` of work went by since the
+    last time; call `pause` between units of work."""
+
+    def __init__(self, step_seconds: float):
+        self.step_seconds = step_seconds
+        self._deadline = time.perf_counter() + step_seconds
+
+    async def pause(self) -> None:
+        if time.perf_counter() >= self._deadline:
+            await asyncio.sleep(0)
+            self._deadline = time.perf_counter() + self.step_seconds
