@@ -33,8 +33,6 @@ class HeapTrimmer:
         if trim is not None:
             trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
         self._trim = trim
-        self.trims = 0
-        self.seconds = 0.0
 
     @property
     def available(self) -> bool:
@@ -46,7 +44,4 @@ class HeapTrimmer:
             return 0.0
         started = time.perf_counter()
         self._trim(0)
-        took = time.perf_counter() - started
-        self.seconds += took
-        self.trims += 1
-        return took
+        return time.perf_counter() - started
