@@ -19,6 +19,7 @@ from alerts.metrics import MetricsText
 from prometheus_client import CONTENT_TYPE_LATEST
 from rules.evaluate import Assessor
 from rules.pack import load_packs
+from streams.fetching import use_fetch_wait
 from streams.heap import TRIM_INTERVAL, HeapTrimmer
 from streams.live import LiveAssessment
 from streams.pipeline import MAX_RECORD_BYTES, Pipeline
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_request_size=MAX_RECORD_BYTES + 1024 * 1024,
         **producer,
     )
+    use_fetch_wait(app, settings.fetch_wait)
     events = app.topic(settings.topic, partitions=settings.partitions, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(settings.dead_letter_topic, partitions=settings.partitions, key_type=bytes,
