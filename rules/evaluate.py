@@ -114,6 +114,10 @@ class Assessor:
         self._fits: dict[tuple, list[Rule]] = {}
         self.cv_rules = {r.quantity[: -len(".cv")]: r for r in self.rules[Scope.district_section]
                          if r.quantity.endswith(".cv")}
+        # Rule id → the indicator whose district figures alone decide it (see `district`); such
+        # a rule is never "not evaluated", so its outcome and breach are all there is to keep.
+        self._cv_indicator = {r.id: r.quantity[: -len(".cv")] for r in self.rules[Scope.district_section]
+                              if r.quantity.endswith(".cv") and r.quantity[: -len(".cv")] in IDS}
 
     def school(self, school: School, district: District) -> SchoolResult:
         """Evaluate a school's section and school rules and compute its contribution."""
@@ -145,19 +149,34 @@ class Assessor:
             rules = self._fits[key] = [r for r in self.rules[scope] if _when_fits(r, kind, location, level)]
         return rules
 
-    def district(self, district: District, balance: DistrictBalance) -> DistrictResult:
-        """Evaluate a district's rules from its sums."""
+    def district(self, district: District, balance: DistrictBalance,
+                 previous: DistrictResult | None = None) -> DistrictResult:
+        """Evaluate a district's rules from its sums. With `previous`, the district's last result,
+        a coefficient-of-variation rule whose indicator's figures are the same object as then
+        keeps its outcome: a school's change usually moves one or two of the fourteen."""
         findings = Findings()
         levels = {}
+        kept = previous.levels if previous is not None and previous.district is district else {}
+        breaches = {(b.rule, b.section): b for b in previous.findings.violations} if kept else {}
         for level in balance.levels():
             names = _Names.of(district, None, level)
             place = DistrictLevelPlace(district, level, balance)
-            results = {r.id: self._check(r, place, level, names, findings, district.id, None, level)
-                       for r in self.rules[Scope.district_section] if not r.when.levels or level in r.when.levels}
             # The figures are the balance's own objects, replaced (never changed) when its sums
             # move, so the report part built later shows this evaluation.
-            levels[level] = (balance.total("level", level), {ind: balance.indicator(ind, level) for ind in IDS},
-                             results)
+            figures = {ind: balance.indicator(ind, level) for ind in IDS}
+            _, old_figures, old_results = kept.get(level, (None, {}, {}))
+            results = {}
+            for rule in self.rules[Scope.district_section]:
+                if rule.when.levels and level not in rule.when.levels:
+                    continue
+                indicator = self._cv_indicator.get(rule.id)
+                if indicator is not None and rule.id in old_results and old_figures.get(indicator) is figures[indicator]:
+                    results[rule.id] = old_results[rule.id]
+                    if (rule.id, level) in breaches:
+                        findings.violations.append(breaches[rule.id, level])
+                else:
+                    results[rule.id] = self._check(rule, place, level, names, findings, district.id, None, level)
+            levels[level] = (balance.total("level", level), figures, results)
         names = _Names.of(district, None, None)
         for rule in self.rules[Scope.district]:
             self._check(rule, DistrictPlace(district, balance), None, names, findings, district.id, None, None)

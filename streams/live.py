@@ -74,7 +74,7 @@ class LiveAssessment:
         if live is None:
             return
         old = live.result
-        live.result = self.assessor.district(live.record, live.balance)
+        live.result = self.assessor.district(live.record, live.balance, old)
         self.evaluations += 1
         self._touch(live)
         self._attribute(old.findings.violations if old else [], live.result.findings.violations, cause)
