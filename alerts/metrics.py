@@ -9,9 +9,12 @@ rebalance. The worker keeps each district's rendered lines until that district c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from array import array
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -84,23 +87,37 @@ class ReportCollector(Collector):
 
 
 class DistrictSource(Protocol):
-    """What a worker offers the cached renderer: for each district it owns now, a version that
-    changes whenever the district's results change, and a way to build its report."""
+    """What a worker offers the cached renderer, for each district it owns now: a version that
+    changes whenever anything of the district changes, a version per school that changes when
+    that school's results do, and a way to build the district's report with only some schools
+    (all of them for None), its district-level parts always included."""
 
-    def districts(self) -> Iterable[tuple[str, int, Callable[[], Report]]]: ...
+    def districts(self) -> Iterable[tuple[str, int, Mapping[str, int], Callable[[Collection[str] | None], Report]]]: ...
 
     def health(self) -> Health: ...
 
 
-class MetricsText:
-    """A worker's `/metrics` text, with each district's series rendered once per change.
+@dataclass(slots=True)
+class _District:
+    """A district's rendered lines: per family its text, the district's own lines first and then
+    each school's, schools by id, with where each part ends."""
 
-    At national scale a worker owns hundreds of thousands of series, while a scrape interval
-    sees a small share of its districts change. Each district's lines are rendered by
-    prometheus_client from that district's report, kept with the district's version, and
-    rendered again only when the version moves; a scrape joins them under each family's
-    header. The text equals what `ReportCollector` gives for the same reports, and a district
-    the worker no longer owns is dropped at the next scrape.
+    version: int
+    schools: dict[str, int]  # school id → the version its lines show, by id
+    bodies: list[bytes]
+    ends: list[array]  # per family: end offsets of the district's own lines, then of each school's
+
+
+class MetricsText:
+    """A worker's `/metrics` text, with each school's series rendered once per change.
+
+    At national scale a worker owns over a million series, while a scrape interval sees a small
+    share of its schools change. Each district's lines are rendered by prometheus_client from its
+    report and kept; when the district changes, only its own lines and those of its schools that
+    changed are rendered again, from a report holding just those schools, and the rest is kept.
+    A scrape joins the districts under each family's header. The text equals what
+    `ReportCollector` gives for the same reports, and a district the worker no longer owns is
+    dropped at the next scrape.
     """
 
     def __init__(self, source: DistrictSource, school_series: SchoolSeries = "all",
@@ -109,23 +126,20 @@ class MetricsText:
         self.school_series = _policy(school_series)
         self.clock = clock
         self.step_seconds = step_seconds
-        self._districts: dict[str, tuple[int, list[bytes]]] = {}
+        self._districts: dict[str, _District] = {}
         self._headers = [_split_family(family)[0] for family in _report_families([], school_series)]
         self._rendering = asyncio.Lock()
 
     def render(self) -> bytes:
         """The whole `/metrics` body, in one synchronous step."""
-        kept: dict[str, tuple[int, list[bytes]]] = {}
-        for district_id, version, report in self.source.districts():
-            cached = self._districts.get(district_id)
-            if cached is None or cached[0] != version:
-                cached = (version, self._lines(report))
-            kept[district_id] = cached
+        kept: dict[str, _District] = {}
+        for district_id, version, schools, report in self.source.districts():
+            kept[district_id] = self._current(district_id, version, schools, report)
         self._districts = kept
         parts = []
         for index, header in enumerate(self._headers):
             parts.append(header)
-            parts.extend(lines[index] for _, lines in kept.values())
+            parts.extend(district.bodies[index] for district in kept.values())
         health = CollectorRegistry()
         health.register(_Families(*_health_families(self.source.health(), self.clock())))
         parts.append(generate_latest(health))
@@ -142,16 +156,56 @@ class MetricsText:
         scrape that waited for another finds its work done."""
         async with self._rendering:
             turns = Turns(self.step_seconds)
-            for district_id, version, report in list(self.source.districts()):
+            for district_id, version, schools, report in list(self.source.districts()):
                 cached = self._districts.get(district_id)
-                if cached is not None and cached[0] == version:
+                if cached is not None and cached.version == version:
                     continue
-                self._districts[district_id] = (version, self._lines(report))
+                self._districts[district_id] = self._current(district_id, version, schools, report)
                 await turns.pause()
             return self.render()
 
-    def _lines(self, report: Callable[[], Report]) -> list[bytes]:
-        return [_split_family(f)[1] for f in _report_families([report()], self.school_series)]
+    def _current(self, district_id: str, version: int, schools: Mapping[str, int],
+                 report: Callable[[Collection[str] | None], Report]) -> _District:
+        """The district's lines as of `version`, rendering again only its own lines and those of
+        the schools whose version moved."""
+        cached = self._districts.get(district_id)
+        if cached is not None and cached.version == version:
+            return cached
+        order = dict(sorted(schools.items()))
+        changed = None if cached is None else {s for s, v in order.items() if cached.schools.get(s) != v}
+        fresh = self._owned_lines(report(None if changed is None else sorted(changed)))
+        kept_at = {school_id: position for position, school_id in enumerate(cached.schools, 1)} if cached else {}
+        bodies, ends = [], []
+        for index, lines in enumerate(fresh):
+            chunks = [lines.get("", b"")]
+            for school_id in order:
+                if changed is None or school_id in changed:
+                    chunks.append(lines.get(school_id, b""))
+                else:
+                    chunks.append(_kept(cached, index, kept_at[school_id]))
+            bodies.append(b"".join(chunks))
+            ends.append(array("I", itertools.accumulate(map(len, chunks))))
+        return _District(version, order, bodies, ends)
+
+    def _owned_lines(self, report: Report) -> list[dict[str, bytes]]:
+        """Per family, its sample lines by owner: "" for the district's own, else the school id."""
+        out = []
+        for family in _report_families([report], self.school_series):
+            lines = _split_family(family)[1].split(b"\n")[:-1]
+            owners = [sample.labels.get("school", "") for sample in family.samples]
+            if len(lines) != len(owners):  # every sample of a gauge family is one line
+                raise RuntimeError(f"{family.name}: {len(lines)} lines for {len(owners)} samples")
+            by_owner: dict[str, list[bytes]] = {}
+            for owner, line in zip(owners, lines):
+                by_owner.setdefault(owner, []).append(line + b"\n")
+            out.append({owner: b"".join(chunk) for owner, chunk in by_owner.items()})
+        return out
+
+
+def _kept(district: _District, family: int, position: int) -> bytes:
+    """The kept lines of one family of the school at `position` (1-based) in `district`."""
+    ends = district.ends[family]
+    return district.bodies[family][ends[position - 1]:ends[position]]
 
 
 class _Families(Collector):

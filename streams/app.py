@@ -266,7 +266,7 @@ class _WorkerSource:
     def districts(self):
         live = self.pipeline.live
         for district_id, district in live.districts.items():
-            yield district_id, district.version, functools.partial(live.report, [district_id])
+            yield district_id, district.version, district.school_versions, functools.partial(live.report, [district_id])
 
     def health(self):
         health = self.pipeline.health

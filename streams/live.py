@@ -8,7 +8,7 @@ Each step costs the same however large the district: nothing here walks all of i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from junheng.turns import Turns
@@ -33,6 +33,8 @@ class DistrictLive:
     result: DistrictResult | None = None
     #: Changes whenever anything /metrics shows of the district changes (see LiveAssessment.stamp).
     version: int = 0
+    #: School id → the stamp of its last evaluation, for renderers that keep each school's lines.
+    school_versions: dict[str, int] = field(default_factory=dict)
 
 
 class LiveAssessment:
@@ -79,11 +81,14 @@ class LiveAssessment:
         self._touch(live)
         self._attribute(old.findings.violations if old else [], live.result.findings.violations, cause)
 
-    def report(self, district_ids: Iterable[str] | None = None) -> Report:
-        """The live report of the given districts (all owned ones by default)."""
+    def report(self, district_ids: Iterable[str] | None = None, school_ids: Collection[str] | None = None) -> Report:
+        """The live report of the given districts (all owned ones by default), with only the
+        given schools of theirs when `school_ids` is set."""
         wanted = self.districts if district_ids is None else {d: self.districts[d] for d in district_ids if d in self.districts}
         districts = [live.result for live in wanted.values() if live.result is not None]
         schools = [r for live in wanted.values() for r in live.schools.values()]
+        if school_ids is not None:
+            schools = [r for r in schools if r.school_id in school_ids]
         report = build_report(self.assessor, districts, schools)
         for violation in report.violations:
             violation.cause = self.causes.get(violation_key(violation))
@@ -118,11 +123,13 @@ class LiveAssessment:
 
     def _replace_school(self, live: DistrictLive, school_id: str, new: SchoolResult | None, cause: Cause | None) -> None:
         old = live.schools.pop(school_id, None)
+        live.school_versions.pop(school_id, None)
         live.balance.replace(old.contribution if old else None, new.contribution if new else None)
         self.evaluations += 1
         self._touch(live)
         if new is not None:
             live.schools[school_id] = new
+            live.school_versions[school_id] = self.stamp
         self._attribute(old.findings.violations if old else [], new.findings.violations if new else [], cause)
 
     def _attribute(self, old: list[Violation], new: list[Violation], cause: Cause | None) -> None:

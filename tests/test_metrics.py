@@ -119,16 +119,29 @@ def test_unknown_school_series_policy_is_refused(exporter):
 
 
 class DistrictReports:
-    """A worker's districts as MetricsText reads them, counting the reports it builds."""
+    """A worker's districts as MetricsText reads them, counting the reports it builds. A district
+    is (version, report), its schools all at the district's version, or (version, report, school
+    versions)."""
 
     def __init__(self, reports: dict, health: Health | None = None):
-        self.reports = reports  # district id -> (version, report)
+        self.reports = reports
         self.built: list[str] = []
+        self.schools_built: list[list[str] | None] = []
         self._health = health or Health()
 
     def districts(self):
-        for district_id, (version, report) in self.reports.items():
-            yield district_id, version, lambda r=report, d=district_id: self.built.append(d) or r
+        for district_id, (version, report, *schools) in self.reports.items():
+            versions = schools[0] if schools else {s.id: version for s in report.schools}
+            yield district_id, version, versions, lambda chosen, r=report, d=district_id: self._built(d, r, chosen)
+
+    def _built(self, district_id: str, report, chosen):
+        self.built.append(district_id)
+        self.schools_built.append(None if chosen is None else sorted(chosen))
+        if chosen is None:
+            return report
+        return report.model_copy(update={
+            "schools": [s for s in report.schools if s.id in chosen],
+            "violations": [v for v in report.violations if v.school is None or v.school in chosen]})
 
     def health(self):
         return self._health
@@ -209,3 +222,26 @@ def test_a_district_changed_or_dropped_during_a_render_in_steps_shows_its_latest
 
     body = asyncio.run(scrape_while_partitions_move())
     assert body == MetricsText(DistrictReports({"320571": (3, fixed)})).render()
+
+
+@pytest.mark.parametrize("school_series", ["all", "violations"])
+def test_only_the_changed_schools_of_a_district_are_rendered_again(school_series):
+    """A school fixed, a school added and a school gone: only the district's own lines and the
+    changed schools are rendered again, the others' lines are kept, and the text equals a fresh
+    render of the same reports."""
+    gone = school("320571-003", "320571", "将关闭小学", (40, 48))
+    before = report([SIP], [*SIP_SCHOOLS, gone])
+    metrics = MetricsText(source := DistrictReports({"320571": (1, before, {s["id"]: 1 for s in [*SIP_SCHOOLS, gone]})}),
+                          school_series=school_series, clock=lambda: 1_000.0)
+    metrics.render()
+    fixed = school("320571-001", "320571", "星海实验小学")
+    added = school("320571-009", "320571", "新建小学", (40, 47))  # over G5's 45 as well
+    after = report([SIP], [fixed, SIP_SCHOOLS[1], added])
+    source.reports["320571"] = (2, after, {fixed["id"]: 2, SIP_SCHOOLS[1]["id"]: 1, added["id"]: 2})
+    text = metrics.render()
+    assert source.schools_built == [None, ["320571-001", "320571-009"]]
+    fresh = MetricsText(DistrictReports({"320571": (2, after)}), school_series=school_series, clock=lambda: 1_000.0)
+    assert text == fresh.render()
+    schools = {dict(labels)["school"] for name, labels, _ in parsed(text) if name == "junheng_school_info"}
+    assert added["id"] in schools and gone["id"] not in schools
+    assert (SIP_SCHOOLS[1]["id"] in schools) == (school_series == "all")
