@@ -21,6 +21,7 @@ from rules.evaluate import Assessor
 from rules.pack import load_packs
 from streams.fetching import use_fetch_wait
 from streams.heap import TRIM_INTERVAL, HeapTrimmer
+from streams.pauses import CollectorPauses
 from streams.live import LiveAssessment
 from streams.pipeline import MAX_RECORD_BYTES, Pipeline
 from streams.security import faust_credentials
@@ -192,12 +193,15 @@ def create_app(settings: Settings) -> faust.App:
             await writer.write()
 
     trimmer = HeapTrimmer()
+    pauses = CollectorPauses().install()
 
     @app.timer(interval=TRIM_INTERVAL)
     async def trim_heap():
         took = trimmer.trim()
         if took >= 0.1:
             app.log.info("returning freed memory to the OS held the worker for %.2f s", took)
+        for generation, seconds in pauses.take():
+            app.log.info("a garbage collection of generation %d held the worker for %.2f s / 垃圾回收暂停", generation, seconds)
 
     @app.on_before_shutdown.connect
     async def write_before_stopping(app, **kwargs):
