@@ -2,8 +2,8 @@
 
 Every scrape lists the districts the worker owns now, so a series disappears as soon as its
 violation clears or its partition moves to another worker, and nothing goes stale after a
-rebalance. The worker keeps each district's rendered lines until that district changes
-(`MetricsText`); `ReportCollector` builds everything at each scrape.
+rebalance. The worker keeps the rendered lines and renders again only what changed, school by
+school (`MetricsText`); `ReportCollector` builds everything at each scrape.
 """
 
 from __future__ import annotations
