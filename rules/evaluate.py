@@ -155,32 +155,36 @@ class Assessor:
         a coefficient-of-variation rule whose indicator's figures are the same object as then
         keeps its outcome: a school's change usually moves one or two of the fourteen."""
         findings = Findings()
-        levels = {}
         kept = previous.levels if previous is not None and previous.district is district else {}
         breaches = {(b.rule, b.section): b for b in previous.findings.violations} if kept else {}
-        for level in balance.levels():
-            names = _Names.of(district, None, level)
-            place = DistrictLevelPlace(district, level, balance)
-            # The figures are the balance's own objects, replaced (never changed) when its sums
-            # move, so the report part built later shows this evaluation.
-            figures = {ind: balance.indicator(ind, level) for ind in IDS}
-            _, old_figures, old_results = kept.get(level, (None, {}, {}))
-            results = {}
-            for rule in self.rules[Scope.district_section]:
-                if rule.when.levels and level not in rule.when.levels:
-                    continue
-                indicator = self._cv_indicator.get(rule.id)
-                if indicator is not None and rule.id in old_results and old_figures.get(indicator) is figures[indicator]:
-                    results[rule.id] = old_results[rule.id]
-                    if (rule.id, level) in breaches:
-                        findings.violations.append(breaches[rule.id, level])
-                else:
-                    results[rule.id] = self._check(rule, place, level, names, findings, district.id, None, level)
-            levels[level] = (balance.total("level", level), figures, results)
+        levels = {level: self._district_level(district, balance, level, kept.get(level), breaches, findings)
+                  for level in balance.levels()}
         names = _Names.of(district, None, None)
         for rule in self.rules[Scope.district]:
             self._check(rule, DistrictPlace(district, balance), None, names, findings, district.id, None, None)
         return DistrictResult(district, levels, findings, self)
+
+    def _district_level(self, district: District, balance: DistrictBalance, level: str, kept: tuple | None,
+                        breaches: dict, findings: Findings) -> tuple:
+        """One level's section totals, indicator figures and rule outcomes (see `district`)."""
+        names = _Names.of(district, None, level)
+        place = DistrictLevelPlace(district, level, balance)
+        # The figures are the balance's own objects, replaced (never changed) when its sums
+        # move, so the report part built later shows this evaluation.
+        figures = {ind: balance.indicator(ind, level) for ind in IDS}
+        _, old_figures, old_results = kept or (None, {}, {})
+        results = {}
+        for rule in self.rules[Scope.district_section]:
+            if rule.when.levels and level not in rule.when.levels:
+                continue
+            indicator = self._cv_indicator.get(rule.id)
+            if indicator is not None and rule.id in old_results and old_figures.get(indicator) is figures[indicator]:
+                results[rule.id] = old_results[rule.id]
+                if (rule.id, level) in breaches:
+                    findings.violations.append(breaches[rule.id, level])
+            else:
+                results[rule.id] = self._check(rule, place, level, names, findings, district.id, None, level)
+        return balance.total("level", level), figures, results
 
     def _check(self, rule: Rule, place, key, names, findings: Findings, district_id, school_id, level) -> bool | None:
         """Evaluate one rule at one place: True holds, False violated, None not evaluated."""

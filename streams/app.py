@@ -21,8 +21,8 @@ from rules.evaluate import Assessor
 from rules.pack import load_packs
 from streams.fetching import use_fetch_wait
 from streams.heap import TRIM_INTERVAL, HeapTrimmer
-from streams.pauses import CollectorPauses
 from streams.live import LiveAssessment
+from streams.pauses import CollectorPauses
 from streams.pipeline import MAX_RECORD_BYTES, Pipeline
 from streams.security import faust_credentials
 from streams.settings import Settings

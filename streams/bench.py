@@ -585,8 +585,8 @@ def _probe_district(settings: Settings, worker: _Workers, snapshot):
 
 def _scrapes(result: BenchResult, worker: _Workers, settings: Settings, sim) -> None:
     # The first scrape renders every district; the second finds nothing changed; the third finds
-    # what a scrape in service finds, some schools changed here and there. With several workers, each serves its share: the slowest worker's scrape is reported, and
-    # the series of all of them.
+    # what a scrape in service finds, some schools changed here and there. With several workers,
+    # each serves its share: the slowest worker's scrape is reported, and the series of all.
     with _LongestAnswer(worker.urls) as pause:
         cold = [_scrape(url) for url in worker.urls]
     result.metrics_cold_scrape_longest_pause_s = pause.longest
