@@ -1,13 +1,18 @@
 """The live assessment, re-evaluated change by change as a worker does, equals the batch
 assessment of the same moment: whatever a re-evaluation keeps from the last one (a district's
-coefficient-of-variation outcomes whose figures did not move) must be what a fresh one finds."""
+coefficient-of-variation outcomes whose figures did not move, a school's rendered /metrics lines)
+must be what a fresh one finds."""
 
 from __future__ import annotations
+
+import functools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from junheng.examples import rural_county
+from alerts.health import Health
+from alerts.metrics import MetricsText
+from junheng.examples import country, rural_county
 from rules.evaluate import Assessor, assess
 from rules.pack import load_packs
 from streams.live import LiveAssessment
@@ -36,3 +41,39 @@ def test_live_results_after_every_flush_equal_the_batch_assessment(seed, chunks)
         for violation in report.violations:
             violation.cause = None
         assert report == assess(sim.snapshot(), PACK, RURAL.as_of)
+
+
+class _Districts:
+    """A live assessment as the worker's /metrics reads it (streams/app.py _WorkerSource)."""
+
+    def __init__(self, live: LiveAssessment):
+        self.live = live
+
+    def districts(self):
+        for district_id, district in self.live.districts.items():
+            yield (district_id, district.version, district.school_versions,
+                   functools.partial(self.live.report, [district_id]))
+
+    def health(self):
+        return Health()
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), chunks=st.lists(st.integers(1, 30), min_size=1, max_size=8),
+       school_series=st.sampled_from(["all", "violations"]))
+def test_metrics_kept_across_flushes_equal_a_fresh_render(seed, chunks, school_series):
+    snapshot = country(3, 1)
+    sim = Simulator(snapshot, seed=seed)
+    live = LiveAssessment(Assessor(PACK, snapshot.as_of))
+    pipeline = Pipeline({}, {}, live)
+    for event in snapshot_events(snapshot):
+        pipeline.handle(event.model_dump_json().encode(), 0)
+    pipeline.flush()
+    kept = MetricsText(_Districts(live), school_series=school_series, clock=lambda: 1_000.0)
+    kept.render()
+    for size in chunks:
+        for event in sim.events(size):
+            pipeline.handle(event.model_dump_json().encode(), 0)
+        pipeline.flush()
+        fresh = MetricsText(_Districts(live), school_series=school_series, clock=lambda: 1_000.0)
+        assert kept.render() == fresh.render()
