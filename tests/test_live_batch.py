@@ -24,20 +24,28 @@ PACK = load_packs(["national-2017"])
 RURAL = rural_county()
 
 
+def loaded(snapshot) -> Pipeline:
+    """A pipeline, with its live assessment, that has folded and evaluated `snapshot`."""
+    pipeline = Pipeline({}, {}, LiveAssessment(Assessor(PACK, snapshot.as_of)))
+    fold(pipeline, snapshot_events(snapshot))
+    return pipeline
+
+
+def fold(pipeline: Pipeline, events) -> None:
+    """Fold events one record each, as single-event records arrive, then evaluate."""
+    for event in events:
+        pipeline.handle(event.model_dump_json().encode(), 0)
+    pipeline.flush()
+
+
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10_000), chunks=st.lists(st.integers(1, 12), min_size=1, max_size=25))
 def test_live_results_after_every_flush_equal_the_batch_assessment(seed, chunks):
     sim = Simulator(RURAL, seed=seed)
-    live = LiveAssessment(Assessor(PACK, RURAL.as_of))
-    pipeline = Pipeline({}, {}, live)
-    for event in snapshot_events(RURAL):
-        pipeline.handle(event.model_dump_json().encode(), 0)
-    pipeline.flush()
+    pipeline = loaded(RURAL)
     for size in chunks:
-        for event in sim.events(size):
-            pipeline.handle(event.model_dump_json().encode(), 0)
-        pipeline.flush()
-        report = live.report()
+        fold(pipeline, sim.events(size))
+        report = pipeline.live.report()
         for violation in report.violations:
             violation.cause = None
         assert report == assess(sim.snapshot(), PACK, RURAL.as_of)
@@ -64,16 +72,10 @@ class _Districts:
 def test_metrics_kept_across_flushes_equal_a_fresh_render(seed, chunks, school_series):
     snapshot = country(3, 1)
     sim = Simulator(snapshot, seed=seed)
-    live = LiveAssessment(Assessor(PACK, snapshot.as_of))
-    pipeline = Pipeline({}, {}, live)
-    for event in snapshot_events(snapshot):
-        pipeline.handle(event.model_dump_json().encode(), 0)
-    pipeline.flush()
-    kept = MetricsText(_Districts(live), school_series=school_series, clock=lambda: 1_000.0)
+    pipeline = loaded(snapshot)
+    kept = MetricsText(_Districts(pipeline.live), school_series=school_series, clock=lambda: 1_000.0)
     kept.render()
     for size in chunks:
-        for event in sim.events(size):
-            pipeline.handle(event.model_dump_json().encode(), 0)
-        pipeline.flush()
-        fresh = MetricsText(_Districts(live), school_series=school_series, clock=lambda: 1_000.0)
+        fold(pipeline, sim.events(size))
+        fresh = MetricsText(_Districts(pipeline.live), school_series=school_series, clock=lambda: 1_000.0)
         assert kept.render() == fresh.render()
