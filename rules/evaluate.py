@@ -117,7 +117,7 @@ class Assessor:
         # Rule id → the indicator whose district figures alone decide it (see `district`); such
         # a rule is never "not evaluated", so its outcome and breach are all there is to keep.
         self._cv_indicator = {r.id: r.quantity[: -len(".cv")] for r in self.rules[Scope.district_section]
-                              if r.quantity.endswith(".cv") and r.quantity[: -len(".cv")] in IDS}
+                              if r.quantity.endswith(".cv")}
 
     def school(self, school: School, district: District) -> SchoolResult:
         """Evaluate a school's section and school rules and compute its contribution."""

@@ -193,7 +193,12 @@ def create_app(settings: Settings) -> faust.App:
             await writer.write()
 
     trimmer = HeapTrimmer()
-    pauses = CollectorPauses().install()
+    pauses = CollectorPauses()
+
+    @app.task
+    async def watch_collector():
+        # Installed when the worker starts, not when an app is built (tests build many).
+        pauses.install()
 
     @app.timer(interval=TRIM_INTERVAL)
     async def trim_heap():
