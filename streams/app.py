@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 
 import faust
 from faust.web import Request, Response, View
@@ -20,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from rules.evaluate import Assessor
 from rules.pack import load_packs
 from streams.fetching import use_fetch_wait
-from streams.heap import TRIM_INTERVAL, HeapTrimmer
+from streams.heap import HeapTrimmer
 from streams.live import LiveAssessment
 from streams.pauses import CollectorPauses
 from streams.pipeline import MAX_RECORD_BYTES, Pipeline
@@ -200,7 +199,7 @@ def create_app(settings: Settings) -> faust.App:
         # Installed when the worker starts, not when an app is built (tests build many).
         pauses.install()
 
-    @app.timer(interval=TRIM_INTERVAL)
+    @app.timer(interval=settings.heap_trim_interval)
     async def trim_heap():
         took = trimmer.trim()
         if took >= 0.1:
@@ -273,9 +272,7 @@ class _WorkerSource:
             self.pipeline.sync(self.owned())
 
     def districts(self):
-        live = self.pipeline.live
-        for district_id, district in live.districts.items():
-            yield district_id, district.version, district.school_versions, functools.partial(live.report, [district_id])
+        return self.pipeline.live.renderable()
 
     def health(self):
         health = self.pipeline.health

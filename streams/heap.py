@@ -14,9 +14,10 @@ import ctypes.util
 import time
 
 _LIBC = ctypes.util.find_library("c")
-#: Seconds between a worker's trims: often enough that its resident size follows its state
-#: rather than the last burst's high-water mark. A trim walks the heap's free lists on the event
-#: loop; none took 0.1 s in the national bench runs (the worker logs any that does).
+#: Seconds between a worker's trims by default (`JUNHENG_HEAP_TRIM_INTERVAL`): often enough that
+#: its resident size follows its state rather than the last burst's high-water mark. A trim walks
+#: the heap's free lists on the event loop; none took 0.1 s in the national bench runs (the
+#: worker logs any that does).
 TRIM_INTERVAL = 10.0
 
 

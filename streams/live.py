@@ -8,7 +8,8 @@ Each step costs the same however large the district: nothing here walks all of i
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import functools
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from junheng.turns import Turns
@@ -80,6 +81,12 @@ class LiveAssessment:
         self.evaluations += 1
         self._touch(live)
         self._attribute(old.findings.violations if old else [], live.result.findings.violations, cause)
+
+    def renderable(self) -> Iterator[tuple[str, int, Mapping[str, int], Callable[[Collection[str] | None], Report]]]:
+        """Each district as `alerts.metrics.MetricsText` reads it: its id, version, schools'
+        versions, and its report with only the schools asked for."""
+        for district_id, district in self.districts.items():
+            yield district_id, district.version, district.school_versions, functools.partial(self.report, [district_id])
 
     def report(self, district_ids: Iterable[str] | None = None, school_ids: Collection[str] | None = None) -> Report:
         """The live report of the given districts (all owned ones by default), with only the

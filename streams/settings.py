@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.heap import TRIM_INTERVAL
+
 
 class Settings(BaseSettings):
     """Everything a worker, a loader or the simulator needs to find the broker and each other."""
@@ -40,6 +42,8 @@ class Settings(BaseSettings):
     # Faust asks for 1.5 s; Tansu holds a fetch for much of that wait even when records arrive
     # (streams/fetching.py). Apache Kafka answers as soon as records arrive whatever the wait.
     fetch_wait: float = Field(0.1, gt=0, le=10, description="longest a consumer fetch waits for records, seconds")
+    heap_trim_interval: float = Field(TRIM_INTERVAL, gt=0, le=3600,
+                                      description="seconds between returns of freed memory to the OS")
     broker_wait: float = Field(30.0, gt=0, le=3600, description="seconds to wait for the broker to answer at start")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Kafka security (streams/security.py turns these into client settings). The password is a
