@@ -225,11 +225,13 @@ def _in_process(result: BenchResult, load, batched, singles, partitions: int) ->
     from alerts.metrics import MetricsText
     from rules.evaluate import Assessor
     from rules.pack import load_packs
+    from streams.freezing import Freezer
     from streams.live import LiveAssessment
     from streams.pipeline import Pipeline
 
     defaults = Settings.model_fields
     interval = defaults["evaluate_interval"].default
+    freezer = Freezer(defaults["full_collection_interval"].default)
     assessor = Assessor(load_packs(defaults["rules"].default), dt.date.fromisoformat(AS_OF))
     schools, districts = {}, {}
     pipeline = Pipeline(schools, districts, LiveAssessment(assessor))
@@ -241,6 +243,7 @@ def _in_process(result: BenchResult, load, batched, singles, partitions: int) ->
             if time.perf_counter() - last >= interval:
                 store()
                 pipeline.flush()
+                freezer.after_round()  # as the worker's evaluation timer does
                 last = time.perf_counter()
         store()
         pipeline.flush()

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     fetch_wait: float = Field(0.1, gt=0, le=10, description="longest a consumer fetch waits for records, seconds")
     heap_trim_interval: float = Field(TRIM_INTERVAL, gt=0, le=3600,
                                       description="seconds between returns of freed memory to the OS")
+    # The worker keeps its long-lived objects out of Python's collector between full collections
+    # at this interval (streams/freezing.py); each full collection scans the whole state.
+    full_collection_interval: float = Field(3600.0, gt=0, le=7 * 24 * 3600,
+                                            description="seconds between full garbage collections")
     broker_wait: float = Field(30.0, gt=0, le=3600, description="seconds to wait for the broker to answer at start")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Kafka security (streams/security.py turns these into client settings). The password is a
