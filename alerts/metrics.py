@@ -155,14 +155,25 @@ class MetricsText:
         A scrape abandoned half way keeps what it rendered; one scrape renders at a time, and a
         scrape that waited for another finds its work done."""
         async with self._rendering:
-            turns = Turns(self.step_seconds)
-            for district_id, version, schools, report in list(self.source.districts()):
-                cached = self._districts.get(district_id)
-                if cached is not None and cached.version == version:
-                    continue
-                self._districts[district_id] = self._current(district_id, version, schools, report)
-                await turns.pause()
+            await self._render_changed()
             return self.render()
+
+    async def render_ahead(self) -> None:
+        """Render the districts changed since the last scrape, in the same steps, and keep them
+        for the next scrape without joining a body: after a worker (re)builds its state, so that
+        the first scrape finds the work done. Waits for a scrape under way, and the other way
+        round."""
+        async with self._rendering:
+            await self._render_changed()
+
+    async def _render_changed(self) -> None:
+        turns = Turns(self.step_seconds)
+        for district_id, version, schools, report in list(self.source.districts()):
+            cached = self._districts.get(district_id)
+            if cached is not None and cached.version == version:
+                continue
+            self._districts[district_id] = self._current(district_id, version, schools, report)
+            await turns.pause()
 
     def _current(self, district_id: str, version: int, schools: Mapping[str, int],
                  report: Callable[[Collection[str] | None], Report]) -> _District:

@@ -180,6 +180,14 @@ def create_app(settings: Settings) -> faust.App:
             await send_back(owned[partition], f"no progress for {quiet:.0f} s with records waiting")
 
     freezer = Freezer(settings.full_collection_interval)
+    rendered_ahead_for: list = [None, None]  # the assignment last rendered ahead for, and its task
+
+    def render_ahead_after_rebuild() -> None:
+        # A rebuilt state (a start, a rebalance) makes every district's lines new: render them
+        # now, in steps beside folding, rather than in the first scrape (about 20 s of rendering
+        # for a worker's national share, past Prometheus's default 10 s scrape timeout).
+        if pipeline.assigned and pipeline.assigned != rendered_ahead_for[0]:
+            rendered_ahead_for[:] = [pipeline.assigned, asyncio.ensure_future(metrics.render_ahead())]
 
     @app.timer(interval=settings.evaluate_interval)
     async def evaluate():
@@ -187,6 +195,7 @@ def create_app(settings: Settings) -> faust.App:
         await read_stalled_again()
         source.sync()
         freezer.after_round()
+        render_ahead_after_rebuild()
 
     # Writing waits for the broker's acknowledgements; on its own timer, neither folding nor
     # evaluation waits for it (in the agent it held a quick run at 1,000 events/s to a 3 s p50).

@@ -224,6 +224,28 @@ def test_a_district_changed_or_dropped_during_a_render_in_steps_shows_its_latest
     assert body == MetricsText(DistrictReports({"320571": (3, fixed)})).render()
 
 
+def test_a_render_ahead_leaves_the_next_scrape_nothing_to_render(two_workers_reports):
+    sip, gusu = two_workers_reports
+    source = DistrictReports({f"32{n:04d}": (1, sip if n % 2 else gusu) for n in range(6)})
+    metrics = MetricsText(source, clock=lambda: 1_000.0, step_seconds=0)
+    turns = []
+
+    async def ahead_beside_a_busy_loop():
+        async def other_work():
+            for _ in range(100):
+                turns.append(len(metrics._districts))
+                await asyncio.sleep(0)
+        other = asyncio.create_task(other_work())
+        await metrics.render_ahead()
+        await other
+        return await metrics.render_in_steps()
+
+    body = asyncio.run(ahead_beside_a_busy_loop())
+    assert sorted(source.built) == sorted(source.reports)  # each district once, all ahead
+    assert set(turns) >= {1, 2, 3, 4, 5}
+    assert body == MetricsText(DistrictReports(dict(source.reports)), clock=lambda: 1_000.0).render()
+
+
 @pytest.mark.parametrize("school_series", ["all", "violations"])
 def test_only_the_changed_schools_of_a_district_are_rendered_again(school_series):
     """A school fixed, a school added and a school gone: only the district's own lines and the
