@@ -682,6 +682,34 @@ def _series(text: bytes) -> int:
     return sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
 
 
+def _wait_committed(settings: Settings, timeout: float = 600) -> None:
+    """Until the worker's consumer group has committed every record of its events topic, which
+    it does only once the states and positions those records lead to are in the changelogs."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def wait() -> None:
+        # Not subscribed: it reads the group's committed offsets without joining the group.
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=settings.app_id,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(settings.topic, p) for p in range(settings.partitions)]
+            ends = await consumer.end_offsets(tps)
+            deadline = time.perf_counter() + timeout
+            while time.perf_counter() < deadline:
+                committed = [await consumer.committed(tp) or 0 for tp in tps]
+                if all(offset >= ends[tp] for offset, tp in zip(committed, tps)):
+                    return
+                await asyncio.sleep(0.1)
+            raise RuntimeError(f"the worker did not commit its records within {timeout:.0f} s")
+        finally:
+            await consumer.stop()
+
+    asyncio.run(wait())
+
+
 def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load, total: int) -> tuple[float, float]:
     """Seconds from restarting a killed worker to its state holding every school again, and
     its first /metrics scrape `config.scrape_after_restart` seconds later; the worker writes
@@ -695,6 +723,7 @@ def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load, 
         worker.wait_ready()
         worker.follow([total])
         schools = worker.ready().get("schools", 0)
+        _wait_committed(settings)  # else the restarted worker reads the events again
         worker.members[0].kill()
         restarted = _Workers([settings], workdir, log="recovery")
         try:
