@@ -185,24 +185,32 @@ def test_only_changed_districts_are_rendered_again_and_unowned_ones_disappear(tw
     assert left == {"320571"}
 
 
+def beside_a_busy_loop(metrics: MetricsText, work):
+    """Runs `work` while another task notes, at each turn of the loop, how many districts
+    `metrics` holds rendered: its result, and those counts."""
+    turns = []
+
+    async def run():
+        async def other_work():
+            for _ in range(100):
+                turns.append(len(metrics._districts))
+                await asyncio.sleep(0)
+        other = asyncio.create_task(other_work())
+        result = await work()
+        await other
+        return result
+
+    return asyncio.run(run()), turns
+
+
 def test_a_render_in_steps_gives_the_loop_back_and_equals_one_render(two_workers_reports):
     sip, gusu = two_workers_reports
     reports = {f"32{n:04d}": (1, sip if n % 2 else gusu) for n in range(6)}
     in_steps = MetricsText(DistrictReports(dict(reports)), clock=lambda: 1_000.0, step_seconds=0)
     at_once = MetricsText(DistrictReports(dict(reports)), clock=lambda: 1_000.0)
-    turns = []
 
-    async def scrape_beside_a_busy_loop():
-        async def other_work():
-            for _ in range(100):
-                turns.append(len(in_steps._districts))
-                await asyncio.sleep(0)
-        other = asyncio.create_task(other_work())
-        body = await in_steps.render_in_steps()
-        await other
-        return body
-
-    assert asyncio.run(scrape_beside_a_busy_loop()) == at_once.render()
+    body, turns = beside_a_busy_loop(in_steps, in_steps.render_in_steps)
+    assert body == at_once.render()
     # The other task ran while districts were still being rendered, not only before or after.
     assert set(turns) >= {1, 2, 3, 4, 5}
 
@@ -228,22 +236,12 @@ def test_a_render_ahead_leaves_the_next_scrape_nothing_to_render(two_workers_rep
     sip, gusu = two_workers_reports
     source = DistrictReports({f"32{n:04d}": (1, sip if n % 2 else gusu) for n in range(6)})
     metrics = MetricsText(source, clock=lambda: 1_000.0, step_seconds=0)
-    turns = []
 
-    async def ahead_beside_a_busy_loop():
-        async def other_work():
-            for _ in range(100):
-                turns.append(len(metrics._districts))
-                await asyncio.sleep(0)
-        other = asyncio.create_task(other_work())
-        await metrics.render_ahead()
-        await other
-        return await metrics.render_in_steps()
-
-    body = asyncio.run(ahead_beside_a_busy_loop())
+    _, turns = beside_a_busy_loop(metrics, metrics.render_ahead)
     assert sorted(source.built) == sorted(source.reports)  # each district once, all ahead
     assert set(turns) >= {1, 2, 3, 4, 5}
-    assert body == MetricsText(DistrictReports(dict(source.reports)), clock=lambda: 1_000.0).render()
+    assert metrics.render() == MetricsText(DistrictReports(dict(source.reports)), clock=lambda: 1_000.0).render()
+    assert len(source.built) == len(source.reports)  # the scrape after it rendered nothing
 
 
 @pytest.mark.parametrize("school_series", ["all", "violations"])
