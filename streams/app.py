@@ -187,7 +187,14 @@ def create_app(settings: Settings) -> faust.App:
         # now, in steps beside folding, rather than in the first scrape (about 20 s of rendering
         # for a worker's national share, past Prometheus's default 10 s scrape timeout).
         if pipeline.assigned and pipeline.assigned != rendered_ahead_for[0]:
-            rendered_ahead_for[:] = [pipeline.assigned, asyncio.ensure_future(metrics.render_ahead())]
+            task = asyncio.ensure_future(metrics.render_ahead())
+            task.add_done_callback(say_if_rendering_ahead_failed)
+            rendered_ahead_for[:] = [pipeline.assigned, task]
+
+    def say_if_rendering_ahead_failed(task: asyncio.Future) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            app.log.warning("rendering /metrics ahead failed (%r): the next scrape renders it / "
+                            "指标预渲染失败，下次抓取时渲染", task.exception())
 
     @app.timer(interval=settings.evaluate_interval)
     async def evaluate():

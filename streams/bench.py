@@ -51,10 +51,10 @@ class BenchConfig:
     # The workers' consumer-group session, and their interval between heap trims (the bench
     # waits one interval before reading memory after a trim).
     session_timeout: float = Settings.model_fields["session_timeout"].default
+    heap_trim_interval: float = Settings.model_fields["heap_trim_interval"].default
     # How long after a restarted worker holds every school its first /metrics scrape comes:
     # Prometheus's default scrape interval.
     scrape_after_restart: float = 15.0
-    heap_trim_interval: float = Settings.model_fields["heap_trim_interval"].default
 
     @classmethod
     def quick(cls) -> "BenchConfig":
