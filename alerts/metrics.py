@@ -158,11 +158,15 @@ class MetricsText:
             await self._render_changed()
             return self.render()
 
+    @property
+    def rendering(self) -> bool:
+        """Whether a scrape or a render ahead is under way."""
+        return self._rendering.locked()
+
     async def render_ahead(self) -> None:
         """Render the districts changed since the last scrape, in the same steps, and keep them
-        for the next scrape without joining a body: after a worker (re)builds its state, so that
-        the first scrape finds the work done. Waits for a scrape under way, and the other way
-        round."""
+        for the next scrape without joining a body (streams/ahead.py says when a worker does).
+        Waits for a scrape under way, and the other way round."""
         async with self._rendering:
             await self._render_changed()
 

@@ -18,6 +18,7 @@ from alerts.metrics import MetricsText
 from prometheus_client import CONTENT_TYPE_LATEST
 from rules.evaluate import Assessor
 from rules.pack import load_packs
+from streams.ahead import RenderAhead
 from streams.fetching import use_fetch_wait
 from streams.freezing import Freezer
 from streams.heap import HeapTrimmer
@@ -180,16 +181,15 @@ def create_app(settings: Settings) -> faust.App:
             await send_back(owned[partition], f"no progress for {quiet:.0f} s with records waiting")
 
     freezer = Freezer(settings.full_collection_interval)
-    rendered_ahead_for: list = [None, None]  # the assignment last rendered ahead for, and its task
+    ahead = RenderAhead()
+    ahead_task: list[asyncio.Future | None] = [None]
 
-    def render_ahead_after_rebuild() -> None:
-        # A rebuilt state (a start, a rebalance) makes every district's lines new: render them
-        # now, in steps beside folding, rather than in the first scrape (about 20 s of rendering
-        # for a worker's national share, past Prometheus's default 10 s scrape timeout).
-        if pipeline.assigned and pipeline.assigned != rendered_ahead_for[0]:
-            task = asyncio.ensure_future(metrics.render_ahead())
-            task.add_done_callback(say_if_rendering_ahead_failed)
-            rendered_ahead_for[:] = [pipeline.assigned, task]
+    def render_ahead_if_due() -> None:
+        running = ahead_task[0] is not None and not ahead_task[0].done()
+        if ahead.due(pipeline.assigned, sum(pipeline.health.events.values()), pipeline.live.stamp,
+                     running or metrics.rendering):
+            ahead_task[0] = asyncio.ensure_future(metrics.render_ahead())
+            ahead_task[0].add_done_callback(say_if_rendering_ahead_failed)
 
     def say_if_rendering_ahead_failed(task: asyncio.Future) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -202,7 +202,7 @@ def create_app(settings: Settings) -> faust.App:
         await read_stalled_again()
         source.sync()
         freezer.after_round()
-        render_ahead_after_rebuild()
+        render_ahead_if_due()
 
     # Writing waits for the broker's acknowledgements; on its own timer, neither folding nor
     # evaluation waits for it (in the agent it held a quick run at 1,000 events/s to a 3 s p50).
