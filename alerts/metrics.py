@@ -108,6 +108,11 @@ class _District:
     ends: list[array]  # per family: end offsets of the district's own lines, then of each school's
 
 
+#: The longest a render ahead holds the event loop before giving it back, and how long it waits
+#: before looking again while records wait to be folded or a scrape renders.
+AHEAD_STEP_SECONDS = 0.01
+
+
 class MetricsText:
     """A worker's `/metrics` text, with each school's series rendered once per change.
 
@@ -160,15 +165,26 @@ class MetricsText:
 
     @property
     def rendering(self) -> bool:
-        """Whether a scrape or a render ahead is under way."""
+        """Whether a scrape's render is under way."""
         return self._rendering.locked()
 
-    async def render_ahead(self) -> None:
-        """Render the districts changed since the last scrape, in the same steps, and keep them
-        for the next scrape without joining a body (streams/ahead.py says when a worker does).
-        Waits for a scrape under way, and the other way round."""
-        async with self._rendering:
-            await self._render_changed()
+    async def render_ahead(self, busy: Callable[[], bool] = lambda: False) -> None:
+        """Render the districts changed since the last scrape and keep them for the next one,
+        without joining a body (streams/ahead.py says when a worker does). Work that a worker's
+        events wait for comes first: before each district this waits while `busy()` (records
+        waiting to be folded) and while a scrape renders, and it gives the loop back every
+        `AHEAD_STEP_SECONDS`. A scrape that comes meanwhile renders what is left itself."""
+        turns = Turns(min(self.step_seconds, AHEAD_STEP_SECONDS))
+        for district_id, version, schools, report in list(self.source.districts()):
+            while busy() or self._rendering.locked():
+                await asyncio.sleep(AHEAD_STEP_SECONDS)
+            cached = self._districts.get(district_id)
+            if cached is None or cached.version != version:
+                # A report is built when it is called: a district changed since the list was
+                # taken shows its newer state under the older version, and is rendered again by
+                # the next scrape.
+                self._districts[district_id] = self._current(district_id, version, schools, report)
+            await turns.pause()
 
     async def _render_changed(self) -> None:
         turns = Turns(self.step_seconds)

@@ -188,8 +188,11 @@ def create_app(settings: Settings) -> faust.App:
         running = ahead_task[0] is not None and not ahead_task[0].done()
         if ahead.due(pipeline.assigned, sum(pipeline.health.events.values()), pipeline.live.stamp,
                      running or metrics.rendering):
-            ahead_task[0] = asyncio.ensure_future(metrics.render_ahead())
+            ahead_task[0] = asyncio.ensure_future(metrics.render_ahead(busy=records_waiting))
             ahead_task[0].add_done_callback(say_if_rendering_ahead_failed)
+
+    def records_waiting() -> bool:
+        return any(queue.qsize() for queue in buffered)
 
     def say_if_rendering_ahead_failed(task: asyncio.Future) -> None:
         if not task.cancelled() and task.exception() is not None:

@@ -244,6 +244,38 @@ def test_a_render_ahead_leaves_the_next_scrape_nothing_to_render(two_workers_rep
     assert len(source.built) == len(source.reports)  # the scrape after it rendered nothing
 
 
+def test_a_render_ahead_waits_while_records_wait_and_gives_way_to_a_scrape(two_workers_reports):
+    sip, gusu = two_workers_reports
+    source = DistrictReports({f"32{n:04d}": (1, sip if n % 2 else gusu) for n in range(4)})
+    metrics = MetricsText(source, clock=lambda: 1_000.0, step_seconds=0)
+    waiting = [True]
+
+    async def ahead_while_records_wait():
+        ahead = asyncio.create_task(metrics.render_ahead(busy=lambda: waiting[0]))
+        await asyncio.sleep(0.05)
+        rendered_meanwhile = list(source.built)
+        waiting[0] = False
+        await ahead
+        return rendered_meanwhile
+
+    assert asyncio.run(ahead_while_records_wait()) == []
+    assert sorted(source.built) == sorted(source.reports)
+
+    for district_id in source.reports:  # every district changes again
+        source.reports[district_id] = (2, source.reports[district_id][1])
+
+    async def ahead_during_a_scrape():
+        async with metrics._rendering:  # as a scrape holds it while it renders
+            ahead = asyncio.create_task(metrics.render_ahead())
+            await asyncio.sleep(0.05)
+            rendered_meanwhile = len(source.built)
+        await ahead
+        return rendered_meanwhile
+
+    assert asyncio.run(ahead_during_a_scrape()) == len(source.reports)  # none while the lock was held
+    assert len(source.built) == 2 * len(source.reports)
+
+
 @pytest.mark.parametrize("school_series", ["all", "violations"])
 def test_only_the_changed_schools_of_a_district_are_rendered_again(school_series):
     """A school fixed, a school added and a school gone: only the district's own lines and the
