@@ -172,8 +172,8 @@ class MetricsText:
         """Render the districts changed since the last scrape and keep them for the next one,
         without joining a body (streams/ahead.py says when a worker does). Work that a worker's
         events wait for comes first: before each district this waits while `busy()` (records
-        waiting to be folded) and while a scrape renders, and it gives the loop back every
-        `AHEAD_STEP_SECONDS`. A scrape that comes meanwhile renders what is left itself."""
+        arriving or waiting to be folded) and while a scrape renders, and it gives the loop back
+        every `AHEAD_STEP_SECONDS`. A scrape that comes meanwhile renders what is left itself."""
         turns = Turns(min(self.step_seconds, AHEAD_STEP_SECONDS))
         for district_id, version, schools, report in list(self.source.districts()):
             while busy() or self._rendering.locked():

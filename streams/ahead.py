@@ -4,9 +4,10 @@ A scrape renders the districts changed since the last one (alerts/metrics.py). A
 (re)builds its state for a new assignment (a start, a rebalance) every district is new: about
 20 s of rendering for a worker's national share, past Prometheus's default 10 s scrape timeout.
 And after a burst of changes with no scrape in between (a snapshot load), the next scrape finds
-most schools changed. So the worker renders ahead, in the same steps beside folding: after every
-rebuild, and in any evaluation round in which it folded nothing, when rendering takes no time
-from events. While events keep arriving it leaves the rendering to the scrapes.
+most schools changed. So the worker renders ahead: it starts after every rebuild, and in any
+evaluation round in which it folded nothing; and it renders only while no record has arrived for
+a round (streams/app.py), in steps of 10 ms at most, so that events never wait for it. While
+events keep arriving it leaves the rendering to the scrapes.
 """
 
 from __future__ import annotations

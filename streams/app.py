@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 
 import faust
 from faust.web import Request, Response, View
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> faust.App:
     metrics = MetricsText(source, school_series=settings.school_series)
 
     buffered = []  # the agent's record buffer, once it runs
+    last_record_at = [0.0]  # when the agent last took a record (time.monotonic)
 
     @app.agent(events)
     async def fold(stream):
@@ -110,6 +112,7 @@ def create_app(settings: Settings) -> faust.App:
         writer.ack = manual.ack
         buffered.append(stream.channel.queue)
         async for record in manual.events():
+            last_record_at[0] = time.monotonic()
             message = record.message
             verdict = positions.admit(message.partition, message.offset, message.generation_id)
             if verdict is Verdict.NOT_RESUMED:
@@ -188,11 +191,15 @@ def create_app(settings: Settings) -> faust.App:
         running = ahead_task[0] is not None and not ahead_task[0].done()
         if ahead.due(pipeline.assigned, sum(pipeline.health.events.values()), pipeline.live.stamp,
                      running or metrics.rendering):
-            ahead_task[0] = asyncio.ensure_future(metrics.render_ahead(busy=records_waiting))
+            ahead_task[0] = asyncio.ensure_future(metrics.render_ahead(busy=folding))
             ahead_task[0].add_done_callback(say_if_rendering_ahead_failed)
 
-    def records_waiting() -> bool:
-        return any(queue.qsize() for queue in buffered)
+    def folding() -> bool:
+        # A render ahead runs only in the gaps between bursts of records: rendering beside a
+        # steady stream, even in 10 ms steps, raised p50 at 1,000 single events/s from 0.06 to
+        # 0.16 s in a national run.
+        quiet_for = time.monotonic() - last_record_at[0]
+        return quiet_for < settings.evaluate_interval or any(queue.qsize() for queue in buffered)
 
     def say_if_rendering_ahead_failed(task: asyncio.Future) -> None:
         if not task.cancelled() and task.exception() is not None:
