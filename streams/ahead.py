@@ -6,8 +6,8 @@ A scrape renders the districts changed since the last one (alerts/metrics.py). A
 And after a burst of changes with no scrape in between (a snapshot load), the next scrape finds
 most schools changed. So the worker renders ahead: it starts after every rebuild, and in any
 evaluation round in which it folded nothing; and it renders only while no record has arrived for
-a round (streams/app.py), in steps of 10 ms at most, so that an event waits for it 10 ms at most. While
-events keep arriving it leaves the rendering to the scrapes.
+a round (streams/app.py), in steps of 10 ms at most, so that an event waits for it 10 ms at
+most. While events keep arriving it leaves the rendering to the scrapes.
 """
 
 from __future__ import annotations
