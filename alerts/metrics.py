@@ -13,7 +13,7 @@ import itertools
 import threading
 import time
 from array import array
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -160,7 +160,7 @@ class MetricsText:
         A scrape abandoned half way keeps what it rendered; one scrape renders at a time, and a
         scrape that waited for another finds its work done."""
         async with self._rendering:
-            await self._render_changed()
+            await self._render_changed(self.step_seconds)
             return self.render()
 
     @property
@@ -174,24 +174,25 @@ class MetricsText:
         events wait for comes first: before each district this waits while `busy()` (records
         arriving or waiting to be folded) and while a scrape renders, and it gives the loop back
         every `AHEAD_STEP_SECONDS`. A scrape that comes meanwhile renders what is left itself."""
-        turns = Turns(min(self.step_seconds, AHEAD_STEP_SECONDS))
-        for district_id, version, schools, report in list(self.source.districts()):
+        async def give_way() -> None:
             while busy() or self._rendering.locked():
                 await asyncio.sleep(AHEAD_STEP_SECONDS)
-            cached = self._districts.get(district_id)
-            if cached is None or cached.version != version:
-                # A report is built when it is called: a district changed since the list was
-                # taken shows its newer state under the older version, and is rendered again by
-                # the next scrape.
-                self._districts[district_id] = self._current(district_id, version, schools, report)
-            await turns.pause()
 
-    async def _render_changed(self) -> None:
-        turns = Turns(self.step_seconds)
+        await self._render_changed(min(self.step_seconds, AHEAD_STEP_SECONDS), before_each=give_way)
+
+    async def _render_changed(self, step_seconds: float, before_each: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Render each district whose version moved, giving the loop back every `step_seconds`
+        and awaiting `before_each` before rendering one. `_current` looks at the kept lines again
+        after that wait, so a district a scrape rendered meanwhile is not rendered twice; one
+        changed since the list was taken shows its newer state (reports are built when called)
+        under the older version, and is rendered again by the next scrape."""
+        turns = Turns(step_seconds)
         for district_id, version, schools, report in list(self.source.districts()):
             cached = self._districts.get(district_id)
             if cached is not None and cached.version == version:
                 continue
+            if before_each is not None:
+                await before_each()
             self._districts[district_id] = self._current(district_id, version, schools, report)
             await turns.pause()
 
