@@ -233,7 +233,7 @@ def _in_process(result: BenchResult, load, batched, singles, partitions: int) ->
     from rules.evaluate import Assessor
     from rules.pack import load_packs
     from streams.freezing import Freezer
-    from streams.live import LiveAssessment
+    from streams.live import LiveAssessment, LiveSource
     from streams.pipeline import Pipeline
 
     defaults = Settings.model_fields
@@ -273,7 +273,7 @@ def _in_process(result: BenchResult, load, batched, singles, partitions: int) ->
         result.in_process_batched_events_per_s = fold(batched)
         result.in_process_single_events_per_s = fold(singles)
         started = time.perf_counter()
-        text = MetricsText(_Renderable(pipeline.live), school_series="violations").render()
+        text = MetricsText(LiveSource(pipeline.live), school_series="violations").render()
         result.metrics_scrape_violations_s = time.perf_counter() - started
         result.metrics_series_violations = _series(text)
     finally:
@@ -625,21 +625,6 @@ def _scrapes(result: BenchResult, worker: _Workers, settings: Settings, sim) -> 
     result.notes.append("the all-schools scrapes are the worker's real /metrics over HTTP; the off-standard-only "
                         "text is rendered whole in the bench process, from the in-process pipeline's state after "
                         "the same records")
-
-
-class _Renderable:
-    """A live assessment as `MetricsText` reads it, as in a worker."""
-
-    def __init__(self, live):
-        self.live = live
-
-    def districts(self):
-        return self.live.renderable()
-
-    def health(self):
-        from alerts.health import Health
-
-        return Health()
 
 
 class _LongestAnswer:

@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from alerts.health import Health
 from junheng.turns import Turns
 from rules.balance import DistrictBalance
 from rules.evaluate import Assessor, DistrictResult, SchoolResult, build_report, merge_reports
@@ -147,3 +148,17 @@ class LiveAssessment:
         if cause is not None:
             for key in after - before:
                 self.causes[key] = cause
+
+
+class LiveSource:
+    """A live assessment as `alerts.metrics.MetricsText` reads it outside a worker, with an empty
+    health (a worker's own source adds its consumer's lag: streams/app.py)."""
+
+    def __init__(self, live: LiveAssessment):
+        self.live = live
+
+    def districts(self):
+        return self.live.renderable()
+
+    def health(self) -> Health:
+        return Health()

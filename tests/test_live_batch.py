@@ -9,12 +9,11 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.health import Health
 from alerts.metrics import MetricsText
 from junheng.examples import country, rural_county
 from rules.evaluate import Assessor, assess
 from rules.pack import load_packs
-from streams.live import LiveAssessment
+from streams.live import LiveAssessment, LiveSource
 from streams.load import snapshot_events
 from streams.pipeline import Pipeline
 from streams.simulate import Simulator
@@ -50,19 +49,6 @@ def test_live_results_after_every_flush_equal_the_batch_assessment(seed, chunks)
         assert report == assess(sim.snapshot(), PACK, RURAL.as_of)
 
 
-class _Districts:
-    """A live assessment as the worker's /metrics reads it (streams/app.py _WorkerSource)."""
-
-    def __init__(self, live: LiveAssessment):
-        self.live = live
-
-    def districts(self):
-        return self.live.renderable()
-
-    def health(self):
-        return Health()
-
-
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000), chunks=st.lists(st.integers(1, 30), min_size=1, max_size=8),
        school_series=st.sampled_from(["all", "violations"]))
@@ -70,9 +56,9 @@ def test_metrics_kept_across_flushes_equal_a_fresh_render(seed, chunks, school_s
     snapshot = country(3, 1)
     sim = Simulator(snapshot, seed=seed)
     pipeline = loaded(snapshot)
-    kept = MetricsText(_Districts(pipeline.live), school_series=school_series, clock=lambda: 1_000.0)
+    kept = MetricsText(LiveSource(pipeline.live), school_series=school_series, clock=lambda: 1_000.0)
     kept.render()
     for size in chunks:
         fold(pipeline, sim.events(size))
-        fresh = MetricsText(_Districts(pipeline.live), school_series=school_series, clock=lambda: 1_000.0)
+        fresh = MetricsText(LiveSource(pipeline.live), school_series=school_series, clock=lambda: 1_000.0)
         assert kept.render() == fresh.render()
