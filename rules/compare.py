@@ -14,15 +14,20 @@ REL_TOL = 1e-9
 
 def holds(value: float, op: str, limit: float) -> bool:
     """Whether `value op limit` holds, with equality at 9 significant digits."""
-    equal = math.isclose(value, limit, rel_tol=REL_TOL, abs_tol=1e-12)
+    # The tolerance decides only when the plain comparison does not: it is computed for the
+    # few values that fall short of the limit (or pass it, for strict operators), not for all.
     if op == ">=":
-        return equal or value > limit
+        return value >= limit or _close(value, limit)
     if op == "<=":
-        return equal or value < limit
+        return value <= limit or _close(value, limit)
     if op == ">":
-        return not equal and value > limit
+        return value > limit and not _close(value, limit)
     if op == "<":
-        return not equal and value < limit
+        return value < limit and not _close(value, limit)
     if op == "==":
-        return equal
+        return _close(value, limit)
     raise ValueError(f"unknown comparison {op!r}")
+
+
+def _close(value: float, limit: float) -> bool:
+    return math.isclose(value, limit, rel_tol=REL_TOL, abs_tol=1e-12)

@@ -21,6 +21,8 @@ from schemas.snapshot import District
 from streams.state import State, district_record, school_record
 
 ViolationKey = tuple[str, str, str | None, str | None]
+#: Gives the cause of the violations an evaluation makes appear; called only when some do.
+CauseOf = Callable[[], Cause]
 
 
 def violation_key(v: Violation) -> ViolationKey:
@@ -64,16 +66,16 @@ class LiveAssessment:
     def has_district(self, district_id: str) -> bool:
         return district_id in self.districts
 
-    def set_school(self, district_id: str, school_id: str, state: State | None, cause: Cause | None = None) -> None:
+    def set_school(self, district_id: str, school_id: str, state: State | None, cause: CauseOf | None = None) -> None:
         """Re-evaluate one school from its state (None or closed: it leaves the district); its
-        violations that are new are attributed to `cause`. Set the district first."""
+        violations that are new are attributed to the cause `cause()` gives. Set the district first."""
         live = self._district(district_id, None)
         record = school_record(state) if state is not None else None
         new = self.assessor.school(record, live.record) if record is not None else None
         self._replace_school(live, school_id, new, cause)
 
-    def refresh(self, district_id: str, cause: Cause | None = None) -> None:
-        """Re-evaluate a district from its sums; its new violations are attributed to `cause`."""
+    def refresh(self, district_id: str, cause: CauseOf | None = None) -> None:
+        """Re-evaluate a district from its sums; its new violations are attributed to `cause()`."""
         live = self.districts.get(district_id)
         if live is None:
             return
@@ -129,7 +131,7 @@ class LiveAssessment:
         self.stamp += 1
         live.version = self.stamp
 
-    def _replace_school(self, live: DistrictLive, school_id: str, new: SchoolResult | None, cause: Cause | None) -> None:
+    def _replace_school(self, live: DistrictLive, school_id: str, new: SchoolResult | None, cause: CauseOf | None) -> None:
         old = live.schools.pop(school_id, None)
         live.school_versions.pop(school_id, None)
         live.balance.replace(old.contribution if old else None, new.contribution if new else None)
@@ -140,14 +142,17 @@ class LiveAssessment:
             live.school_versions[school_id] = self.stamp
         self._attribute(old.findings.violations if old else [], new.findings.violations if new else [], cause)
 
-    def _attribute(self, old: list[Violation], new: list[Violation], cause: Cause | None) -> None:
+    def _attribute(self, old: list[Violation], new: list[Violation], cause: CauseOf | None) -> None:
         before = {violation_key(v) for v in old}
         after = {violation_key(v) for v in new}
         for key in before - after:
             self.causes.pop(key, None)
-        if cause is not None:
-            for key in after - before:
-                self.causes[key] = cause
+        appeared = after - before
+        if cause is not None and appeared:
+            # Built only here: most evaluations make no violation appear.
+            made = cause()
+            for key in appeared:
+                self.causes[key] = made
 
 
 class LiveSource:

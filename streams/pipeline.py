@@ -9,8 +9,9 @@ costs one store write and one changelog record.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -180,10 +181,10 @@ class Pipeline:
                     self.dirty_schools.setdefault(school_id, district_id)
         for school_id, district_id in self.dirty_schools.items():
             event = self.causes.get((district_id, school_id))
-            self.live.set_school(district_id, school_id, self.school(school_id), _cause(event) if event else None)
+            self.live.set_school(district_id, school_id, self.school(school_id), _cause_of(event) if event else None)
         for district_id in touched:
             event = self.causes.get((district_id, None))
-            self.live.refresh(district_id, _cause(event) if event else None)
+            self.live.refresh(district_id, _cause_of(event) if event else None)
         evaluated = len(self.dirty_schools) + len(touched)
         self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
         self.health.rule_evaluations = self.live.evaluations
@@ -255,8 +256,9 @@ class Pipeline:
             self.health.newest_event_time = stamp
 
 
-def _cause(event: ev.Event) -> Cause:
-    return Cause(event_id=event.event_id, type=event.type, source=event.source, occurred_at=event.occurred_at)
+def _cause_of(event: ev.Event) -> Callable[[], Cause]:
+    return functools.partial(Cause, event_id=event.event_id, type=event.type, source=event.source,
+                             occurred_at=event.occurred_at)
 
 
 def _one(item, original: bytes) -> tuple[ev.Event | None, DeadLetter | None]:
