@@ -13,8 +13,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from junheng.errors import EXIT_OK, EXIT_VIOLATIONS, UserError
 
 BATCH_EVENTS = 500
@@ -28,16 +26,10 @@ def add_connection_flags(p: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace, **extra):
     """Settings from flags, falling back to JUNHENG_* environment variables and defaults."""
-    from streams.settings import Settings
+    from streams.settings import Settings, load_settings
 
-    given = {k: v for k, v in vars(args).items() if v is not None and k in Settings.model_fields}
-    given.update({k: v for k, v in extra.items() if v is not None})
-    try:
-        return Settings(**given)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(map(str, err["loc"]))  # empty for checks across fields (Kafka security)
-        raise UserError(f"{where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}") from None
+    flags = {k: v for k, v in vars(args).items() if v is not None and k in Settings.model_fields}
+    return load_settings(flags, **{k: v for k, v in extra.items() if v is not None})
 
 
 # --- worker --------------------------------------------------------------------------------------
@@ -274,7 +266,7 @@ def configure_dev(p: argparse.ArgumentParser) -> None:
 def run_dev(args) -> int:
     """Embedded default: broker, worker, the SIP example loaded, and the simulator running."""
     from streams.broker import BrokerError, EmbeddedBroker
-    from streams.settings import Settings
+    from streams.settings import load_settings
 
     if args.rate <= 0:
         raise UserError("--rate must be positive / 速率必须为正数")
@@ -289,8 +281,12 @@ def run_dev(args) -> int:
         broker.start()
     except BrokerError as exc:
         raise UserError(str(exc)) from None
-    settings = Settings(broker=broker.url, web_port=args.web_port, producer_max_batch_size=1, session_timeout=2,
-                        data_dir=workdir / "worker", as_of=snapshot.as_of)
+    try:
+        settings = load_settings(broker=broker.url, web_port=args.web_port, producer_max_batch_size=1,
+                                 session_timeout=2, data_dir=workdir / "worker", as_of=snapshot.as_of)
+    except UserError:  # a bad JUNHENG_* variable: leave nothing running
+        broker.stop()
+        raise
     worker = start_worker_process(settings, workdir / "worker.log")
     try:
         url = f"http://127.0.0.1:{settings.web_port}"

@@ -13,6 +13,8 @@ import os
 import ssl
 from typing import TYPE_CHECKING, Any
 
+from streams.settings import env_name
+
 if TYPE_CHECKING:
     from streams.settings import Settings
 
@@ -30,10 +32,10 @@ def check_settings(settings: "Settings") -> None:
     tls_given = [name for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
                  if getattr(settings, name) is not None]
     if protocol not in SASL_PROTOCOLS and sasl_given:
-        raise ValueError(f"{_env(sasl_given[0])} is set but JUNHENG_KAFKA_SECURITY_PROTOCOL is {protocol}; "
+        raise ValueError(f"{env_name(sasl_given[0])} is set but JUNHENG_KAFKA_SECURITY_PROTOCOL is {protocol}; "
                          f"use SASL_SSL (or SASL_PLAINTEXT) / 已配置 SASL 参数，但安全协议不是 SASL_SSL 或 SASL_PLAINTEXT")
     if protocol not in TLS_PROTOCOLS and tls_given:
-        raise ValueError(f"{_env(tls_given[0])} is set but JUNHENG_KAFKA_SECURITY_PROTOCOL is {protocol}; "
+        raise ValueError(f"{env_name(tls_given[0])} is set but JUNHENG_KAFKA_SECURITY_PROTOCOL is {protocol}; "
                          f"use SSL or SASL_SSL / 已配置 TLS 文件，但安全协议不是 SSL 或 SASL_SSL")
     if protocol in SASL_PROTOCOLS:
         _check_sasl(settings)
@@ -43,13 +45,13 @@ def check_settings(settings: "Settings") -> None:
     for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "kafka_sasl_password_file"):
         path = getattr(settings, name)
         if path is not None and not os.access(path, os.R_OK):
-            raise ValueError(f"{_env(name)}: {path} cannot be read / 无法读取文件 {path}")
+            raise ValueError(f"{env_name(name)}: {path} cannot be read / 无法读取文件 {path}")
 
 
 def _check_sasl(settings: "Settings") -> None:
     missing = [name for name in ("kafka_sasl_mechanism", "kafka_sasl_username") if getattr(settings, name) is None]
     if missing:
-        raise ValueError(f"{settings.kafka_security_protocol} needs {' and '.join(map(_env, missing))} "
+        raise ValueError(f"{settings.kafka_security_protocol} needs {' and '.join(map(env_name, missing))} "
                          f"(SCRAM-SHA-256 or SCRAM-SHA-512) / SASL 认证缺少机制或用户名")
     given = [settings.kafka_sasl_password is not None, settings.kafka_sasl_password_file is not None]
     if all(given):
@@ -137,7 +139,3 @@ def settings_env(settings: "Settings") -> dict[str, str]:
 def _read_password(path) -> str:
     with open(path, encoding="utf-8") as handle:
         return handle.read().strip()
-
-
-def _env(field: str) -> str:
-    return f"JUNHENG_{field.upper()}"

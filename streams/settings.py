@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from junheng.errors import UserError
+from schemas.loading import printable
 from streams.heap import TRIM_INTERVAL
+
+ENV_PREFIX = "JUNHENG_"
 
 
 class Settings(BaseSettings):
     """Everything a worker, a loader or the simulator needs to find the broker and each other."""
 
-    model_config = SettingsConfigDict(env_prefix="JUNHENG_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap URL, kafka://host:port[;host:port]")
     app_id: str = Field("junheng", pattern=r"^[A-Za-z0-9._-]+$")
@@ -80,3 +87,69 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> list[str]:
         """The broker URL as host:port pairs, for kafka-python and aiokafka."""
         return self.broker[len("kafka://"):].split(";")
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, **given: Any) -> Settings:
+    """Settings from command-line flags (by field name) and values a command fixes itself, over
+    JUNHENG_* environment variables and defaults. A bad value raises UserError naming the flag or
+    variable it came from, with what it should be, in English and Chinese."""
+    flags = dict(flags or {})
+    try:
+        return Settings(**{**flags, **given})
+    except ValidationError as exc:
+        raise UserError(_invalid(exc.errors()[0], flags)) from None
+    except SettingsError as exc:  # a JSON-valued variable that is not JSON (JUNHENG_RULES)
+        raise UserError(_unparsed(str(exc))) from None
+
+
+#: What a value should be, in Chinese, by pydantic error type (the English is pydantic's own).
+_SHOULD_ZH = {
+    "greater_than": "应大于 {gt}", "greater_than_equal": "应不小于 {ge}",
+    "less_than": "应小于 {lt}", "less_than_equal": "应不大于 {le}",
+    "int_parsing": "应为整数", "int_type": "应为整数", "int_from_float": "应为整数",
+    "float_parsing": "应为数字", "float_type": "应为数字",
+    "bool_parsing": "应为 true 或 false", "bool_type": "应为 true 或 false",
+    "literal_error": "应为以下之一：{expected}",
+    "string_pattern_mismatch": "格式应符合 {pattern}",
+    "date_parsing": "应为日期 YYYY-MM-DD", "date_from_datetime_parsing": "应为日期 YYYY-MM-DD",
+    "date_from_datetime_inexact": "应为日期 YYYY-MM-DD", "date_type": "应为日期 YYYY-MM-DD",
+}
+_SECRET = {"kafka_sasl_password"}
+
+
+def _invalid(error: Mapping[str, Any], flags: Mapping[str, Any]) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:  # a check across fields (Kafka security): its message names the variables
+        return message
+    field = str(error["loc"][0])
+    value = "" if field in _SECRET else printable(repr(error.get("input")))[:80]
+    if field in flags:
+        source, kind_zh = f"--{field.replace('_', '-')}", "参数"
+        given = f"{source} {value}".rstrip()
+    else:
+        source, kind_zh = env_name(field), "环境变量"
+        given = f"{source}={value}" if value else source
+    if error["type"] == "value_error":  # our own validators' messages are already bilingual
+        return f"{given}: {message}"
+    context = {k: _plain(v) for k, v in error.get("ctx", {}).items()}
+    return f"{given}: {message} / {kind_zh} {source} {_SHOULD_ZH.get(error['type'], '取值无效').format(**context)}"
+
+
+def _plain(value: Any) -> Any:
+    """A limit as people write it: 0, not 0.0; pydantic's "'a' or 'b'" as 'a' 或 'b'."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value.replace(" or ", " 或 ") if isinstance(value, str) else value
+
+
+def _unparsed(text: str) -> str:
+    found = re.search(r'field "(\w+)"', text)
+    field = found.group(1) if found else "?"
+    value = os.environ.get(env_name(field), "")
+    return (f"{env_name(field)}={printable(repr(value))[:80]}: not valid JSON; a list is written like "
+            f'["national-2017"] / 环境变量 {env_name(field)} 应为 JSON，例如 ["national-2017"]')

@@ -86,7 +86,7 @@ def test_assess_passing_snapshot_exits_0(tmp_path):
 @pytest.mark.parametrize("args,expected", [
     (["assess", "/nonexistent.json"], "junheng: /nonexistent.json: no such file"),
     (["assess", str(EXAMPLES / "suzhou-sip.json"), "--rules", "nope"], "junheng: rule pack 'nope' not found"),
-    (["load", str(EXAMPLES / "suzhou-sip.json"), "--broker", "localhost:9092"], "junheng: broker: broker must look like kafka://host:port"),
+    (["load", str(EXAMPLES / "suzhou-sip.json"), "--broker", "localhost:9092"], "junheng: --broker 'localhost:9092': broker must look like kafka://host:port"),
 ])
 def test_user_errors_are_one_line_and_exit_2(args, expected):
     run = junheng(*args)
@@ -138,3 +138,35 @@ def test_example_command_writes_the_checked_in_example(tmp_path):
     run = junheng("example", "suzhou-sip", "--out", str(out))
     assert run.returncode == 0 and "43 schools" in run.stdout
     assert out.read_text(encoding="utf-8") == (EXAMPLES / "suzhou-sip.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("env", "flags", "expected"), [
+    ({"JUNHENG_HEAP_TRIM_INTERVAL": "0"}, [],
+     "JUNHENG_HEAP_TRIM_INTERVAL='0': Input should be greater than 0 / 环境变量 JUNHENG_HEAP_TRIM_INTERVAL 应大于 0"),
+    ({"JUNHENG_STORE": "disk"}, [], "JUNHENG_STORE='disk': Input should be 'memory' or 'rocksdb' / "
+                                    "环境变量 JUNHENG_STORE 应为以下之一：'memory' 或 'rocksdb'"),
+    # A list variable is JSON: pydantic-settings raised its own error here, as a traceback.
+    ({"JUNHENG_RULES": "national-2017"}, [], 'JUNHENG_RULES=\'national-2017\': not valid JSON; a list is written '
+                                             'like ["national-2017"] / 环境变量 JUNHENG_RULES 应为 JSON'),
+    ({}, ["--partitions", "0"], "--partitions 0: Input should be greater than or equal to 1 / 参数 --partitions 应不小于 1"),
+    # The flag wins over the variable, and the message names the flag.
+    ({"JUNHENG_AS_OF": "2023-09-01"}, ["--as-of", "2023-02-30"], "--as-of '2023-02-30': Input should be a valid date"),
+    ({"JUNHENG_KAFKA_SECURITY_PROTOCOL": "SSL", "JUNHENG_KAFKA_SASL_PASSWORD": "hunter2"}, [],
+     "JUNHENG_KAFKA_SASL_PASSWORD is set but JUNHENG_KAFKA_SECURITY_PROTOCOL is SSL"),
+])
+def test_a_bad_setting_names_its_flag_or_variable_in_both_languages(env, flags, expected):
+    import os
+
+    run = junheng("worker", *flags, env={**os.environ, **env})
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"junheng: {expected}") and run.stderr.count("\n") == 1
+    assert "hunter2" not in run.stderr
+
+
+def test_a_bad_password_value_is_not_echoed():
+    from junheng.errors import UserError
+    from streams.settings import load_settings
+
+    with pytest.raises(UserError) as caught:
+        load_settings(kafka_sasl_password=["hunter2"])
+    assert str(caught.value).startswith("JUNHENG_KAFKA_SASL_PASSWORD: ") and "hunter2" not in str(caught.value)
