@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from streams.broker import EmbeddedBroker, declare_topics, free_port
-from streams.settings import Settings
+from streams.settings import Settings, load_settings
 
 GIB = 1 << 30
 #: Changes published between the second and third /metrics scrapes.
@@ -312,10 +312,10 @@ def _batch(events) -> bytes:
 
 def _settings(broker: EmbeddedBroker, data_dir: Path, config: BenchConfig, batch_size: int | None,
               app_id: str = "junheng-bench", topic: str = "bench.events") -> Settings:
-    return Settings(broker=broker.url, app_id=app_id, topic=topic, dead_letter_topic=f"{topic}.dead-letter",
-                    partitions=config.partitions, web_port=free_port(), data_dir=data_dir,
-                    producer_max_batch_size=batch_size, as_of=AS_OF, school_series="all",
-                    session_timeout=config.session_timeout, heap_trim_interval=config.heap_trim_interval)
+    return load_settings(broker=broker.url, app_id=app_id, topic=topic, dead_letter_topic=f"{topic}.dead-letter",
+                         partitions=config.partitions, web_port=free_port(), data_dir=data_dir,
+                         producer_max_batch_size=batch_size, as_of=AS_OF, school_series="all",
+                         session_timeout=config.session_timeout, heap_trim_interval=config.heap_trim_interval)
 
 
 def _topics(settings: Settings):
