@@ -251,6 +251,17 @@ def create_app(settings: Settings) -> faust.App:
             app.log.warning("changes not written before stopping (%r): they will be read again from the "
                             "events topic / 停止前未能写入变更，重启后将从事件主题重读", exc)
 
+    owned_before: list[frozenset[int]] = [frozenset()]
+
+    @app.on_partitions_assigned.connect
+    async def note_partitions_recovered_anew(app, assigned, **kwargs):
+        # A partition assigned now but not at the last rebalance had its tables recovered from
+        # the changelog, perhaps with another worker's changes: its districts are built again
+        # even if this worker owned it before and no sync saw the assignment in between.
+        owned = frozenset(tp.partition for tp in assigned if tp.topic == settings.topic)
+        pipeline.recovered_anew(owned - owned_before[0])
+        owned_before[0] = owned
+
     @app.on_partitions_revoked.connect
     async def write_before_partitions_move(app, revoked, **kwargs):
         # Faust has stopped handing records to the agent by now: write what it folded, so the

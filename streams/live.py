@@ -63,6 +63,15 @@ class LiveAssessment:
         live = self._district(district_id, state)
         return list(live.schools)
 
+    def drop_district(self, district_id: str) -> None:
+        """Forget a district and the causes of its violations (its partition moved away)."""
+        live = self.districts.pop(district_id, None)
+        if live is None:
+            return
+        for result in (live.result, *live.schools.values()):
+            for violation in result.findings.violations if result is not None else ():
+                self.causes.pop(violation_key(violation), None)
+
     def has_district(self, district_id: str) -> bool:
         return district_id in self.districts
 

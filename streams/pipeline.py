@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Collection, MutableMapping
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -112,6 +112,7 @@ class Pipeline:
         self.live = live
         self.health = health or Health()
         self.assigned: frozenset[int] | None = None
+        self.stale: set[int] = set()
         self.dirty_schools: dict[str, str] = {}
         self.dirty_districts: set[str] = set()
         self.causes: dict[tuple[str, str | None], ev.Event] = {}
@@ -172,6 +173,8 @@ class Pipeline:
     def flush(self) -> int:
         """Re-evaluate every school and district changed since the last flush; a violation that
         appears is attributed to the latest event that touched its school, else its district."""
+        if self.assigned is not None:
+            self._forget_unowned()
         if not self.dirty_schools and not self.dirty_districts:
             return 0
         touched = set(self.dirty_schools.values()) | self.dirty_districts
@@ -191,25 +194,64 @@ class Pipeline:
         return evaluated
 
     def sync(self, assigned: frozenset[int]) -> None:
-        """Rebuild the live assessment from the tables when this worker's partitions changed, so
-        that it holds exactly the keys of the partitions owned now; otherwise flush."""
-        if assigned == self.assigned:
+        """Keep the live assessment to the partitions owned now; otherwise flush.
+
+        When they change, the districts of partitions no longer owned are dropped, and those of
+        partitions newly owned (or recovered anew, see `recovered_anew`) are built from the
+        tables. Districts of partitions kept throughout are neither evaluated nor rendered for
+        /metrics again: a worker's national share takes tens of seconds to evaluate and render,
+        and a rebalance usually moves only some of its partitions."""
+        if assigned == self.assigned and not self.stale:
             self.flush()
             return
-        self.assigned = assigned
-        self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
-        self.live.clear()
+        previous, self.assigned = self.assigned, assigned
+        if previous is None:
+            self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
+            self.live.clear()
+        else:
+            self.flush()  # what the kept districts folded; the dropped ones are evaluated for nothing
+        kept = ((previous or frozenset()) & assigned) - self.stale
+        self.stale = set()
+        for district_id in [d for d in self.live.districts if self._partition(d) not in kept]:
+            self.live.drop_district(district_id)
+        gained, built = assigned - kept, set()
         for district_id, state in self._newest("districts"):
-            if state.get("partition") in assigned:
+            if state.get("partition") in gained:
                 self.live.set_district(district_id, state)
+                built.add(district_id)
         for school_id, state in self._newest("schools"):
-            if state.get("partition") in assigned:
+            if state.get("partition") in gained:
                 if not self.live.has_district(state["district"]):
                     self.live.set_district(state["district"], None)
                 self.live.set_school(state["district"], school_id, state)
-        for district_id in list(self.live.districts):
+                built.add(state["district"])
+        for district_id in built:
             self.live.refresh(district_id)
         self.health.rule_evaluations = self.live.evaluations
+
+    def _forget_unowned(self) -> None:
+        # Records of a partition this worker no longer owns (fetched before it moved away)
+        # change its tables but not its live assessment: the partition's owner exports them.
+        owned = self.assigned
+        self.dirty_schools = {school_id: district_id for school_id, district_id in self.dirty_schools.items()
+                              if (self.school(school_id) or {}).get("partition") in owned}
+        self.dirty_districts = {d for d in self.dirty_districts if (self.district(d) or {}).get("partition") in owned}
+
+    def recovered_anew(self, partitions: Collection[int]) -> None:
+        """Note partitions whose tables Faust recovered from their changelogs since the last
+        sync, because this worker was (re)assigned them: the next sync builds them again even if
+        it owned them before, as another worker may have folded their events meanwhile."""
+        self.stale |= set(partitions)
+
+    def _partition(self, district_id: str) -> int | None:
+        """The partition of a live district, from its state or one of its schools'; None when the
+        tables no longer hold them (the partition has moved)."""
+        state = self.district(district_id)
+        if state is None:
+            live = self.live.districts.get(district_id)
+            school_id = next(iter(live.schools), None) if live is not None else None
+            state = self.school(school_id) if school_id is not None else None
+        return state.get("partition") if state is not None else None
 
     def _store(self, table: str) -> MutableMapping:
         return self.schools if table == "schools" else self.districts
