@@ -97,6 +97,9 @@ class BenchResult:
     metrics_scrape_after_restart_s: float = 0.0
     metrics_series_violations: int = 0
     metrics_scrape_violations_s: float = 0.0
+    # In-process, the whole country as one worker's state: a sync and a whole /metrics render
+    # after each change of partitions (see `_partitions_moving`).
+    partitions_moving: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -214,6 +217,7 @@ def render(result: BenchResult) -> str:
         ("/metrics, off-standard schools only / 仅未达标学校",
          f"{result.metrics_series_violations:,} series, {result.metrics_scrape_violations_s:.2f} s "
          "with every district rendered (in-process, the same records)"),
+        ("partitions moving (in-process) / 分区迁移", _moving(result.partitions_moving)),
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
@@ -222,11 +226,21 @@ def render(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
+def _moving(timings: dict[str, float]) -> str:
+    if not timings:
+        return "-"
+    return (f"at a start, sync {timings['start_sync_s']:.2f} s (its render: the line above); keeping half, "
+            f"sync {timings['keep_half_sync_s']:.2f} s + render {timings['keep_half_render_s']:.2f} s; gaining "
+            f"that half back, sync {timings['gain_half_sync_s']:.2f} s + render {timings['gain_half_render_s']:.2f} s")
+
+
 def _in_process(result: BenchResult, load, batched, singles, partitions: int) -> None:
     """Events per second of the worker's pipeline alone over the same records (decode, fold,
     store, evaluation at the worker's default interval), batched and one per record: what the
-    domain code allows before Kafka and Faust take their share. Then the `/metrics` text of the
-    state they lead to under the off-standard-only policy, rendered whole as after a start."""
+    domain code allows before Kafka and Faust take their share. Then, as a worker owning every
+    partition: its live state built from the tables as at a start, the `/metrics` text of that
+    state under the off-standard-only policy rendered whole, and the sync and render when half of
+    the partitions move away and come back."""
     import datetime as dt
 
     from alerts.metrics import MetricsText
@@ -272,13 +286,36 @@ def _in_process(result: BenchResult, load, batched, singles, partitions: int) ->
         fold(load)
         result.in_process_batched_events_per_s = fold(batched)
         result.in_process_single_events_per_s = fold(singles)
+        # As a worker's start: every partition's districts built from the tables, then rendered.
+        everything = frozenset(range(partitions))
         started = time.perf_counter()
-        text = MetricsText(LiveSource(pipeline.live), school_series="violations").render()
+        pipeline.sync(everything)
+        result.partitions_moving["start_sync_s"] = time.perf_counter() - started
+        gc.freeze()  # what the sync built, as a worker's evaluation round does
+        metrics = MetricsText(LiveSource(pipeline.live), school_series="violations")
+        started = time.perf_counter()
+        result.metrics_series_violations = _series(metrics.render())
         result.metrics_scrape_violations_s = time.perf_counter() - started
-        result.metrics_series_violations = _series(text)
+        result.partitions_moving.update(_partitions_moving(pipeline, metrics, everything))
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+def _partitions_moving(pipeline, metrics, everything: frozenset[int]) -> dict[str, float]:
+    """Seconds to sync the live state to new partitions and then render `/metrics`, as a worker
+    does when a second one joins the group (it keeps half of its partitions) and when that one
+    leaves (the half comes back). `metrics` holds the render of `everything`."""
+    half = frozenset(sorted(everything)[: len(everything) // 2])
+    timings = {}
+    for name, assigned in (("keep_half", half), ("gain_half", everything)):
+        started = time.perf_counter()
+        pipeline.sync(assigned)
+        synced = time.perf_counter()
+        metrics.render()
+        timings[f"{name}_sync_s"], timings[f"{name}_render_s"] = synced - started, time.perf_counter() - synced
+        gc.freeze()
+    return timings
 
 
 # --- records ---------------------------------------------------------------------------------------
