@@ -12,6 +12,9 @@ import functools
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+import orjson
+from pydantic import ValidationError
+
 from alerts.health import Health
 from junheng.turns import Turns
 from rules.balance import DistrictBalance
@@ -48,6 +51,8 @@ class LiveAssessment:
         self.assessor = assessor
         self.districts: dict[str, DistrictLive] = {}
         self.causes: dict[ViolationKey, Cause] = {}
+        #: (district, school or None) of each place whose causes changed since `take_moved_causes`.
+        self.moved_causes: set[tuple[str, str | None]] = set()
         self.evaluations = 0
         # One counter for all districts, so that a district dropped and built again never
         # reuses a version a cache may still hold.
@@ -56,6 +61,7 @@ class LiveAssessment:
     def clear(self) -> None:
         self.districts.clear()
         self.causes.clear()
+        self.moved_causes.clear()
 
     def set_district(self, district_id: str, state: State | None) -> list[str]:
         """Take a district's new record; returns its schools, which the caller re-evaluates since
@@ -71,6 +77,8 @@ class LiveAssessment:
         for result in (live.result, *live.schools.values()):
             for violation in result.findings.violations if result is not None else ():
                 self.causes.pop(violation_key(violation), None)
+        # Its states are another worker's now: nothing of it is to be written from here.
+        self.moved_causes = {place for place in self.moved_causes if place[0] != district_id}
 
     def has_district(self, district_id: str) -> bool:
         return district_id in self.districts
@@ -92,7 +100,43 @@ class LiveAssessment:
         live.result = self.assessor.district(live.record, live.balance, old)
         self.evaluations += 1
         self._touch(live)
-        self._attribute(old.findings.violations if old else [], live.result.findings.violations, cause)
+        self._attribute((district_id, None), old.findings.violations if old else [], live.result.findings.violations,
+                        cause)
+
+    def causes_of(self, district_id: str, school_id: str | None) -> str | None:
+        """The causes of a school's violations (a district's own for None) as JSON text, kept in
+        its state so that they outlive a restart or a move of its partition; None without any."""
+        result = self._result(district_id, school_id)
+        if result is None:
+            return None
+        kept = []
+        for violation in result.findings.violations:
+            cause = self.causes.get(violation_key(violation))
+            if cause is not None:
+                kept.append((violation.rule, violation.section, cause.event_id, cause.type, cause.source,
+                             cause.occurred_at.isoformat()))
+        return orjson.dumps(sorted(kept, key=lambda k: (k[0], k[1] or ""))).decode() if kept else None
+
+    def take_moved_causes(self) -> set[tuple[str, str | None]]:
+        """The places whose violations' causes changed since the last call."""
+        moved, self.moved_causes = self.moved_causes, set()
+        return moved
+
+    def restore_causes(self, district_id: str, school_id: str | None, text: str | None) -> None:
+        """Take back causes `causes_of` gave, for the violations the place has now. Text that
+        cannot be read (a state written by another version) restores nothing."""
+        result = self._result(district_id, school_id)
+        if result is None or not text:
+            return
+        try:
+            kept = {(rule, section): Cause(event_id=event_id, type=kind, source=source, occurred_at=at)
+                    for rule, section, event_id, kind, source, at in orjson.loads(text)}
+        except (ValueError, TypeError, ValidationError):
+            return
+        for violation in result.findings.violations:
+            cause = kept.get((violation.rule, violation.section))
+            if cause is not None:
+                self.causes[violation_key(violation)] = cause
 
     def renderable(self) -> Iterator[tuple[str, int, Mapping[str, int], Callable[[Collection[str] | None], Report]]]:
         """Each district as `alerts.metrics.MetricsText` reads it: its id, version, schools'
@@ -126,6 +170,12 @@ class LiveAssessment:
             await turns.pause()
         return merge_reports(self.assessor, [part for district_id, part in parts if district_id in self.districts])
 
+    def _result(self, district_id: str, school_id: str | None) -> DistrictResult | SchoolResult | None:
+        live = self.districts.get(district_id)
+        if live is None:
+            return None
+        return live.result if school_id is None else live.schools.get(school_id)
+
     def _district(self, district_id: str, state: State | None) -> DistrictLive:
         live = self.districts.get(district_id)
         if live is None or state is not None:
@@ -149,19 +199,25 @@ class LiveAssessment:
         if new is not None:
             live.schools[school_id] = new
             live.school_versions[school_id] = self.stamp
-        self._attribute(old.findings.violations if old else [], new.findings.violations if new else [], cause)
+        self._attribute((live.record.id, school_id), old.findings.violations if old else [],
+                        new.findings.violations if new else [], cause)
 
-    def _attribute(self, old: list[Violation], new: list[Violation], cause: CauseOf | None) -> None:
+    def _attribute(self, place: tuple[str, str | None], old: list[Violation], new: list[Violation],
+                   cause: CauseOf | None) -> None:
         before = {violation_key(v) for v in old}
         after = {violation_key(v) for v in new}
+        moved = False
         for key in before - after:
-            self.causes.pop(key, None)
+            moved |= self.causes.pop(key, None) is not None
         appeared = after - before
         if cause is not None and appeared:
             # Built only here: most evaluations make no violation appear.
             made = cause()
             for key in appeared:
                 self.causes[key] = made
+            moved = True
+        if moved:
+            self.moved_causes.add(place)
 
 
 class LiveSource:

@@ -158,7 +158,9 @@ class Pipeline:
         return RecordResult(dead_letters, applied)
 
     def take_writes(self) -> list[Write]:
-        """Every state changed since the last call, once each; the caller stores them."""
+        """Every state changed since the last call, once each, evaluated first so that each
+        carries the causes of its violations (`LiveAssessment.causes_of`); the caller stores them."""
+        self.flush()
         writes, self.unwritten = list(self.unwritten.values()), {}
         return writes
 
@@ -188,6 +190,8 @@ class Pipeline:
         for district_id in touched:
             event = self.causes.get((district_id, None))
             self.live.refresh(district_id, _cause_of(event) if event else None)
+        for district_id, school_id in self.live.take_moved_causes():
+            self._keep_causes(district_id, school_id)
         evaluated = len(self.dirty_schools) + len(touched)
         self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
         self.health.rule_evaluations = self.live.evaluations
@@ -214,7 +218,7 @@ class Pipeline:
         self.stale = set()
         for district_id in [d for d in self.live.districts if self._partition(d) not in kept]:
             self.live.drop_district(district_id)
-        gained, built = assigned - kept, set()
+        gained, built, restored = assigned - kept, set(), []
         for district_id, state in self._newest("districts"):
             if state.get("partition") in gained:
                 self.live.set_district(district_id, state)
@@ -225,9 +229,27 @@ class Pipeline:
                     self.live.set_district(state["district"], None)
                 self.live.set_school(state["district"], school_id, state)
                 built.add(state["district"])
+                restored.append((school_id, state))
         for district_id in built:
             self.live.refresh(district_id)
+            self.live.restore_causes(district_id, None, (self.district(district_id) or {}).get("causes"))
+        for school_id, state in restored:
+            self.live.restore_causes(state["district"], school_id, state.get("causes"))
         self.health.rule_evaluations = self.live.evaluations
+
+    def _keep_causes(self, district_id: str, school_id: str | None) -> None:
+        # A state whose violations' causes changed is written again, even if no event changed it
+        # (a district-level violation moved by one school's event). A district with no state of
+        # its own (no district event yet) keeps its causes in memory only.
+        table, key = ("schools", school_id) if school_id is not None else ("districts", district_id)
+        state = self._newest_state(table, key)
+        if state is None:
+            return
+        causes = self.live.causes_of(district_id, school_id)
+        if state.get("causes") == causes:
+            return
+        state["causes"] = causes
+        self.unwritten[(table, key)] = Write(table, key, state, state.get("partition", 0))
 
     def _forget_unowned(self) -> None:
         # Records of a partition this worker no longer owns (fetched before it moved away)

@@ -156,8 +156,10 @@ def test_rocksdb_store_keeps_state_across_a_restart(broker, tmp_path):
     assert list((settings.data_dir / "v1" / "tables").glob("schools-*.db")), "RocksDB files on disk"
     second = Worker(settings, tmp_path / "second.log").ready()
     try:
-        # Causes are kept in memory only: after a restart a violation's cause is unknown.
-        assert without_causes(second.report()) == without_causes(before) == without_causes(expected_for(RURAL))
+        # Causes are kept in the states: after a restart each violation still names its event.
+        assert second.report() == before
+        assert without_causes(before) == without_causes(expected_for(RURAL))
+        assert all(v["cause"]["type"] in ("school.snapshot", "district.snapshot") for v in before["violations"])
     finally:
         second.stop()
 
