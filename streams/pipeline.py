@@ -158,9 +158,13 @@ class Pipeline:
         return RecordResult(dead_letters, applied)
 
     def take_writes(self) -> list[Write]:
-        """Every state changed since the last call, once each, evaluated first so that each
-        carries the causes of its violations (`LiveAssessment.causes_of`); the caller stores them."""
-        self.flush()
+        """Every state changed since the last call, once each; the caller stores them. Once the
+        live assessment follows the worker's partitions (its first `sync`), they are evaluated
+        first, so that each carries the causes of its violations (`LiveAssessment.causes_of`).
+        Before, an evaluation would find none of a school's violations known, and attribute all
+        of them to its latest event."""
+        if self.assigned is not None:
+            self.flush()
         writes, self.unwritten = list(self.unwritten.values()), {}
         return writes
 

@@ -61,8 +61,8 @@ def partition_of(district_id: str) -> int:
 
 def loaded() -> Worker:
     worker = Worker()
+    worker.pipeline.sync(ALL)  # as a worker, which builds its state before it folds records
     worker.fold(snapshot_events(COUNTRY))
-    worker.pipeline.sync(ALL)
     return worker
 
 
@@ -107,6 +107,7 @@ def test_a_partition_recovered_anew_is_built_again_though_it_was_kept():
 def test_causes_outlive_a_restart_from_the_tables():
     rural = rural_county()  # its district breaks coefficient-of-variation rules
     worker = Worker(rural.as_of)
+    worker.pipeline.sync(ALL)
     worker.fold(snapshot_events(rural))
     worker.fold(Simulator(rural, seed=3).events(200))
     worker.pipeline.sync(ALL)
@@ -119,6 +120,7 @@ def test_causes_outlive_a_restart_from_the_tables():
 def test_a_district_violation_moved_by_a_school_keeps_its_cause_across_a_restart():
     sip = suzhou_sip()  # every coefficient of variation within its limit
     worker = Worker(sip.as_of)
+    worker.pipeline.sync(ALL)
     worker.fold(snapshot_events(sip))
     # A corrected snapshot of one school with ten times the sports area: the district's R5
     # coefficient of variation crosses its line because of that school's event, while the
@@ -132,6 +134,24 @@ def test_a_district_violation_moved_by_a_school_keeps_its_cause_across_a_restart
     moved = [v for v in worker.pipeline.live.report().violations if v.rule == "R5.cv"]
     assert moved and all(v.cause.event_id == corrected[0].event_id for v in moved)
     assert [v for v in worker.fresh(ALL).live.report().violations if v.rule == "R5.cv"] == moved
+
+
+def test_records_folded_before_the_first_sync_do_not_take_over_the_causes_of_older_violations():
+    worker = loaded()
+    sim = Simulator(COUNTRY, seed=5)
+    worker.fold(sim.events(50))
+    before = {key(v): v.cause for v in worker.pipeline.live.report().violations}
+    restarted = Worker(COUNTRY.as_of, worker.changelogs)
+    event = next(e for e in sim.events(50) if e.type == "teacher.hired")
+    restarted.fold([event])  # a record may come before the worker's first evaluation round
+    restarted.pipeline.sync(ALL)
+    after = {key(v): v.cause for v in restarted.pipeline.live.report().violations}
+    kept = [k for k in after if k in before and k[2] == event.school]
+    assert kept and all(after[k] == before[k] for k in kept)
+
+
+def key(violation):
+    return violation.rule, violation.district, violation.school, violation.section
 
 
 @settings(max_examples=15, deadline=None)
