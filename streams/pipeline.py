@@ -217,29 +217,34 @@ class Pipeline:
             self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
             self.live.clear()
         else:
-            self.flush()  # what the kept districts folded; the dropped ones are evaluated for nothing
+            self.flush()  # what the kept districts folded
         kept = ((previous or frozenset()) & assigned) - self.stale
         self.stale = set()
         for district_id in [d for d in self.live.districts if self._partition(d) not in kept]:
             self.live.drop_district(district_id)
-        gained, built, restored = assigned - kept, set(), []
+        self._build(assigned - kept)
+        self.health.rule_evaluations = self.live.evaluations
+
+    def _build(self, partitions: frozenset[int]) -> None:
+        """Evaluate the districts and schools of `partitions` from the tables, with the causes
+        their states keep."""
+        built, schools = set(), []
         for district_id, state in self._newest("districts"):
-            if state.get("partition") in gained:
+            if state.get("partition") in partitions:
                 self.live.set_district(district_id, state)
                 built.add(district_id)
         for school_id, state in self._newest("schools"):
-            if state.get("partition") in gained:
+            if state.get("partition") in partitions:
                 if not self.live.has_district(state["district"]):
                     self.live.set_district(state["district"], None)
                 self.live.set_school(state["district"], school_id, state)
                 built.add(state["district"])
-                restored.append((school_id, state))
+                schools.append((school_id, state))
         for district_id in built:
             self.live.refresh(district_id)
             self.live.restore_causes(district_id, None, (self.district(district_id) or {}).get("causes"))
-        for school_id, state in restored:
+        for school_id, state in schools:
             self.live.restore_causes(state["district"], school_id, state.get("causes"))
-        self.health.rule_evaluations = self.live.evaluations
 
     def _keep_causes(self, district_id: str, school_id: str | None) -> None:
         # A state whose violations' causes changed is written again, even if no event changed it
@@ -253,7 +258,7 @@ class Pipeline:
         if state.get("causes") == causes:
             return
         state["causes"] = causes
-        self.unwritten[(table, key)] = Write(table, key, state, state.get("partition", 0))
+        self.unwritten[(table, key)] = Write(table, key, state, state["partition"])
 
     def _forget_unowned(self) -> None:
         # Records of a partition this worker no longer owns (fetched before it moved away)
