@@ -282,7 +282,7 @@ def run_dev(args) -> int:
     except BrokerError as exc:
         raise UserError(str(exc)) from None
     try:
-        settings = load_settings(broker=broker.url, web_port=args.web_port, producer_max_batch_size=1,
+        settings = load_settings({"web_port": args.web_port}, broker=broker.url, producer_max_batch_size=1,
                                  session_timeout=2, data_dir=workdir / "worker", as_of=snapshot.as_of)
     except UserError:  # a bad JUNHENG_* variable: leave nothing running
         broker.stop()
