@@ -150,6 +150,16 @@ def test_records_folded_before_the_first_sync_do_not_take_over_the_causes_of_old
     assert kept and all(after[k] == before[k] for k in kept)
 
 
+def test_causes_that_cannot_be_read_restore_nothing():
+    worker = loaded()
+    live = worker.pipeline.live
+    district_id, school_id = next((v.district, v.school) for v in live.report().violations if v.school)
+    live.causes.clear()
+    for text in ("not json", "[1, 2]", '[["G4", null, "e", "t", "s", "not a time"]]', "{}"):
+        live.restore_causes(district_id, school_id, text)
+    assert live.causes == {}
+
+
 def key(violation):
     return violation.rule, violation.district, violation.school, violation.section
 
