@@ -227,8 +227,6 @@ def render(result: BenchResult) -> str:
 
 
 def _moving(timings: dict[str, float]) -> str:
-    if not timings:
-        return "-"
     return (f"at a start, sync {timings['start_sync_s']:.2f} s (its render: the line above); keeping half, "
             f"sync {timings['keep_half_sync_s']:.2f} s + render {timings['keep_half_render_s']:.2f} s; gaining "
             f"that half back, sync {timings['gain_half_sync_s']:.2f} s + render {timings['gain_half_render_s']:.2f} s")
