@@ -112,8 +112,10 @@ def _go_level(names: dict[str, str]) -> str:
     return branches + "{{ else }}{{ $labels.section }}{{ end }}"
 
 
-def prometheus_template(text: Text, rule: Rule) -> str:
-    """The text as a Prometheus annotation template; names and the limit are queried."""
+def prometheus_template(text: Text, rule: Rule, hold: str) -> str:
+    """The text as a Prometheus annotation template; names and the limit are queried as last
+    seen within `hold`, so that they still show while the alert holds through a gap in which no
+    worker exports its district (`prometheus_rules.alert_expr`)."""
     value_spec, limit_spec = number_format(rule)
     slots = {
         "district": "{{ $labels.district }}",
@@ -123,22 +125,22 @@ def prometheus_template(text: Text, rule: Rule) -> str:
         "level_zh": _go_level(LEVEL_ZH),
         "level_en": _go_level(LEVEL_EN),
         "value": _go_number("$value", value_spec),
-        # A limit series missing at alert time (a scrape in between) shows as "?".
+        # A limit series not seen within `hold` shows as "?".
         "limit": f'{{{{ if $found }}}}{_go_number("$limit", limit_spec)}{{{{ else }}}}?{{{{ end }}}}',
     }
     used = {piece.name for piece in text if isinstance(piece, Slot)}
     prelude = ""
     if "district_name" in used:
         prelude += ('{{ $district_name := $labels.district }}'
-                    '{{ with printf "junheng_district_info{district=%q}" $labels.district | query }}'
+                    f'{{{{ with printf "last_over_time(junheng_district_info{{district=%q}}[{hold}])" $labels.district | query }}}}'
                     '{{ $district_name = (. | first).Labels.name }}{{ end }}')
     if "school_name" in used:
         prelude += ('{{ $school_name := $labels.school }}'
-                    '{{ with printf "junheng_school_info{school=%q}" $labels.school | query }}'
+                    f'{{{{ with printf "last_over_time(junheng_school_info{{school=%q}}[{hold}])" $labels.school | query }}}}'
                     '{{ $school_name = (. | first).Labels.name }}{{ end }}')
     if "limit" in used:
         prelude += ('{{ $limit := 0.0 }}{{ $found := false }}'
-                    '{{ with printf "junheng_rule_limit{rule=%q,district=%q,school=%q,section=%q}" '
+                    f'{{{{ with printf "last_over_time(junheng_rule_limit{{rule=%q,district=%q,school=%q,section=%q}}[{hold}])" '
                     '$labels.rule $labels.district $labels.school $labels.section | query }}'
                     '{{ $limit = (. | first | value) }}{{ $found = true }}{{ end }}')
     return prelude + "".join(slots[p.name] if isinstance(p, Slot) else p for p in text)

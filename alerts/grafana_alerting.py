@@ -55,7 +55,7 @@ def rule_groups_api(pack: RulePack, windows: Windows) -> list[dict[str, Any]]:
 
 def _rule(pack: RulePack, rule: Rule, group: str, windows: Windows) -> alerting.Rule:
     window = RelativeTimeRange(from_val=600, to=0)
-    value = prom.Dataquery().expr(" ".join(alert_expr(rule.id).split())).instant().ref_id("A")
+    value = prom.Dataquery().expr(" ".join(alert_expr(rule.id, windows.hold_unexported).split())).instant().ref_id("A")
     limit = prom.Dataquery().ref_id("B").instant().expr(
         f'max by (rule, district, school, section) (junheng_rule_limit{{rule="{rule.id}"}})')
     # Every series A returns is a violation; `$A == $A` is 1 for each, whatever its value.

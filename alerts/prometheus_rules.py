@@ -25,12 +25,19 @@ def alert_name(rule_id: str) -> str:
     return "JunhengRule_" + re.sub(r"[^A-Za-z0-9_]", "_", rule_id)
 
 
-def alert_expr(rule_id: str) -> str:
-    """The observed value wherever the rule is violated, summed over nothing and stripped of the
-    worker's instance, so an alert keeps its identity when its district moves to another worker."""
-    selector = f'{{rule="{rule_id}"}}'
-    return (f"max by ({PLACE}) (junheng_rule_value{selector})\n"
-            f"  and on ({PLACE}) (junheng_rule_violation{selector} == 1)")
+def alert_expr(rule_id: str, hold: str) -> str:
+    """The observed value wherever the rule is violated, stripped of the worker's instance, so an
+    alert keeps its identity when its district moves to another worker; and, for at most `hold`,
+    the last such value where no worker exports the district at all (a restart, partitions moving,
+    failed scrapes), so that a gap neither resolves the alert nor restarts its `for:` wait."""
+    value, violation = f'junheng_rule_value{{rule="{rule_id}"}}', f'junheng_rule_violation{{rule="{rule_id}"}}'
+    now = _violated(value, violation)
+    last = _violated(f"last_over_time({value}[{hold}])", f"last_over_time({violation}[{hold}])")
+    return f"(\n{now}\n)\nor\n(\n{last}\n    unless on (district) junheng_district_info\n)"
+
+
+def _violated(value: str, violation: str) -> str:
+    return f"  max by ({PLACE}) ({value})\n    and on ({PLACE}) ({violation} == 1)"
 
 
 def pack_rules(pack: RulePack, windows: Windows) -> dict[str, Any]:
@@ -47,10 +54,10 @@ def pack_rules(pack: RulePack, windows: Windows) -> dict[str, Any]:
 def _alerting_rule(rule: Rule, windows: Windows) -> dict[str, Any]:
     return {
         "alert": alert_name(rule.id),
-        "expr": alert_expr(rule.id),
+        "expr": alert_expr(rule.id, windows.hold_unexported),
         "for": windows.wait(rule.severity.value),
         "labels": {"severity": rule.severity.value, "scope": rule.scope.value},
-        "annotations": {key: prometheus_template(text, rule) for key, text in annotations(rule).items()},
+        "annotations": {key: prometheus_template(text, rule, windows.hold_unexported) for key, text in annotations(rule).items()},
     }
 
 
@@ -138,11 +145,13 @@ THERE = {"district": "320508", "district_name": "姑苏区", "school": "320508-0
 
 def pack_tests(pack: RulePack, windows: Windows, rule_file: str) -> dict[str, Any]:
     """A promtool test file with, for every alert of the pack, a case where it fires (a violation
-    held longer than its `for:`), where it does not (another district's violation that clears
-    sooner) and where it resolves (the violation's series end)."""
+    held longer than its `for:`), holds through a gap in which no worker exports its district,
+    does not fire (another district's violation that clears sooner) and resolves (the
+    violation's series end while the district is exported); and a case where a district no
+    worker exports for longer than the hold resolves."""
+    rules = [rule for scope in SCOPE_ORDER for rule in pack.rules if rule.scope is scope]
     return {"rule_files": [rule_file], "evaluation_interval": "1m",
-            "tests": [_rule_test(rule, windows) for scope in SCOPE_ORDER
-                      for rule in pack.rules if rule.scope is scope]}
+            "tests": [test for rule in rules for test in (_rule_test(rule, windows), _gone_test(rule, windows))]}
 
 
 def _test_place(rule: Rule, where: dict[str, str]) -> tuple[dict[str, str], float, float]:
@@ -162,43 +171,80 @@ def _series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
     return {"series": f"{name}{{{shown}}}", "values": values}
 
 
-def _rule_test(rule: Rule, windows: Windows) -> dict[str, Any]:
-    wait = seconds(windows.wait(rule.severity.value)) // 60
-    held, brief = wait + 10, max(wait - 2, 0)
-    here, value, limit = _test_place(rule, HERE)
-    there, _, _ = _test_place(rule, THERE)
+def _exported(rule: Rule, where: dict[str, str], place: dict[str, str], value: float, limit: float,
+              violation: str, names: str) -> list[dict[str, str]]:
+    """A worker's series of a violation at `place` (values in promtool's notation, `violation`
+    for the violation's three, `names` for the district's and school's names)."""
     worker = {"instance": "worker-1:8000", "job": WORKER_JOB}
-    series = []
-    for place, length in ((here, held), (there, brief)):
-        where = HERE if place is here else THERE
-        ends = f"x{length} stale" if length else " stale"
-        series += [
-            _series("junheng_rule_value", {**place, **worker}, f"{value}{ends}"),
-            _series("junheng_rule_violation", {**place, "severity": rule.severity.value, **worker}, f"1{ends}"),
-            _series("junheng_rule_limit", {**place, **worker}, f"{limit}{ends}"),
-            _series("junheng_district_info", {"district": where["district"], "name": where["district_name"], **worker},
-                    f"1x{held}"),
-        ]
-        if place["school"]:
-            series.append(_series("junheng_school_info",
-                                  {"district": where["district"], "school": where["school"],
-                                   "name": where["school_name"], "district_name": where["district_name"], **worker},
-                                  f"1x{held}"))
-    fields = {**HERE, **here, "value": value, "limit": limit}
-    firing = {
-        "exp_labels": {**{k: v for k, v in here.items() if v},
+    series = [
+        _series("junheng_rule_value", {**place, **worker}, violation.format(value)),
+        _series("junheng_rule_violation", {**place, "severity": rule.severity.value, **worker}, violation.format(1)),
+        _series("junheng_rule_limit", {**place, **worker}, violation.format(limit)),
+        _series("junheng_district_info", {"district": where["district"], "name": where["district_name"], **worker},
+                names),
+    ]
+    if place["school"]:
+        series.append(_series("junheng_school_info",
+                              {"district": where["district"], "school": where["school"],
+                               "name": where["school_name"], "district_name": where["district_name"], **worker},
+                              names))
+    return series
+
+
+def _firing(rule: Rule, place: dict[str, str], value: float, limit: float) -> dict[str, Any]:
+    fields = {**HERE, **place, "value": value, "limit": limit}
+    return {
+        "exp_labels": {**{k: v for k, v in place.items() if v},
                        "severity": rule.severity.value, "scope": rule.scope.value},
         "exp_annotations": {k: expected_text(t, rule, fields) for k, t in annotations(rule).items()},
     }
+
+
+def _rule_test(rule: Rule, windows: Windows) -> dict[str, Any]:
+    wait = seconds(windows.wait(rule.severity.value)) // 60
+    # Minute by minute: the violation fires after `wait`; two minutes later no worker exports
+    # its district for `gap` minutes (every series stale, as after a failed scrape); it is
+    # exported again until `held`, then only the violation's series end.
+    gap_at, gap = wait + 2, max(seconds(windows.hold_unexported) // 60 // 3, 2)
+    held, brief = gap_at + gap + 10, max(wait - 2, 0)
+    here, value, limit = _test_place(rule, HERE)
+    there, there_value, there_limit = _test_place(rule, THERE)
+    with_gap = f"{{0}}x{gap_at} stale _x{gap - 1} {{0}}x{held - gap_at - gap - 1}"
+    series = _exported(rule, HERE, here, value, limit, with_gap + " stale", with_gap.format(1))
+    series += _exported(rule, THERE, there, there_value, there_limit,
+                        f"{{0}}x{brief} stale" if brief else "{0} stale", f"1x{held}")
+    firing = _firing(rule, here, value, limit)
     name = alert_name(rule.id)
     return {
-        "name": f"{rule.id}: fires after {wait}m, not for a shorter violation, resolves when cleared",
+        "name": f"{rule.id}: fires after {wait}m, holds while its district is not exported for {gap}m, "
+                f"not for a shorter violation, resolves when cleared",
         "interval": "1m",
         "input_series": series,
         "alert_rule_test": [
             {"eval_time": f"{max(wait - 1, 0)}m", "alertname": name, "exp_alerts": [] if wait else [firing]},
-            {"eval_time": f"{wait + 5}m", "alertname": name, "exp_alerts": [firing]},
+            {"eval_time": f"{wait + 1}m", "alertname": name, "exp_alerts": [firing]},
+            {"eval_time": f"{gap_at + gap}m", "alertname": name, "exp_alerts": [firing]},
+            {"eval_time": f"{gap_at + gap + 3}m", "alertname": name, "exp_alerts": [firing]},
             {"eval_time": f"{held + 2}m", "alertname": name, "exp_alerts": []},
+        ],
+    }
+
+
+def _gone_test(rule: Rule, windows: Windows) -> dict[str, Any]:
+    wait = seconds(windows.wait(rule.severity.value)) // 60
+    hold = seconds(windows.hold_unexported) // 60
+    # The violation fires; then, from minute `last` on, no worker exports its district.
+    last = wait + 2
+    here, value, limit = _test_place(rule, HERE)
+    series = _exported(rule, HERE, here, value, limit, f"{{0}}x{last} stale", f"1x{last} stale")
+    name = alert_name(rule.id)
+    return {
+        "name": f"{rule.id}: resolves once its district has not been exported for {hold}m",
+        "interval": "1m",
+        "input_series": series,
+        "alert_rule_test": [
+            {"eval_time": f"{last + hold - 1}m", "alertname": name, "exp_alerts": [_firing(rule, here, value, limit)]},
+            {"eval_time": f"{last + hold + 1}m", "alertname": name, "exp_alerts": []},
         ],
     }
 

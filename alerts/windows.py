@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 WINDOWS_FILE = Path(__file__).with_name("windows.yaml")
 DURATION = re.compile(r"^(\d+)(s|m|h)$")
@@ -21,6 +21,14 @@ def seconds(duration: str) -> int:
     return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
 
 
+def _duration(value: str) -> str:
+    seconds(value)
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -29,13 +37,7 @@ class Wait(_Strict):
     """A `for:` wait, with the thresholds of a pipeline alert alongside."""
 
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
-    for_: str = Field("0m", alias="for")
-
-    @field_validator("for_")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        seconds(value)
-        return value
+    for_: Duration = Field("0m", alias="for")
 
     def get(self, key: str) -> Any:
         return (self.model_extra or {})[key]
@@ -49,8 +51,10 @@ class Notify(_Strict):
 
 class Windows(_Strict):
     severities: dict[str, Wait]
+    hold_unexported: Duration
     notify: Notify
     pipeline: dict[str, Wait]
+
 
     def wait(self, severity: str) -> str:
         """The `for:` of a rule of this severity."""
@@ -60,6 +64,7 @@ class Windows(_Strict):
         """The same windows with every wait shortened, for tests that watch alerts end to end."""
         return Windows(
             severities={k: Wait(for_=wait) for k in self.severities},
+            hold_unexported=self.hold_unexported,
             notify=Notify(group_wait=group_wait, group_interval=group_interval,
                           repeat_interval=self.notify.repeat_interval),
             pipeline={k: Wait(**(v.model_extra or {}), for_=wait) for k, v in self.pipeline.items()},

@@ -5,7 +5,9 @@ that fixes the class resolves the alert."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import time
 
 import pytest
 import yaml
@@ -67,12 +69,11 @@ def g5_alerts(deliveries, status: str) -> list[dict]:
             if a["labels"].get("rule") == "G5" and a["status"] == status]
 
 
-def test_class_over_45_reaches_its_district_lead_only_and_resolves(tmp_path, worker):
-    metrics_url = f"{worker.url}/metrics"
-    assert assess(snapshot_of(44), PACK).violations == [], "the baseline must be clean for this test to mean anything"
-    assert worker.report()["violations"] == []
+@contextlib.contextmanager
+def alerting(tmp_path, worker: Worker):
+    """A webhook sink for both districts' leads, and a real Alertmanager and Prometheus running
+    the generated configuration (shortened waits) against the worker's /metrics."""
     windows = load_windows().hurried()
-
     with webhook_sink() as sink:
         leads_file = tmp_path / "leads.yaml"
         leads_file.write_text(yaml.safe_dump({"districts": {
@@ -82,29 +83,67 @@ def test_class_over_45_reaches_its_district_lead_only_and_resolves(tmp_path, wor
         am_dir, rules_dir = tmp_path / "alertmanager", tmp_path / "rules"
         render_alertmanager(am_dir, load_leads(leads_file), PACK, windows, templates_dir=str(am_dir / "templates"))
         rule_files = render_prometheus(rules_dir, PACK, windows)
-
         with alertmanager(tmp_path, am_dir / "alertmanager.yml") as am, \
-                prometheus(tmp_path, [metrics_url], rule_files, am.url) as prom:
+                prometheus(tmp_path, [f"{worker.url}/metrics"], rule_files, am.url) as prom:
             wait_until(lambda: _target_up(prom), WAIT, "Prometheus to scrape the exporter")
+            yield sink, prom
 
-            resize(worker, version=1, before=44, after=46)
-            firing = wait_until(lambda: g5_alerts(sink.received("/lead/320571"), "firing"), WAIT,
-                                "the G5 alert at the Suzhou Industrial Park lead's webhook")
-            alert = firing[0]
-            assert alert["labels"] == {"alertname": "JunhengRule_G5", "rule": "G5", "district": "320571",
-                                       "school": "320571-001", "section": "primary", "severity": "critical",
-                                       "scope": "section"}
-            description = alert["annotations"]["description"]
-            assert "星海实验小学（320571-001）" in description
-            assert "为 46，超过上限 45" in description and "is 46, above the maximum of 45" in description
-            assert (alert["annotations"]["value"], alert["annotations"]["limit"]) == ("46", "45")
 
-            resize(worker, version=2, before=46, after=44)
+def test_class_over_45_reaches_its_district_lead_only_and_resolves(tmp_path, worker):
+    assert assess(snapshot_of(44), PACK).violations == [], "the baseline must be clean for this test to mean anything"
+    assert worker.report()["violations"] == []
+
+    with alerting(tmp_path, worker) as (sink, prom):
+        resize(worker, version=1, before=44, after=46)
+        firing = wait_until(lambda: g5_alerts(sink.received("/lead/320571"), "firing"), WAIT,
+                            "the G5 alert at the Suzhou Industrial Park lead's webhook")
+        alert = firing[0]
+        assert alert["labels"] == {"alertname": "JunhengRule_G5", "rule": "G5", "district": "320571",
+                                   "school": "320571-001", "section": "primary", "severity": "critical",
+                                   "scope": "section"}
+        description = alert["annotations"]["description"]
+        assert "星海实验小学（320571-001）" in description
+        assert "为 46，超过上限 45" in description and "is 46, above the maximum of 45" in description
+        assert (alert["annotations"]["value"], alert["annotations"]["limit"]) == ("46", "45")
+
+        resize(worker, version=2, before=46, after=44)
+        wait_until(lambda: g5_alerts(sink.received("/lead/320571"), "resolved"), WAIT,
+                   "the G5 alert to resolve at the lead's webhook")
+
+    assert sink.received("/lead/320508") == [], "the other district's lead must hear nothing"
+    assert {d.path for d in sink.received()} == {"/lead/320571"}
+
+
+def test_a_restarting_worker_neither_resolves_nor_refires_its_alerts(tmp_path, worker):
+    """While the worker is down its series go stale in Prometheus; the alert holds, the lead
+    hears nothing, and a fix after the restart still resolves it at once."""
+    with alerting(tmp_path, worker) as (sink, prom):
+        resize(worker, version=1, before=44, after=46)
+        wait_until(lambda: g5_alerts(sink.received("/lead/320571"), "firing"), WAIT, "the G5 alert to fire")
+        delivered = len(sink.received("/lead/320571"))
+
+        worker.stop()
+        wait_until(lambda: not _target_up(prom), WAIT, "Prometheus to find the worker down")
+        time.sleep(5)  # several scrapes and rule evaluations (every second) with the worker down
+        assert _firing(prom) == ["JunhengRule_G5"]
+        restarted = Worker(worker.settings, worker.log.with_name("restarted.log")).ready()
+        try:
+            wait_until(lambda: _target_up(prom), WAIT, "Prometheus to scrape the restarted worker")
+            time.sleep(3)
+            assert _firing(prom) == ["JunhengRule_G5"]
+            assert len(sink.received("/lead/320571")) == delivered, "the lead must hear nothing of the restart"
+
+            resize(restarted, version=2, before=46, after=44)
             wait_until(lambda: g5_alerts(sink.received("/lead/320571"), "resolved"), WAIT,
-                       "the G5 alert to resolve at the lead's webhook")
+                       "the G5 alert to resolve once the class is fixed")
+        finally:
+            restarted.stop()
 
-        assert sink.received("/lead/320508") == [], "the other district's lead must hear nothing"
-        assert {d.path for d in sink.received()} == {"/lead/320571"}
+
+def _firing(prom) -> list[str]:
+    """The rule alerts firing in Prometheus (not the pipeline's: the worker down fires too)."""
+    alerts = prom.get_json("/api/v1/alerts")["data"]["alerts"]
+    return sorted(a["labels"]["alertname"] for a in alerts if a["state"] == "firing" and "rule" in a["labels"])
 
 
 def _target_up(prom) -> bool:
