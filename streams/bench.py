@@ -140,7 +140,10 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
                                         for n in range(1, config.workers)], workdir)
         try:
             result.startup_s = worker.wait_ready()
-            result.rss_empty_bytes = worker.rss()
+            result.rss_empty_bytes = worker.rss_before_folding()
+            if worker.handled_at_ready:
+                result.notes.append(f"{worker.handled_at_ready:,} events of the snapshot load were handled before "
+                                    "every worker had joined and every partition was owned")
             def after_part(part: int) -> None:
                 if part == 0:  # the snapshot load: memory before any change
                     result.rss_snapshot_bytes = worker.rss()
@@ -410,6 +413,7 @@ class _Worker:
         self.url = f"http://127.0.0.1:{settings.web_port}"
         self.started = time.perf_counter()
         self.process = start_worker_process(settings, log)
+        self.rss_before_folding = 0
 
     def ready(self) -> dict:
         try:
@@ -432,13 +436,9 @@ class _Worker:
         return 0
 
     def kill(self) -> None:
-        os.kill(self.process.pid, signal.SIGKILL)
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait()
-
-    def stop(self) -> None:
-        from streams.cli import stop_process
-
-        stop_process(self.process)
 
 
 class _Workers:
@@ -449,6 +449,7 @@ class _Workers:
         self.members = [_Worker(s, workdir / f"{log}{n or ''}.log") for n, s in enumerate(settings)]
         self.started = time.perf_counter()
         self.first_seen = 0.0
+        self.handled_at_ready = 0
         self.partitions = settings[0].partitions
 
     @property
@@ -456,22 +457,41 @@ class _Workers:
         return [m.url for m in self.members]
 
     def ready(self) -> dict:
-        states = [m.ready() for m in self.members]
+        return self._summed([m.ready() for m in self.members])
+
+    def _summed(self, states: list[dict]) -> dict:
         owned = [p for state in states for p in state.get("partitions", [])]
         return {"ready": all(s.get("ready") for s in states) and sorted(owned) == list(range(self.partitions)),
                 "handled": sum(s.get("handled", 0) for s in states),
                 "schools": sum(s.get("schools", 0) for s in states)}
 
     def wait_ready(self, timeout: float = 120) -> float:
+        """Seconds from the start until every member is ready and every partition owned.
+        Meanwhile it notes when the first event was handled (a member that owns partitions
+        before the others have joined folds at once) and each member's memory at its last
+        answer before it handled any."""
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
             for member in self.members:
                 if member.process.poll() is not None:
                     raise RuntimeError(f"a worker exited with code {member.process.returncode}")
-            if self.ready().get("ready"):
+            states = [m.ready() for m in self.members]
+            for member, state in zip(self.members, states):
+                if state and not state.get("handled"):
+                    member.rss_before_folding = member.rss()
+            summed = self._summed(states)
+            if summed["handled"] and not self.first_seen:
+                self.first_seen = time.perf_counter()
+            if summed["ready"]:
+                self.handled_at_ready = summed["handled"]
                 return time.perf_counter() - self.started
             time.sleep(0.05)
         raise RuntimeError("the workers were not ready in time")
+
+    def rss_before_folding(self) -> int:
+        """The members' memory before they handled any event, each read at its last answer
+        before its first (its memory now if it never answered before that)."""
+        return sum(m.rss_before_folding or m.rss() for m in self.members)
 
     def follow(self, counts: list[int], timeout: float = 3600, on_mark=lambda part: None) -> list[float]:
         """When the handled count passed the end of each part, each stamp followed by a read of
@@ -501,8 +521,10 @@ class _Workers:
         return sum(m.rss() for m in self.members)
 
     def stop(self) -> None:
+        """Kill every member: the bench keeps nothing of them, and a graceful stop takes each
+        about 2 s (mode's Worker waits for tasks that never end before closing its loop)."""
         for member in self.members:
-            member.stop()
+            member.kill()
 
 
 def _latency(settings: Settings, worker: _Workers, probe_school, sim, rate: float, per_record: int,
@@ -759,5 +781,4 @@ def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load, 
         finally:
             restarted.stop()
     finally:
-        if worker.members[0].process.poll() is None:
-            worker.stop()
+        worker.stop()
