@@ -214,7 +214,7 @@ def create_app(settings: Settings) -> faust.App:
     async def evaluate():
         await resume_from_positions()
         await read_stalled_again()
-        source.sync()
+        await source.sync()
         freezer.after_round()
         render_ahead_if_due()
 
@@ -271,13 +271,13 @@ def create_app(settings: Settings) -> faust.App:
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            source.sync()
+            await source.sync()
             return self.bytes(await metrics.render_in_steps(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/report")
     class ReportView(View):
         async def get(self, request: Request) -> Response:
-            source.sync()
+            await source.sync()
             wanted = request.query.getall("district", []) or None
             report = await pipeline.live.report_in_steps(wanted)
             return self.bytes(report.model_dump_json().encode(), content_type="application/json")
@@ -313,9 +313,9 @@ class _WorkerSource:
         except Exception:  # no assignment yet while the consumer group forms
             return frozenset()
 
-    def sync(self) -> None:
+    async def sync(self) -> None:
         if self.app.tables.recovery.completed.is_set() and not self.app.rebalancing:
-            self.pipeline.sync(self.owned())
+            await self.pipeline.sync_in_steps(self.owned())
 
     def districts(self):
         return self.pipeline.live.renderable()

@@ -232,7 +232,8 @@ def render(result: BenchResult) -> str:
 def _moving(timings: dict[str, float]) -> str:
     return (f"at a start, sync {timings['start_sync_s']:.2f} s (its render: the line above); keeping half, "
             f"sync {timings['keep_half_sync_s']:.2f} s + render {timings['keep_half_render_s']:.2f} s; gaining "
-            f"that half back, sync {timings['gain_half_sync_s']:.2f} s + render {timings['gain_half_render_s']:.2f} s")
+            f"that half back, sync {timings['gain_half_sync_s']:.2f} s + render {timings['gain_half_render_s']:.2f} s; "
+            f"syncs in steps, the event loop held at most {timings['longest_step_s']:.3f} s")
 
 
 def _in_process(result: BenchResult, load, batched, singles, partitions: int) -> None:
@@ -289,15 +290,14 @@ def _in_process(result: BenchResult, load, batched, singles, partitions: int) ->
         result.in_process_single_events_per_s = fold(singles)
         # As a worker's start: every partition's districts built from the tables, then rendered.
         everything = frozenset(range(partitions))
-        started = time.perf_counter()
-        pipeline.sync(everything)
-        result.partitions_moving["start_sync_s"] = time.perf_counter() - started
+        result.partitions_moving["start_sync_s"], longest = _sync_as_a_worker(pipeline, everything)
         gc.freeze()  # what the sync built, as a worker's evaluation round does
         metrics = MetricsText(LiveSource(pipeline.live), school_series="violations")
         started = time.perf_counter()
         result.metrics_series_violations = _series(metrics.render())
         result.metrics_scrape_violations_s = time.perf_counter() - started
         result.partitions_moving.update(_partitions_moving(pipeline, metrics, everything))
+        result.partitions_moving["longest_step_s"] = max(longest, result.partitions_moving["longest_step_s"])
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
@@ -308,15 +308,41 @@ def _partitions_moving(pipeline, metrics, everything: frozenset[int]) -> dict[st
     does when a second one joins the group (it keeps half of its partitions) and when that one
     leaves (the half comes back). `metrics` holds the render of `everything`."""
     half = frozenset(sorted(everything)[: len(everything) // 2])
-    timings = {}
+    timings = {"longest_step_s": 0.0}
     for name, assigned in (("keep_half", half), ("gain_half", everything)):
+        timings[f"{name}_sync_s"], longest = _sync_as_a_worker(pipeline, assigned)
+        timings["longest_step_s"] = max(timings["longest_step_s"], longest)
         started = time.perf_counter()
-        pipeline.sync(assigned)
-        synced = time.perf_counter()
         metrics.render()
-        timings[f"{name}_sync_s"], timings[f"{name}_render_s"] = synced - started, time.perf_counter() - synced
+        timings[f"{name}_render_s"] = time.perf_counter() - started
         gc.freeze()
     return timings
+
+
+def _sync_as_a_worker(pipeline, assigned: frozenset[int]) -> tuple[float, float]:
+    """Seconds to sync `pipeline` to `assigned` in steps, as a worker does, and the longest the
+    event loop was held meanwhile (what a worker's folding and answers wait at most)."""
+    import asyncio
+
+    async def run() -> tuple[float, float]:
+        longest, last = 0.0, time.perf_counter()
+
+        async def watch() -> None:
+            nonlocal longest, last
+            while True:
+                now = time.perf_counter()
+                longest, last = max(longest, now - last), now
+                await asyncio.sleep(0)
+
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.sleep(0)
+        started = time.perf_counter()
+        await pipeline.sync_in_steps(assigned)
+        took = time.perf_counter() - started
+        watcher.cancel()
+        return took, longest
+
+    return asyncio.run(run())
 
 
 # --- records ---------------------------------------------------------------------------------------

@@ -8,10 +8,12 @@ costs one store write and one changelog record.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable, Collection, MutableMapping
+import time
+from collections.abc import Callable, Collection, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -117,6 +119,8 @@ class Pipeline:
         self.dirty_districts: set[str] = set()
         self.causes: dict[tuple[str, str | None], ev.Event] = {}
         self.unwritten: dict[tuple[str, str], Write] = {}
+        self.building = False
+        self._sync_lock = asyncio.Lock()
 
     def handle(self, value: bytes | None, partition: int) -> RecordResult:
         """Apply one record's events to the tables; return what must go to the dead-letter topic."""
@@ -178,7 +182,10 @@ class Pipeline:
 
     def flush(self) -> int:
         """Re-evaluate every school and district changed since the last flush; a violation that
-        appears is attributed to the latest event that touched its school, else its district."""
+        appears is attributed to the latest event that touched its school, else its district.
+        While a build is under way it does nothing: the records folded meanwhile stay marked."""
+        if self.building:  # its changes wait for the build to end (see `syncing`)
+            return 0
         if self.assigned is not None:
             self._forget_unowned()
         if not self.dirty_schools and not self.dirty_districts:
@@ -209,6 +216,29 @@ class Pipeline:
         tables. Districts of partitions kept throughout are neither evaluated nor rendered for
         /metrics again: a worker's national share takes tens of seconds to evaluate and render,
         and a rebalance usually moves only some of its partitions."""
+        for _ in self.syncing(assigned):
+            pass
+
+    async def sync_in_steps(self, assigned: frozenset[int], step_seconds: float = 0.05) -> None:
+        """`sync`, giving the event loop back every `step_seconds` of a build, so that records
+        are folded and the worker answers meanwhile (building half of the national country took
+        14 s in one step). A caller that comes while a build is under way waits for its end,
+        then syncs: nobody reads a partly built state."""
+        async with self._sync_lock:
+            steps = self.syncing(assigned)
+            try:
+                began = time.monotonic()
+                for _ in steps:
+                    if time.monotonic() - began >= step_seconds:
+                        await asyncio.sleep(0)
+                        began = time.monotonic()
+            finally:
+                steps.close()  # cancelled mid-build: the next sync builds those partitions again
+
+    def syncing(self, assigned: frozenset[int]) -> Iterator[None]:
+        """`sync` as a generator that yields between the districts and schools it builds. Records
+        may be folded between its steps; `flush` waits until the build ends, and so must readers
+        of the live state. A build left unfinished is done again by the next sync."""
         if assigned == self.assigned and not self.stale:
             self.flush()
             return
@@ -220,19 +250,29 @@ class Pipeline:
             self.flush()  # what the kept districts folded
         kept = ((previous or frozenset()) & assigned) - self.stale
         self.stale = set()
-        for district_id in [d for d in self.live.districts if self._partition(d) not in kept]:
-            self.live.drop_district(district_id)
-        self._build(assigned - kept)
+        gained, done = assigned - kept, False
+        self.building = True
+        try:
+            for district_id in [d for d in self.live.districts if self._partition(d) not in kept]:
+                self.live.drop_district(district_id)
+                yield
+            yield from self._build(gained)
+            done = True
+        finally:
+            self.building = False
+            if not done:
+                self.stale |= gained
         self.health.rule_evaluations = self.live.evaluations
 
-    def _build(self, partitions: frozenset[int]) -> None:
+    def _build(self, partitions: frozenset[int]) -> Iterator[None]:
         """Evaluate the districts and schools of `partitions` from the tables, with the causes
-        their states keep."""
+        their states keep, yielding after each."""
         built, schools = set(), []
         for district_id, state in self._newest("districts"):
             if state.get("partition") in partitions:
                 self.live.set_district(district_id, state)
                 built.add(district_id)
+                yield
         for school_id, state in self._newest("schools"):
             if state.get("partition") in partitions:
                 if not self.live.has_district(state["district"]):
@@ -240,9 +280,11 @@ class Pipeline:
                 self.live.set_school(state["district"], school_id, state)
                 built.add(state["district"])
                 schools.append((school_id, state))
+                yield
         for district_id in built:
             self.live.refresh(district_id)
             self.live.restore_causes(district_id, None, (self.district(district_id) or {}).get("causes"))
+            yield
         for school_id, state in schools:
             self.live.restore_causes(state["district"], school_id, state.get("causes"))
 

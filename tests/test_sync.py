@@ -5,6 +5,8 @@ violations included (they are kept in the states)."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import zlib
 
 import orjson
@@ -150,6 +152,24 @@ def test_records_folded_before_the_first_sync_do_not_take_over_the_causes_of_old
     assert kept and all(after[k] == before[k] for k in kept)
 
 
+def test_records_folded_during_a_first_build_do_not_take_over_the_causes_of_older_violations():
+    worker = loaded()
+    sim = Simulator(COUNTRY, seed=5)
+    worker.fold(sim.events(50))
+    before = {key(v): v.cause for v in worker.pipeline.live.report().violations}
+    restarted = Worker(COUNTRY.as_of, worker.changelogs)
+    event = next(e for e in sim.events(50) if e.type == "teacher.hired")
+    steps = restarted.pipeline.syncing(ALL)
+    next(steps)  # one district built, no school yet
+    restarted.fold([event])  # and the writes, which would flush first: the flush waits
+    for _ in steps:
+        pass
+    restarted.fold([])
+    after = {key(v): v.cause for v in restarted.pipeline.live.report().violations}
+    kept = [k for k in after if k in before and k[2] == event.school]
+    assert kept and all(after[k] == before[k] for k in kept)
+
+
 def test_causes_that_cannot_be_read_restore_nothing():
     worker = loaded()
     live = worker.pipeline.live
@@ -183,3 +203,64 @@ def test_after_any_changes_of_partitions_the_live_state_equals_a_fresh_build(see
         # The same lines; districts come in another order (kept ones first).
         assert sorted(kept.render().splitlines()) == sorted(
             MetricsText(LiveSource(fresh.live), clock=lambda: 1_000.0).render().splitlines())
+
+
+def metrics_lines(live) -> list[bytes]:
+    return sorted(MetricsText(LiveSource(live), clock=lambda: 1_000.0).render().splitlines())
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), before=st.frozensets(st.integers(0, PARTITIONS - 1)),
+       after=st.frozensets(st.integers(0, PARTITIONS - 1), min_size=1), every=st.integers(1, 30))
+def test_records_folded_between_the_steps_of_a_build_are_evaluated_after_it(seed, before, after, every):
+    worker = loaded()
+    worker.pipeline.sync(before)
+    events = iter(Simulator(COUNTRY, seed=seed).events(300))
+    for step, _ in enumerate(worker.pipeline.syncing(after)):
+        if step % every == 0:
+            worker.fold(itertools.islice(events, 2))  # and its writes, while the flush waits
+    worker.fold([])  # the next round: its flush, then the writes it caused
+    fresh = worker.fresh(after)
+    assert worker.pipeline.live.report() == fresh.live.report()
+    assert metrics_lines(worker.pipeline.live) == metrics_lines(fresh.live)
+
+
+def test_a_build_left_unfinished_is_done_again_by_the_next_sync():
+    worker = loaded()
+    worker.pipeline.sync(frozenset({0}))
+    steps = worker.pipeline.syncing(ALL)
+    for _ in itertools.islice(steps, 20):
+        pass
+    steps.close()  # as when the task building it is cancelled
+    assert not worker.pipeline.building
+    worker.pipeline.sync(ALL)
+    assert worker.pipeline.live.report() == worker.fresh(ALL).live.report()
+
+
+def test_a_build_in_steps_gives_the_loop_back_and_other_callers_wait_for_its_end():
+    worker = loaded()
+    worker.pipeline.sync(frozenset({0}))
+    fresh = worker.fresh(ALL).live.report()
+
+    async def main():
+        ticks = 0
+
+        async def tick():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.ensure_future(tick())
+        build = asyncio.ensure_future(worker.pipeline.sync_in_steps(ALL, step_seconds=0))
+        await asyncio.sleep(0)
+        assert worker.pipeline.building
+        await worker.pipeline.sync_in_steps(ALL)  # comes while the build is under way
+        seen_then = worker.pipeline.live.report()
+        await build
+        ticker.cancel()
+        return ticks, seen_then
+
+    ticks, seen_then = asyncio.run(main())
+    assert seen_then == fresh
+    assert ticks > 100  # the loop ran between the build's steps
