@@ -132,18 +132,24 @@ def prometheus_template(text: Text, rule: Rule, hold: str) -> str:
     prelude = ""
     if "district_name" in used:
         prelude += ('{{ $district_name := $labels.district }}'
-                    f'{{{{ with printf "last_over_time(junheng_district_info{{district=%q}}[{hold}])" $labels.district | query }}}}'
-                    '{{ $district_name = (. | first).Labels.name }}{{ end }}')
+                    + _last_seen("junheng_district_info{district=%q}", "$labels.district", hold)
+                    + '{{ $district_name = (. | first).Labels.name }}{{ end }}')
     if "school_name" in used:
         prelude += ('{{ $school_name := $labels.school }}'
-                    f'{{{{ with printf "last_over_time(junheng_school_info{{school=%q}}[{hold}])" $labels.school | query }}}}'
-                    '{{ $school_name = (. | first).Labels.name }}{{ end }}')
+                    + _last_seen("junheng_school_info{school=%q}", "$labels.school", hold)
+                    + '{{ $school_name = (. | first).Labels.name }}{{ end }}')
     if "limit" in used:
         prelude += ('{{ $limit := 0.0 }}{{ $found := false }}'
-                    f'{{{{ with printf "last_over_time(junheng_rule_limit{{rule=%q,district=%q,school=%q,section=%q}}[{hold}])" '
-                    '$labels.rule $labels.district $labels.school $labels.section | query }}'
-                    '{{ $limit = (. | first | value) }}{{ $found = true }}{{ end }}')
+                    + _last_seen("junheng_rule_limit{rule=%q,district=%q,school=%q,section=%q}",
+                                 "$labels.rule $labels.district $labels.school $labels.section", hold)
+                    + '{{ $limit = (. | first | value) }}{{ $found = true }}{{ end }}')
     return prelude + "".join(slots[p.name] if isinstance(p, Slot) else p for p in text)
+
+
+def _last_seen(selector: str, args: str, hold: str) -> str:
+    """A template `with` over the series of `selector` (a printf format of `args`) as last seen
+    within `hold`; its body runs only if one was."""
+    return f'{{{{ with printf "last_over_time({selector}[{hold}])" {args} | query }}}}'
 
 
 # --- as the text expected for known values ------------------------------------------------

@@ -55,7 +55,6 @@ class Windows(_Strict):
     notify: Notify
     pipeline: dict[str, Wait]
 
-
     def wait(self, severity: str) -> str:
         """The `for:` of a rule of this severity."""
         return self.severities[severity].for_
