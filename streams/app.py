@@ -99,7 +99,8 @@ def create_app(settings: Settings) -> faust.App:
     writer = ChangelogWriter(pipeline, positions,
                              {"schools": schools, "districts": districts, "positions": positions_table},
                              ack=None)
-    source = _WorkerSource(app, settings, pipeline)
+    freezer = Freezer(settings.full_collection_interval)
+    source = _WorkerSource(app, settings, pipeline, freezer)
     watch_broker(app, settings, pipeline.health)
     metrics = MetricsText(source, school_series=settings.school_series)
 
@@ -187,7 +188,6 @@ def create_app(settings: Settings) -> faust.App:
         for partition in positions.stalled(highwaters, busy):
             await send_back(owned[partition], f"no progress for {quiet:.0f} s with records waiting")
 
-    freezer = Freezer(settings.full_collection_interval)
     ahead = RenderAhead()
     ahead_task: list[asyncio.Future | None] = [None]
 
@@ -286,8 +286,11 @@ def create_app(settings: Settings) -> faust.App:
     class Ready(View):
         async def get(self, request: Request) -> Response:
             owned = source.owned()
-            ready = app.tables.recovery.completed.is_set() and not app.rebalancing and bool(owned)
-            return self.json({"ready": ready, "partitions": sorted(owned),
+            # Not while it builds the districts of partitions it gained: /metrics and /report
+            # wait for the build to end.
+            ready = (app.tables.recovery.completed.is_set() and not app.rebalancing and bool(owned)
+                     and not pipeline.building)
+            return self.json({"ready": ready, "partitions": sorted(owned), "building": pipeline.building,
                               "schools": sum(len(d.schools) for d in pipeline.live.districts.values()),
                               "handled": sum(pipeline.health.events.values())},
                              status=200 if ready else 503)
@@ -304,8 +307,8 @@ def _owned(app: faust.App, settings: Settings) -> dict:
 class _WorkerSource:
     """The metrics source of one worker: reports of the partitions it owns now."""
 
-    def __init__(self, app: faust.App, settings: Settings, pipeline: Pipeline):
-        self.app, self.settings, self.pipeline = app, settings, pipeline
+    def __init__(self, app: faust.App, settings: Settings, pipeline: Pipeline, freezer: Freezer):
+        self.app, self.settings, self.pipeline, self.freezer = app, settings, pipeline, freezer
 
     def owned(self) -> frozenset[int]:
         try:
@@ -315,7 +318,9 @@ class _WorkerSource:
 
     async def sync(self) -> None:
         if self.app.tables.recovery.completed.is_set() and not self.app.rebalancing:
-            await self.pipeline.sync_in_steps(self.owned())
+            # A build makes millions of objects nationally: frozen as it goes, as after every
+            # evaluation round, or second-generation collections scan them (2.3 s in one step).
+            await self.pipeline.sync_in_steps(self.owned(), between_steps=self.freezer.after_round)
 
     def districts(self):
         return self.pipeline.live.renderable()

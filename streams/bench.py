@@ -288,8 +288,11 @@ def _in_process(result: BenchResult, load, batched, singles, partitions: int) ->
         fold(load)
         result.in_process_batched_events_per_s = fold(batched)
         result.in_process_single_events_per_s = fold(singles)
-        # As a worker's start: every partition's districts built from the tables, then rendered.
+        # As a worker's start: every partition's districts built from the tables, then rendered;
+        # a worker starts with no live state (this one evaluated the records as it folded them).
         everything = frozenset(range(partitions))
+        pipeline.live.clear()
+        gc.freeze()
         result.partitions_moving["start_sync_s"], longest = _sync_as_a_worker(pipeline, everything)
         gc.freeze()  # what the sync built, as a worker's evaluation round does
         metrics = MetricsText(LiveSource(pipeline.live), school_series="violations")
@@ -337,7 +340,7 @@ def _sync_as_a_worker(pipeline, assigned: frozenset[int]) -> tuple[float, float]
         watcher = asyncio.ensure_future(watch())
         await asyncio.sleep(0)
         started = time.perf_counter()
-        await pipeline.sync_in_steps(assigned)
+        await pipeline.sync_in_steps(assigned, between_steps=gc.freeze)  # as a worker's freezer does
         took = time.perf_counter() - started
         watcher.cancel()
         return took, longest

@@ -219,17 +219,20 @@ class Pipeline:
         for _ in self.syncing(assigned):
             pass
 
-    async def sync_in_steps(self, assigned: frozenset[int], step_seconds: float = 0.05) -> None:
+    async def sync_in_steps(self, assigned: frozenset[int], step_seconds: float = 0.05,
+                            between_steps: Callable[[], None] = lambda: None) -> None:
         """`sync`, giving the event loop back every `step_seconds` of a build, so that records
         are folded and the worker answers meanwhile (building half of the national country took
-        14 s in one step). A caller that comes while a build is under way waits for its end,
-        then syncs: nobody reads a partly built state."""
+        14 s in one step), and calling `between_steps` each time (the worker freezes what the
+        build made so far, `streams/freezing.py`). A caller that comes while a build is under
+        way waits for its end, then syncs: nobody reads a partly built state."""
         async with self._sync_lock:
             steps = self.syncing(assigned)
             try:
                 began = time.monotonic()
                 for _ in steps:
                     if time.monotonic() - began >= step_seconds:
+                        between_steps()
                         await asyncio.sleep(0)
                         began = time.monotonic()
             finally:

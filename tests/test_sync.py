@@ -242,6 +242,11 @@ def test_a_build_in_steps_gives_the_loop_back_and_other_callers_wait_for_its_end
     worker.pipeline.sync(frozenset({0}))
     fresh = worker.fresh(ALL).live.report()
 
+    calls = []
+
+    def between():
+        calls.append(worker.pipeline.building)
+
     async def main():
         ticks = 0
 
@@ -252,7 +257,7 @@ def test_a_build_in_steps_gives_the_loop_back_and_other_callers_wait_for_its_end
                 await asyncio.sleep(0)
 
         ticker = asyncio.ensure_future(tick())
-        build = asyncio.ensure_future(worker.pipeline.sync_in_steps(ALL, step_seconds=0))
+        build = asyncio.ensure_future(worker.pipeline.sync_in_steps(ALL, step_seconds=0, between_steps=between))
         await asyncio.sleep(0)
         assert worker.pipeline.building
         await worker.pipeline.sync_in_steps(ALL)  # comes while the build is under way
@@ -264,3 +269,4 @@ def test_a_build_in_steps_gives_the_loop_back_and_other_callers_wait_for_its_end
     ticks, seen_then = asyncio.run(main())
     assert seen_then == fresh
     assert ticks > 100  # the loop ran between the build's steps
+    assert len(calls) > 100 and all(calls)  # and `between_steps` before each time it did
