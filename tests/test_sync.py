@@ -10,6 +10,7 @@ import itertools
 import zlib
 
 import orjson
+import pytest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -138,33 +139,24 @@ def test_a_district_violation_moved_by_a_school_keeps_its_cause_across_a_restart
     assert [v for v in worker.fresh(ALL).live.report().violations if v.rule == "R5.cv"] == moved
 
 
-def test_records_folded_before_the_first_sync_do_not_take_over_the_causes_of_older_violations():
+@pytest.mark.parametrize("folded", ["before the first sync", "during the first build"])
+def test_records_folded_at_a_start_do_not_take_over_the_causes_of_older_violations(folded):
     worker = loaded()
     sim = Simulator(COUNTRY, seed=5)
     worker.fold(sim.events(50))
     before = {key(v): v.cause for v in worker.pipeline.live.report().violations}
     restarted = Worker(COUNTRY.as_of, worker.changelogs)
     event = next(e for e in sim.events(50) if e.type == "teacher.hired")
-    restarted.fold([event])  # a record may come before the worker's first evaluation round
-    restarted.pipeline.sync(ALL)
-    after = {key(v): v.cause for v in restarted.pipeline.live.report().violations}
-    kept = [k for k in after if k in before and k[2] == event.school]
-    assert kept and all(after[k] == before[k] for k in kept)
-
-
-def test_records_folded_during_a_first_build_do_not_take_over_the_causes_of_older_violations():
-    worker = loaded()
-    sim = Simulator(COUNTRY, seed=5)
-    worker.fold(sim.events(50))
-    before = {key(v): v.cause for v in worker.pipeline.live.report().violations}
-    restarted = Worker(COUNTRY.as_of, worker.changelogs)
-    event = next(e for e in sim.events(50) if e.type == "teacher.hired")
-    steps = restarted.pipeline.syncing(ALL)
-    next(steps)  # one district built, no school yet
-    restarted.fold([event])  # and the writes, which would flush first: the flush waits
-    for _ in steps:
-        pass
-    restarted.fold([])
+    if folded == "before the first sync":
+        restarted.fold([event])  # a record may come before the worker's first evaluation round
+        restarted.pipeline.sync(ALL)
+    else:
+        steps = restarted.pipeline.syncing(ALL)
+        next(steps)  # one district built, no school yet
+        restarted.fold([event])  # and its write, which would flush first: the flush waits
+        for _ in steps:
+            pass
+        restarted.fold([])
     after = {key(v): v.cause for v in restarted.pipeline.live.report().violations}
     kept = [k for k in after if k in before and k[2] == event.school]
     assert kept and all(after[k] == before[k] for k in kept)
