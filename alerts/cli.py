@@ -27,10 +27,9 @@ def configure_render(parser: argparse.ArgumentParser) -> None:
 def run_render(args: argparse.Namespace) -> int:
     """Generate one target's files from the rule packs (and the leads directory)."""
     from alerts import render
-    from alerts.windows import load_windows
 
     pack = _packs(args.rules)
-    windows = load_windows()
+    windows = _windows()
     if args.target != "prometheus" and args.leads is None:
         raise UserError(f"render {args.target} needs --leads FILE / 生成 {args.target} 配置需要 --leads 负责人名录")
     leads = _leads(args.leads) if args.leads is not None else None
@@ -91,6 +90,15 @@ def _packs(names: list[str]):
     try:
         return load_packs(names)
     except PackError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _windows():
+    from alerts.windows import WindowsError, load_windows
+
+    try:
+        return load_windows()
+    except WindowsError as exc:
         raise UserError(str(exc)) from None
 
 

@@ -379,3 +379,22 @@ def test_promtool_accepts_the_compose_prometheus_config(tmp_path):
     path.write_text(yaml.safe_dump(config))
     result = run(["promtool", "check", "config", str(path)])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("text, says", [
+    ("severities: [", "not valid YAML"),
+    ("{}", "severities: Field required"),
+    (None, "hold_unexported: Value error, not a duration like 30s, 5m or 2h: '15 min'"),
+])
+def test_a_bad_windows_file_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, text, says):
+    from alerts import cli, windows
+
+    bad = tmp_path / "windows.yaml"
+    if text is None:  # the checked-in file with one wrong duration
+        text = windows.WINDOWS_FILE.read_text(encoding="utf-8").replace("hold_unexported: 15m", "hold_unexported: 15 min")
+    bad.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(windows, "WINDOWS_FILE", bad)
+    assert cli.main(["render", "prometheus", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "告警窗口文件" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
