@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from alerts.config_file import load_config
 
 
 class _Strict(BaseModel):
@@ -72,14 +73,4 @@ class LeadsError(Exception):
 
 def load_leads(path: Path) -> Leads:
     """Read and validate a leads directory file."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        return Leads.model_validate(raw)
-    except OSError as exc:
-        raise LeadsError(f"{path}: cannot read ({exc.strerror}) / 无法读取负责人名录") from None
-    except yaml.YAMLError as exc:
-        raise LeadsError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}) / 负责人名录不是有效的 YAML") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise LeadsError(f"{path}: {where + ': ' if where else ''}{err['msg']} / 负责人名录有误") from None
+    return load_config(path, Leads, LeadsError, "负责人名录")

@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from alerts.config_file import load_config
 
 WINDOWS_FILE = Path(__file__).with_name("windows.yaml")
 DURATION = re.compile(r"^(\d+)(s|m|h)$")
@@ -76,14 +77,4 @@ class WindowsError(Exception):
 
 def load_windows(path: Path | None = None) -> Windows:
     """The windows in force (the checked-in `alerts/windows.yaml` unless told otherwise)."""
-    path = path or WINDOWS_FILE
-    try:
-        return Windows.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise WindowsError(f"{path}: cannot read ({exc.strerror}) / 无法读取告警窗口文件") from None
-    except yaml.YAMLError as exc:
-        raise WindowsError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}) / 告警窗口文件不是有效的 YAML") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise WindowsError(f"{path}: {where + ': ' if where else ''}{err['msg']} / 告警窗口文件有误") from None
+    return load_config(path or WINDOWS_FILE, Windows, WindowsError, "告警窗口文件")

@@ -398,3 +398,18 @@ def test_a_bad_windows_file_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert says in err and "告警窗口文件" in err and "Traceback" not in err and len(err.splitlines()) == 1
 
+
+@pytest.mark.parametrize("text, says", [
+    ("districts: [", "not valid YAML"),
+    ("districts: {'320571': 1}", "districts.320571: Input should be a valid dictionary"),
+    (None, "cannot read"),
+])
+def test_a_bad_leads_file_is_one_line_and_exit_2(tmp_path, capsys, text, says):
+    from alerts import cli
+
+    leads = tmp_path / "leads.yaml"
+    if text is not None:
+        leads.write_text(text, encoding="utf-8")
+    assert cli.main(["render", "alertmanager", "--leads", str(leads), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "负责人名录" in err and "Traceback" not in err and len(err.splitlines()) == 1
