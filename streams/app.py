@@ -320,7 +320,7 @@ class _WorkerSource:
         if self.app.tables.recovery.completed.is_set() and not self.app.rebalancing:
             # A build makes millions of objects nationally: frozen as it goes, as after every
             # evaluation round, or collections scan them (in-process over 800 districts,
-            # first-generation collections held build steps for 0.16 and 0.20 s).
+            # generation-1 collections held build steps for 0.16 and 0.20 s).
             await self.pipeline.sync_in_steps(self.owned(), between_steps=self.freezer.after_round)
 
     def districts(self):
