@@ -83,7 +83,7 @@ class ReportCollector(Collector):
     def collect(self) -> Iterator:
         reports = list(self.source.reports())
         yield from _report_families(reports, self.school_series)
-        yield from _health_families(self.source.health(), self.clock())
+        yield from _health_families(self.source.health(), self.clock(), behind=0)
 
 
 class DistrictSource(Protocol):
@@ -134,34 +134,69 @@ class MetricsText:
         self._districts: dict[str, _District] = {}
         self._headers = [_split_family(family)[0] for family in _report_families([], school_series)]
         self._rendering = asyncio.Lock()
+        self._catching_up: asyncio.Future | None = None
 
-    def render(self) -> bytes:
-        """The whole `/metrics` body, in one synchronous step."""
+    def render(self, deadline: float | None = None) -> bytes:
+        """The whole `/metrics` body, in one synchronous step. With a `deadline` (a
+        `time.monotonic()` reading), a district whose lines are out of date once it has passed
+        keeps its lines as last rendered, or is left out if it has none; the body's
+        `junheng_metrics_districts_behind` counts such districts."""
         kept: dict[str, _District] = {}
+        behind = 0
         for district_id, version, schools, report in self.source.districts():
-            kept[district_id] = self._current(district_id, version, schools, report)
+            cached = self._districts.get(district_id)
+            if deadline is None or (cached is not None and cached.version == version) or time.monotonic() < deadline:
+                kept[district_id] = self._current(district_id, version, schools, report)
+                continue
+            behind += 1
+            if cached is not None:
+                kept[district_id] = cached
         self._districts = kept
         parts = []
         for index, header in enumerate(self._headers):
             parts.append(header)
             parts.extend(district.bodies[index] for district in kept.values())
         health = CollectorRegistry()
-        health.register(_Families(*_health_families(self.source.health(), self.clock())))
+        health.register(_Families(*_health_families(self.source.health(), self.clock(), behind)))
         parts.append(generate_latest(health))
         return b"".join(parts)
 
-    async def render_in_steps(self) -> bytes:
+    async def render_in_steps(self, budget: float | None = None) -> bytes:
         """The same body as `render`, for a worker's event loop: the districts changed since the
         last scrape are rendered in steps of about `step_seconds`, giving the loop back between
-        steps, so that a scrape that finds most districts changed (at national scale about 20 s
+        steps, so that a scrape that finds most districts changed (at national scale about 15 s
         of rendering per worker) does not hold folding up. The body is then joined in one step,
         rendering only what changed meanwhile, so it shows one moment of the worker's state.
 
-        A scrape abandoned half way keeps what it rendered; one scrape renders at a time, and a
-        scrape that waited for another finds its work done."""
+        With a `budget` in seconds, the body is joined once that long has gone by, whatever is
+        left: a district not rendered again by then shows its lines as last rendered (see
+        `render`), and the render goes on after the answer, so that a later scrape finds it
+        done. Prometheus gives up on a scrape after its timeout (10 s by default), and a scrape
+        that times out leaves every series of the worker stale; one that answers with some lines
+        a little old does not.
+
+        A scrape abandoned half way leaves the render going; one render runs at a time, and a
+        scrape that comes during it waits for it (within its budget) rather than starting another."""
+        catching_up = self._catch_up()
+        if budget is None:
+            await asyncio.shield(catching_up)
+            return self.render()
+        deadline = time.monotonic() + budget
+        await asyncio.wait({catching_up}, timeout=budget)
+        return self.render(deadline)
+
+    def _catch_up(self) -> asyncio.Future:
+        """The render of what changed, under way or started now."""
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.ensure_future(self._render_changed_alone())
+            # A render that fails after its scrape answered is not awaited by anyone: the next
+            # scrape renders those districts itself and meets the error there.
+            self._catching_up.add_done_callback(lambda task: task.cancelled() or task.exception())
+        return self._catching_up
+
+    async def _render_changed_alone(self) -> None:
         async with self._rendering:
             await self._render_changed(self.step_seconds)
-            return self.render()
 
     @property
     def rendering(self) -> bool:
@@ -334,7 +369,7 @@ def _report_families(reports: list[Report], school_series: SchoolSeries) -> Iter
                 violation, value, limit)
 
 
-def _health_families(health: Health, now: float) -> Iterator:
+def _health_families(health: Health, now: float, behind: int) -> Iterator:
     events = CounterMetricFamily("junheng_events", "Events handled, by type and outcome",
                                  labels=["type", "outcome"])
     for (event_type, outcome), count in sorted(health.events.items()):
@@ -356,6 +391,10 @@ def _health_families(health: Health, now: float) -> Iterator:
     for (topic, partition), behind in sorted(health.consumer_lag.items()):
         lag.add_metric([topic, str(partition)], behind)
     yield lag
+    yield GaugeMetricFamily("junheng_metrics_districts_behind",
+                            "Owned districts whose lines in this scrape are older than their state, or absent: "
+                            "the scrape's render budget ran out, and their render goes on after it",
+                            value=behind)
     # Before the first applied event there is no lag to speak of: the series is absent, not 0.
     if health.newest_event_time is not None:
         yield GaugeMetricFamily("junheng_event_lag_seconds",

@@ -272,7 +272,7 @@ def create_app(settings: Settings) -> faust.App:
     class Metrics(View):
         async def get(self, request: Request) -> Response:
             await source.sync()
-            return self.bytes(await metrics.render_in_steps(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+            return self.bytes(await metrics.render_in_steps(settings.scrape_budget), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/report")
     class ReportView(View):

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # Faust asks for 1.5 s; Tansu holds a fetch for much of that wait even when records arrive
     # (streams/fetching.py). Apache Kafka answers as soon as records arrive whatever the wait.
     fetch_wait: float = Field(0.1, gt=0, le=10, description="longest a consumer fetch waits for records, seconds")
+    # Prometheus gives up on a scrape after its timeout (10 s by default), while a worker's
+    # national share takes about 15 s to render in full after most of its schools changed: a
+    # scrape answers after this long at most rendering what changed (joining the text adds about
+    # 0.4 s for a national share), and what is left keeps its previous lines meanwhile.
+    scrape_budget: float = Field(0.25, ge=0, le=300,
+                                 description="seconds a /metrics scrape renders changes before it answers")
     heap_trim_interval: float = Field(TRIM_INTERVAL, gt=0, le=3600,
                                       description="seconds between returns of freed memory to the OS")
     # The worker keeps its long-lived objects out of Python's collector between full collections

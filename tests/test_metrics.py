@@ -297,3 +297,56 @@ def test_only_the_changed_schools_of_a_district_are_rendered_again(school_series
     schools = {dict(labels)["school"] for name, labels, _ in parsed(text) if name == "junheng_school_info"}
     assert added["id"] in schools and gone["id"] not in schools
     assert (SIP_SCHOOLS[1]["id"] in schools) == (school_series == "all")
+
+
+def twelve_districts(class_sizes) -> dict:
+    """Twelve one-school districts, their schools' classes as given (46 pupils breaks G5)."""
+    ids = [f"3206{n:02d}" for n in range(12)]
+    return {did: report([district(did, f"区{n}")], [school(f"{did}-001", did, f"第{n}小学", class_sizes)])
+            for n, did in enumerate(ids)}
+
+
+def behind(text: bytes) -> float:
+    (sample,) = [s for name, labels, s in parsed(text) if name == "junheng_metrics_districts_behind"]
+    return sample
+
+
+def places(text: bytes, metric: str) -> set[str]:
+    return {dict(labels)["district"] for name, labels, _ in parsed(text) if name == metric}
+
+
+def test_a_scrape_past_its_budget_shows_older_lines_and_its_render_goes_on():
+    broken, fixed = twelve_districts((40, 46)), twelve_districts((40, 42))
+    source = DistrictReports({did: (1, r) for did, r in broken.items()})
+    metrics = MetricsText(source, clock=lambda: 1_000.0, step_seconds=0)
+    metrics.render()
+    source.reports = {did: (2, r) for did, r in fixed.items()}  # every district's G5 is fixed
+
+    async def scrapes():
+        first = await metrics.render_in_steps(budget=0)
+        return first, await metrics.render_in_steps()  # waits for the render the first one left going
+
+    first, later = asyncio.run(scrapes())
+    still_violated = places(first, "junheng_rule_violation")
+    assert 1 <= behind(first) == len(still_violated) < 12  # the older lines of the districts behind
+    assert places(first, "junheng_district_info") == set(fixed)  # none is left out: all have lines
+    fresh = MetricsText(DistrictReports({did: (2, r) for did, r in fixed.items()}), clock=lambda: 1_000.0)
+    assert later == fresh.render() and behind(later) == 0
+    assert len(source.built) == 2 * 12  # each district rendered once again, by one render
+
+
+def test_districts_never_rendered_are_left_out_until_their_render_ends():
+    districts = twelve_districts((40, 46))
+    source = DistrictReports({did: (1, r) for did, r in districts.items()})
+    metrics = MetricsText(source, clock=lambda: 1_000.0, step_seconds=0)
+
+    async def scrapes():
+        first = await metrics.render_in_steps(budget=0)
+        return first, await metrics.render_in_steps(budget=60)
+
+    first, later = asyncio.run(scrapes())
+    shown = places(first, "junheng_district_info")
+    assert behind(first) >= 1 and len(shown) + behind(first) == 12
+    assert places(first, "junheng_rule_violation") == shown  # a district's lines come whole or not at all
+    assert later == MetricsText(DistrictReports(dict(source.reports)), clock=lambda: 1_000.0).render()
+    assert behind(later) == 0 and len(source.built) == 12

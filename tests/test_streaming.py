@@ -93,6 +93,7 @@ def test_violations_name_the_event_that_moved_them(worker):
     assert g5[0]["cause"]["source"] == "junheng-simulator" and g5[0]["cause"]["type"] == "class.opened"
     metrics = worker.metrics()
     assert f'junheng_rule_violation{{district="320571",rule="G5",school="{school.id}",section="primary",severity="critical"}} 1.0' in metrics
+    assert "\njunheng_metrics_districts_behind 0.0\n" in metrics  # rendered within the scrape's budget
 
 
 def test_bad_events_go_to_the_dead_letter_topic_and_the_worker_carries_on(worker):
