@@ -713,7 +713,7 @@ def _scrapes(result: BenchResult, worker: _Workers, settings: Settings, sim) -> 
     with _LongestAnswer(worker.urls) as pause:
         began = time.perf_counter()
         cold = [_scrape(url) for url in worker.urls]
-        complete = [_until_complete(url, began) for url in worker.urls]
+        complete = [_until_complete(url, began, first) for url, first in zip(worker.urls, cold)]
     result.metrics_cold_scrape_longest_pause_s = pause.longest
     warm = [_scrape(url) for url in worker.urls]
     # In service a scrape finds what changed in one scrape interval: a few hundred changes in 15 s
@@ -766,29 +766,33 @@ class _Scrape:
     seconds: float
     series: int
     behind: int  # districts shown with older lines or left out (junheng_metrics_districts_behind)
+    ended: float  # time.perf_counter() when the body had been read
 
 
 def _scrape(url: str) -> _Scrape:
     started = time.perf_counter()
     with urllib.request.urlopen(f"{url}/metrics", timeout=600) as resp:
         body = resp.read()
-    seconds = time.perf_counter() - started
+    ended = time.perf_counter()
     behind = re.search(rb"^junheng_metrics_districts_behind ([0-9.e+]+)$", body, re.MULTILINE)
-    return _Scrape(seconds, _series(body), int(float(behind.group(1))))
+    return _Scrape(ended - started, _series(body), int(float(behind.group(1))), ended)
 
 
-def _until_complete(url: str, began: float, every: float = 2.0, timeout: float = 600) -> tuple[float, _Scrape]:
-    """Seconds from `began` until a scrape of `url` shows no district behind, and that scrape.
-    Scrapes come `every` seconds apart (each joins the whole text, 0.4 s nationally, which the
-    render going on waits for), so the figure is that coarse."""
+def _until_complete(url: str, began: float, first: _Scrape, every: float = 2.0,
+                    timeout: float = 600) -> tuple[float, _Scrape]:
+    """Seconds from `began` until a scrape of `url` showed no district behind, `first` or a
+    later one, and that scrape. Scrapes come `every` seconds apart (each joins
+    the whole text, 0.4 s nationally, which the render going on waits for), so the figure is that
+    coarse."""
     deadline = time.perf_counter() + timeout
+    scrape = first
     while True:
-        scrape = _scrape(url)
         if scrape.behind == 0:
-            return time.perf_counter() - began, scrape
+            return scrape.ended - began, scrape
         if time.perf_counter() > deadline:
             raise RuntimeError(f"{url}/metrics still had {scrape.behind} districts behind after {timeout:.0f} s")
         time.sleep(every)
+        scrape = _scrape(url)
 
 
 def _series(text: bytes) -> int:
@@ -850,7 +854,7 @@ def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load,
                     time.sleep(config.scrape_after_restart)
                     began = time.perf_counter()
                     first = _scrape(restarted.urls[0])
-                    complete, _ = _until_complete(restarted.urls[0], began)
+                    complete, _ = _until_complete(restarted.urls[0], began, first)
                     return recovered, first, complete
                 time.sleep(0.05)
             raise RuntimeError("the restarted worker did not recover every school in time")
