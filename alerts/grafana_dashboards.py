@@ -93,7 +93,7 @@ def school() -> db.Dashboard:
 
 
 def pipeline() -> db.Dashboard:
-    """The workers: events, lags, dead letters, evaluations, broker stalls."""
+    """The workers: events, lags, dead letters, evaluations, broker stalls, /metrics behind."""
     return (_dashboard("junheng-pipeline", "数据管道 / Pipeline health", "junheng workers and their Kafka consumption")
             .with_panel(_stat("在线工作进程 / Workers up", 'sum(up{job="junheng"})', "workers"))
             .with_panel(_stat("最新事件延迟 / Newest event lag", "max(junheng_event_lag_seconds)", "lag").unit("s"))
@@ -107,7 +107,9 @@ def pipeline() -> db.Dashboard:
                                     "sum by (instance) (rate(junheng_rule_evaluations_total[5m]))", "{{instance}}")
                         .unit("ops"))
             .with_panel(_timeseries("Kafka 无响应次数 / Broker stalls (1h)",
-                                    "sum by (instance) (increase(junheng_broker_stalls_total[1h]))", "{{instance}}")))
+                                    "sum by (instance) (increase(junheng_broker_stalls_total[1h]))", "{{instance}}"))
+            .with_panel(_timeseries("指标落后的区县 / Districts behind in /metrics",
+                                    "max by (instance) (junheng_metrics_districts_behind)", "{{instance}}")))
 
 
 def datasource_provisioning() -> dict[str, Any]:

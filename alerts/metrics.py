@@ -83,7 +83,7 @@ class ReportCollector(Collector):
     def collect(self) -> Iterator:
         reports = list(self.source.reports())
         yield from _report_families(reports, self.school_series)
-        yield from _health_families(self.source.health(), self.clock(), behind=0)
+        yield from _health_families(self.source.health(), self.clock(), districts_behind=0)
 
 
 class DistrictSource(Protocol):
@@ -369,7 +369,7 @@ def _report_families(reports: list[Report], school_series: SchoolSeries) -> Iter
                 violation, value, limit)
 
 
-def _health_families(health: Health, now: float, behind: int) -> Iterator:
+def _health_families(health: Health, now: float, districts_behind: int) -> Iterator:
     events = CounterMetricFamily("junheng_events", "Events handled, by type and outcome",
                                  labels=["type", "outcome"])
     for (event_type, outcome), count in sorted(health.events.items()):
@@ -394,7 +394,7 @@ def _health_families(health: Health, now: float, behind: int) -> Iterator:
     yield GaugeMetricFamily("junheng_metrics_districts_behind",
                             "Owned districts whose lines in this scrape are older than their state, or absent: "
                             "the scrape's render budget ran out, and their render goes on after it",
-                            value=behind)
+                            value=districts_behind)
     # Before the first applied event there is no lag to speak of: the series is absent, not 0.
     if health.newest_event_time is not None:
         yield GaugeMetricFamily("junheng_event_lag_seconds",

@@ -92,6 +92,7 @@ def pipeline_alerts(windows: Windows) -> list[dict[str, Any]]:
                 "annotations": {"summary": f"{zh} / {en}", "runbook_url": _pipeline_runbook(name)}}
 
     stuck, lag, dead, stalls = p["stuck"], p["consumer_lag"], p["dead_letters"], p["broker_stalls"]
+    behind = p["metrics_behind"]
     return [
         alert("JunhengWorkerDown", f'up{{job="{WORKER_JOB}"}} == 0', p["worker_down"], "critical",
               "junheng 工作进程 {{ $labels.instance }} 无法抓取指标，其负责区县的违规告警暂停",
@@ -116,6 +117,9 @@ def pipeline_alerts(windows: Windows) -> list[dict[str, Any]]:
               "warning",
               f"junheng 工作进程 {{{{ $labels.instance }}}} 在 {stalls.get('window')} 内遇到 Kafka 无响应",
               f"junheng worker {{{{ $labels.instance }}}} saw the broker stall in the last {stalls.get('window')}"),
+        alert("JunhengMetricsBehind", "max by (instance) (junheng_metrics_districts_behind) > 0", behind, "warning",
+              "junheng 工作进程 {{ $labels.instance }} 的指标中有 {{ $value }} 个区县落后于其状态",
+              "junheng worker {{ $labels.instance }} exports {{ $value }} districts with lines older than their state"),
     ]
 
 
@@ -254,9 +258,9 @@ def common_tests(windows: Windows, rule_file: str) -> dict[str, Any]:
     p = windows.pipeline
     worker = {"job": WORKER_JOB}
     w1, w2 = {**worker, "instance": "worker-1:8000"}, {**worker, "instance": "worker-2:8000"}
-    down, stuck, lag = (seconds(p[k].for_) // 60 for k in ("worker_down", "stuck", "consumer_lag"))
+    down, stuck, lag, behind = (seconds(p[k].for_) // 60 for k in ("worker_down", "stuck", "consumer_lag", "metrics_behind"))
     lag_limit, stuck_limit = p["consumer_lag"].get("messages"), p["stuck"].get("event_lag_seconds")
-    span = max(down, stuck, lag) + 10
+    span = max(down, stuck, lag, behind) + 10
 
     def fired(name, instance, severity, summary):
         return {"exp_labels": {"instance": instance, "severity": severity, "scope": "pipeline",
@@ -311,6 +315,9 @@ def common_tests(windows: Windows, rule_file: str) -> dict[str, Any]:
             _series("junheng_dead_letter_total", w2, f"0x{span}"),
             _series("junheng_broker_stalls_total", w1, f"0x{span}"),
             _series("junheng_broker_stalls_total", w2, f"0x3 2x{span}"),
+            # worker-1's scrapes stay behind; worker-2's are behind for one scrape, then caught up.
+            _series("junheng_metrics_districts_behind", w1, f"3x{span}"),
+            _series("junheng_metrics_districts_behind", w2, f"0 40 0x{span}"),
         ],
         "alert_rule_test": [
             {"eval_time": f"{down + 1}m", "alertname": "JunhengWorkerDown",
@@ -335,6 +342,11 @@ def common_tests(windows: Windows, rule_file: str) -> dict[str, Any]:
                                   f"junheng worker worker-2:8000 saw the broker stall in the last {p['broker_stalls'].get('window')}")]},
             {"eval_time": f"{seconds(p['broker_stalls'].get('window')) // 60 + 10}m", "alertname": "JunhengBrokerStalls",
              "exp_alerts": []},
+            {"eval_time": f"{behind + 1}m", "alertname": "JunhengMetricsBehind",
+             "exp_alerts": [fired("JunhengMetricsBehind", "worker-1:8000", "warning",
+                                  "junheng 工作进程 worker-1:8000 的指标中有 3 个区县落后于其状态 / "
+                                  "junheng worker worker-1:8000 exports 3 districts with lines older than their state")]},
+            {"eval_time": f"{max(behind - 1, 0)}m", "alertname": "JunhengMetricsBehind", "exp_alerts": []},
         ],
     }
     stuck_case = {

@@ -317,7 +317,8 @@ def places(text: bytes, metric: str) -> set[str]:
 
 def test_a_scrape_past_its_budget_shows_older_lines_and_its_render_goes_on():
     broken, fixed = twelve_districts((40, 46)), twelve_districts((40, 42))
-    source = DistrictReports({did: (1, r) for did, r in broken.items()})
+    lagging = Health(consumer_lag={("junheng.events", 0): 99})  # a count of its own, not to be confused
+    source = DistrictReports({did: (1, r) for did, r in broken.items()}, lagging)
     metrics = MetricsText(source, clock=lambda: 1_000.0, step_seconds=0)
     metrics.render()
     source.reports = {did: (2, r) for did, r in fixed.items()}  # every district's G5 is fixed
@@ -330,7 +331,7 @@ def test_a_scrape_past_its_budget_shows_older_lines_and_its_render_goes_on():
     still_violated = places(first, "junheng_rule_violation")
     assert 1 <= behind(first) == len(still_violated) < 12  # the older lines of the districts behind
     assert places(first, "junheng_district_info") == set(fixed)  # none is left out: all have lines
-    fresh = MetricsText(DistrictReports({did: (2, r) for did, r in fixed.items()}), clock=lambda: 1_000.0)
+    fresh = MetricsText(DistrictReports({did: (2, r) for did, r in fixed.items()}, lagging), clock=lambda: 1_000.0)
     assert later == fresh.render() and behind(later) == 0
     assert len(source.built) == 2 * 12  # each district rendered once again, by one render
 
