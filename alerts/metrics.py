@@ -9,6 +9,7 @@ school (`MetricsText`); `ReportCollector` builds everything at each scrape.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 import time
@@ -135,6 +136,7 @@ class MetricsText:
         self._headers = [_split_family(family)[0] for family in _report_families([], school_series)]
         self._rendering = asyncio.Lock()
         self._catching_up: asyncio.Future | None = None
+        self._sending = 0
 
     def render(self, deadline: float | None = None) -> bytes:
         """The whole `/metrics` body, in one synchronous step. With a `deadline` (a
@@ -195,8 +197,24 @@ class MetricsText:
         return self._catching_up
 
     async def _render_changed_alone(self) -> None:
+        async def after_sending() -> None:
+            while self._sending:
+                await asyncio.sleep(AHEAD_STEP_SECONDS)
+
         async with self._rendering:
-            await self._render_changed(self.step_seconds)
+            await self._render_changed(self.step_seconds, before_each=after_sending)
+
+    @contextlib.asynccontextmanager
+    async def sending(self):
+        """Wrap the sending of a scrape's body: meanwhile the render its budget left going
+        waits. Interleaved with it on the event loop, a scrape of 600 districts' text (52 MiB,
+        in-process through aiohttp) took 1.28 and 1.54 s, and 0.56 and 0.58 s with the render
+        waiting (0.18 to 0.25 s with nothing left to render)."""
+        self._sending += 1
+        try:
+            yield
+        finally:
+            self._sending -= 1
 
     @property
     def rendering(self) -> bool:

@@ -13,6 +13,7 @@ import datetime as dt
 import time
 
 import faust
+from aiohttp import web
 from faust.web import Request, Response, View
 
 from alerts.metrics import MetricsText
@@ -272,7 +273,16 @@ def create_app(settings: Settings) -> faust.App:
     class Metrics(View):
         async def get(self, request: Request) -> Response:
             await source.sync()
-            return self.bytes(await metrics.render_in_steps(settings.scrape_budget), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+            body = await metrics.render_in_steps(settings.scrape_budget)
+            # Sent before the render the budget left going resumes (MetricsText.sending): a
+            # response returned to aiohttp is written after the handler, interleaved with it.
+            async with metrics.sending():
+                response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+                response.content_length = len(body)
+                await response.prepare(request)
+                await response.write(body)
+                await response.write_eof()
+            return response
 
     @app.page("/report")
     class ReportView(View):

@@ -351,3 +351,21 @@ def test_districts_never_rendered_are_left_out_until_their_render_ends():
     assert places(first, "junheng_rule_violation") == shown  # a district's lines come whole or not at all
     assert later == MetricsText(DistrictReports(dict(source.reports)), clock=lambda: 1_000.0).render()
     assert behind(later) == 0 and len(source.built) == 12
+
+
+def test_the_render_a_budget_left_going_waits_while_the_answer_is_sent():
+    source = DistrictReports({did: (1, r) for did, r in twelve_districts((40, 46)).items()})
+    metrics = MetricsText(source, clock=lambda: 1_000.0, step_seconds=0)
+
+    async def answer_then_go_on():
+        first = await metrics.render_in_steps(budget=0)
+        async with metrics.sending():
+            before = len(source.built)
+            await asyncio.sleep(0.05)
+            while_sending = len(source.built) - before
+        await metrics.render_in_steps()
+        return behind(first), while_sending
+
+    left, while_sending = asyncio.run(answer_then_go_on())
+    assert left >= 1 and while_sending == 0
+    assert len(source.built) == 12  # then the render went on, each district once
