@@ -98,6 +98,7 @@ class BenchResult:
     metrics_scrape_unchanged_s: float = 0.0
     metrics_cold_scrape_longest_pause_s: float = 0.0
     metrics_scrape_after_changes_s: float = 0.0
+    metrics_behind_after_changes: int = 0
     metrics_scrape_after_restart_s: float = 0.0
     metrics_behind_after_restart: int = 0
     metrics_complete_after_restart_s: float = 0.0
@@ -227,7 +228,8 @@ def render(result: BenchResult) -> str:
          f"{result.metrics_complete_all_s:.1f} s after it began; event loop held at most "
          f"{result.metrics_cold_scrape_longest_pause_s:.2f} s meanwhile), "
          f"{result.metrics_scrape_unchanged_s:.2f} s with none changed since, "
-         f"{result.metrics_scrape_after_changes_s:.2f} s after {SCRAPE_CHANGES} changes since"),
+         f"{result.metrics_scrape_after_changes_s:.2f} s after {SCRAPE_CHANGES} changes since "
+         f"({result.metrics_behind_after_changes:,} districts behind in it)"),
         ("/metrics, off-standard schools only / 仅未达标学校",
          f"{result.metrics_series_violations:,} series, {result.metrics_scrape_violations_s:.2f} s "
          "with every district rendered (in-process, the same records)"),
@@ -720,7 +722,9 @@ def _scrapes(result: BenchResult, worker: _Workers, settings: Settings, sim) -> 
     handled = worker.ready().get("handled", 0)
     _produce(settings, [(e.district, e.model_dump_json().encode(), 1) for e in sim.events(SCRAPE_CHANGES)])
     _catch_up(worker, handled + SCRAPE_CHANGES)
-    result.metrics_scrape_after_changes_s = max(_scrape(url).seconds for url in worker.urls)
+    after_changes = [_scrape(url) for url in worker.urls]
+    result.metrics_scrape_after_changes_s = max(scrape.seconds for scrape in after_changes)
+    result.metrics_behind_after_changes = sum(scrape.behind for scrape in after_changes)
     result.metrics_scrape_all_s = max(scrape.seconds for scrape in cold)
     result.metrics_behind_all = sum(scrape.behind for scrape in cold)
     result.metrics_complete_all_s = max(seconds for seconds, _ in complete)
