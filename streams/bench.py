@@ -714,7 +714,7 @@ def _scrapes(result: BenchResult, worker: _Workers, settings: Settings, sim) -> 
     with _LongestAnswer(worker.urls) as pause:
         began = time.perf_counter()
         cold = [_scrape(url) for url in worker.urls]
-        complete = [_until_complete(url, began, first) for url, first in zip(worker.urls, cold)]
+        complete = _until_complete(worker.urls, began, cold)
     result.metrics_cold_scrape_longest_pause_s = pause.longest
     warm = [_scrape(url) for url in worker.urls]
     # In service a scrape finds what changed in one scrape interval: a few hundred changes in 15 s
@@ -787,21 +787,23 @@ def _scrape(url: str) -> _Scrape:
     return _Scrape(ended - started, body, int(float(body[at:body.index(b"\n", at)])), ended)
 
 
-def _until_complete(url: str, began: float, first: _Scrape, every: float = 2.0,
-                    timeout: float = 600) -> tuple[float, _Scrape]:
-    """Seconds from `began` until a scrape of `url` showed no district behind, `first` or a
-    later one, and that scrape. Scrapes come `every` seconds apart (each joins
-    the whole text, 0.4 s nationally, which the render going on waits for), so the figure is that
-    coarse."""
+def _until_complete(urls: list[str], began: float, firsts: list[_Scrape], every: float = 2.0,
+                    timeout: float = 600) -> list[tuple[float, _Scrape]]:
+    """Per worker, seconds from `began` until a scrape of it showed no district behind (its
+    scrape in `firsts` or a later one), and that scrape. Each round scrapes every worker still
+    behind, `every` seconds apart (each scrape joins the whole text, 0.4 s nationally, which the
+    render going on waits for), so the figure is that coarse."""
     deadline = time.perf_counter() + timeout
-    scrape = first
+    latest = dict(enumerate(firsts))
     while True:
-        if scrape.behind == 0:
-            return scrape.ended - began, scrape
+        behind = [n for n, scrape in latest.items() if scrape.behind]
+        if not behind:
+            return [(latest[n].ended - began, latest[n]) for n in range(len(urls))]
         if time.perf_counter() > deadline:
-            raise RuntimeError(f"{url}/metrics still had {scrape.behind} districts behind after {timeout:.0f} s")
+            raise RuntimeError(f"{urls[behind[0]]}/metrics still had {latest[behind[0]].behind} districts behind "
+                               f"after {timeout:.0f} s")
         time.sleep(every)
-        scrape = _scrape(url)
+        latest.update((n, _scrape(urls[n])) for n in behind)
 
 
 def _series(text: bytes) -> int:
@@ -864,7 +866,7 @@ def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load,
                     time.sleep(config.scrape_after_restart)
                     began = time.perf_counter()
                     first = _scrape(restarted.urls[0])
-                    complete, _ = _until_complete(restarted.urls[0], began, first)
+                    ((complete, _),) = _until_complete(restarted.urls, began, [first])
                     return recovered, first, complete
                 time.sleep(0.05)
             raise RuntimeError("the restarted worker did not recover every school in time")
