@@ -127,8 +127,12 @@ class MetricsText:
     """
 
     def __init__(self, source: DistrictSource, school_series: SchoolSeries = "all",
-                 clock: Callable[[], float] = time.time, step_seconds: float = 0.05):
+                 clock: Callable[[], float] = time.time, step_seconds: float = 0.05,
+                 settled: Callable[[], bool] = lambda: True):
         self.source = source
+        #: Whether the source's districts may be read: a worker's are not while it builds the
+        #: partitions it gained (their districts are partly built); nothing is rendered meanwhile.
+        self.settled = settled
         self.school_series = _policy(school_series)
         self.clock = clock
         self.step_seconds = step_seconds
@@ -142,12 +146,15 @@ class MetricsText:
         """The whole `/metrics` body, in one synchronous step. With a `deadline` (a
         `time.monotonic()` reading), a district whose lines are out of date once it has passed
         keeps its lines as last rendered, or is left out if it has none; the body's
-        `junheng_metrics_districts_behind` counts such districts."""
+        `junheng_metrics_districts_behind` counts such districts. So does every district out of
+        date while the source is not settled."""
         kept: dict[str, _District] = {}
         behind = 0
+        settled = self.settled()
         for district_id, version, schools, report in self.source.districts():
             cached = self._districts.get(district_id)
-            if deadline is None or (cached is not None and cached.version == version) or time.monotonic() < deadline:
+            current = cached is not None and cached.version == version
+            if current or (settled and (deadline is None or time.monotonic() < deadline)):
                 kept[district_id] = self._current(district_id, version, schools, report)
                 continue
             behind += 1
@@ -235,10 +242,10 @@ class MetricsText:
 
     async def _render_changed(self, step_seconds: float, before_each: Callable[[], Awaitable[None]] | None = None) -> None:
         """Render each district whose version moved, giving the loop back every `step_seconds`
-        and awaiting `before_each` before rendering one. `_current` looks at the kept lines again
-        after that wait, so a district a scrape rendered meanwhile is not rendered twice; one
-        changed since the list was taken shows its newer state (reports are built when called)
-        under the older version, and is rendered again by the next scrape."""
+        and awaiting `before_each`, then the source being settled, before rendering one.
+        `_current` looks at the kept lines again after that wait, so a district a scrape rendered
+        meanwhile is not rendered twice; one changed since the list was taken shows its newer
+        state (reports are built when called) under the older version, and is rendered again."""
         turns = Turns(step_seconds)
         for district_id, version, schools, report in list(self.source.districts()):
             cached = self._districts.get(district_id)
@@ -246,6 +253,8 @@ class MetricsText:
                 continue
             if before_each is not None:
                 await before_each()
+            while not self.settled():
+                await asyncio.sleep(AHEAD_STEP_SECONDS)
             self._districts[district_id] = self._current(district_id, version, schools, report)
             await turns.pause()
 

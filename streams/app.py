@@ -103,7 +103,9 @@ def create_app(settings: Settings) -> faust.App:
     freezer = Freezer(settings.full_collection_interval)
     source = _WorkerSource(app, settings, pipeline, freezer)
     watch_broker(app, settings, pipeline.health)
-    metrics = MetricsText(source, school_series=settings.school_series)
+    # A render that outlasts a round (a scrape's, left going after its answer, or one ahead) may
+    # meet a build of gained partitions; it waits for the build to end.
+    metrics = MetricsText(source, school_series=settings.school_series, settled=lambda: not pipeline.building)
 
     buffered = []  # the agent's record buffer, once it runs
     last_record_at = [0.0]  # when the agent last took a record (time.monotonic)
@@ -272,8 +274,15 @@ def create_app(settings: Settings) -> faust.App:
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            await source.sync()
-            body = await metrics.render_in_steps(settings.scrape_budget)
+            # A build of gained partitions (about 25 s for the whole country) is not waited for:
+            # the scrape shows the districts kept, with what was rendered of them before.
+            deadline = time.monotonic() + settings.scrape_budget
+            syncing = asyncio.ensure_future(source.sync())
+            syncing.add_done_callback(lambda task: task.cancelled() or task.exception())
+            await asyncio.wait({syncing}, timeout=settings.scrape_budget)
+            if syncing.done():
+                syncing.result()
+            body = await metrics.render_in_steps(max(0.0, deadline - time.monotonic()))
             # Sent before the render the budget left going resumes (MetricsText.sending): a
             # response returned to aiohttp is written after the handler, interleaved with it.
             async with metrics.sending():
@@ -334,7 +343,7 @@ class _WorkerSource:
             await self.pipeline.sync_in_steps(self.owned(), between_steps=self.freezer.after_round)
 
     def districts(self):
-        return self.pipeline.live.renderable()
+        return self.pipeline.renderable()
 
     def health(self):
         health = self.pipeline.health

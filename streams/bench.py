@@ -101,6 +101,10 @@ class BenchResult:
     metrics_behind_after_changes: int = 0
     metrics_scrape_after_restart_s: float = 0.0
     metrics_behind_after_restart: int = 0
+    # A scrape of the restarted worker while it builds its state (None: the bench did not catch
+    # it building; a quick one takes about 0.4 s).
+    metrics_scrape_during_build_s: float | None = None
+    metrics_behind_during_build: int | None = None
     metrics_complete_after_restart_s: float = 0.0
     metrics_series_violations: int = 0
     metrics_scrape_violations_s: float = 0.0
@@ -187,7 +191,10 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
         result.notes.append(f"memory after the snapshot load, and after {changes:.0f} changes per school "
                             "(each teacher or class a change names stays in its school's state)")
         say("startup and recovery from the changelog / 启动与恢复 …")
-        result.recovery_s, restart, complete = _recovery(broker, workdir, config, load, counts[0])
+        result.recovery_s, restart, complete, during = _recovery(broker, workdir, config, load, counts[0])
+        if during is not None:
+            result.metrics_scrape_during_build_s = during.seconds
+            result.metrics_behind_during_build = during.behind
         result.metrics_scrape_after_restart_s, result.metrics_behind_after_restart = restart.seconds, restart.behind
         result.metrics_complete_after_restart_s = complete
     return result
@@ -216,7 +223,10 @@ def render(result: BenchResult) -> str:
         ("/metrics after a restart / 重启后首次抓取", f"{result.metrics_scrape_after_restart_s:.2f} s, "
          f"{result.config['scrape_after_restart']:.0f} s after the restarted worker held all "
          f"{result.schools:,} schools (one worker, the snapshot load only); {result.metrics_behind_after_restart:,} "
-         f"districts behind in it, none {result.metrics_complete_after_restart_s:.1f} s after it began"),
+         f"districts behind in it, none {result.metrics_complete_after_restart_s:.1f} s after it began; "
+         + (f"{result.metrics_scrape_during_build_s:.2f} s while it built its state, {result.metrics_behind_during_build:,} "
+            "districts behind in it" if result.metrics_scrape_during_build_s is not None
+            else "not caught building its state")),
         ("memory per 10,000 schools / 每万校内存", f"{result.memory_per_10k_schools_snapshot_bytes / (1 << 20):,.0f} MiB "
          f"after the load, {result.memory_per_10k_schools_bytes / (1 << 20):,.0f} MiB after the changes"),
         ("resident memory after the changes / 变更后常驻内存", f"{result.rss_busy_bytes / GIB:,.2f} GiB right after "
@@ -505,7 +515,8 @@ class _Workers:
         owned = [p for state in states for p in state.get("partitions", [])]
         return {"ready": all(s.get("ready") for s in states) and sorted(owned) == list(range(self.partitions)),
                 "handled": sum(s.get("handled", 0) for s in states),
-                "schools": sum(s.get("schools", 0) for s in states)}
+                "schools": sum(s.get("schools", 0) for s in states),
+                "building": any(s.get("building") for s in states)}
 
     def wait_ready(self, timeout: float = 120) -> float:
         """Seconds from the start until every member is ready and every partition owned.
@@ -840,11 +851,12 @@ def _wait_committed(settings: Settings, timeout: float = 600) -> None:
 
 
 def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load,
-              total: int) -> tuple[float, _Scrape, float]:
+              total: int) -> tuple[float, _Scrape, float, _Scrape | None]:
     """Seconds from restarting a killed worker to its state holding every school again, its
-    first /metrics scrape `config.scrape_after_restart` seconds later, and seconds from that
-    scrape's start until one showed no district behind; the worker writes its changelog one
-    record per batch, the setting under which Tansu recovers tables exactly."""
+    first /metrics scrape `config.scrape_after_restart` seconds later, seconds from that
+    scrape's start until one showed no district behind, and a scrape while it built its state,
+    if the bench caught it building; the worker writes its changelog one record per batch, the
+    setting under which Tansu recovers tables exactly."""
     settings = _settings(broker, workdir / "recovery", config, batch_size=1, app_id="junheng-bench-recovery",
                          topic="bench.recovery")
     declare_topics(settings.bootstrap_servers, _topics(settings))
@@ -859,15 +871,18 @@ def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load,
         restarted = _Workers([settings], workdir, log="recovery")
         try:
             deadline = time.perf_counter() + 600
+            during = None
             while time.perf_counter() < deadline:
                 state = restarted.ready()
+                if state.get("building") and during is None:
+                    during = _scrape(restarted.urls[0])
                 if state.get("ready") and state.get("schools", 0) >= schools:
                     recovered = time.perf_counter() - restarted.started
                     time.sleep(config.scrape_after_restart)
                     began = time.perf_counter()
                     first = _scrape(restarted.urls[0])
                     ((complete, _),) = _until_complete(restarted.urls, began, [first])
-                    return recovered, first, complete
+                    return recovered, first, complete, during
                 time.sleep(0.05)
             raise RuntimeError("the restarted worker did not recover every school in time")
         finally:

@@ -319,6 +319,15 @@ class Pipeline:
         it owned them before, as another worker may have folded their events meanwhile."""
         self.stale |= set(partitions)
 
+    def renderable(self):
+        """The live districts as `alerts.metrics.MetricsText` reads them
+        (`LiveAssessment.renderable`), less those of partitions this worker gave up: a build drops
+        them in steps, and their new owner may export them already."""
+        districts = self.live.renderable()
+        if not self.building:
+            return districts
+        return (district for district in districts if self._partition(district[0]) in self.assigned)
+
     def _partition(self, district_id: str) -> int | None:
         """The partition of a live district, from its state or one of its schools'; None when the
         tables no longer hold them (the partition has moved)."""

@@ -369,3 +369,30 @@ def test_the_render_a_budget_left_going_waits_while_the_answer_is_sent():
     left, while_sending = asyncio.run(answer_then_go_on())
     assert left >= 1 and while_sending == 0
     assert len(source.built) == 12  # then the render went on, each district once
+
+
+def test_nothing_is_rendered_while_the_source_is_not_settled():
+    """A worker building partitions it gained has districts partly built: a scrape then shows
+    the lines last rendered, and renders left going (a scrape's, one ahead) wait for the build."""
+    broken, fixed = twelve_districts((40, 46)), twelve_districts((40, 42))
+    source = DistrictReports({did: (1, r) for did, r in broken.items()})
+    building = [False]
+    metrics = MetricsText(source, clock=lambda: 1_000.0, step_seconds=0, settled=lambda: not building[0])
+    metrics.render()
+    source.reports = {did: (2, r) for did, r in fixed.items()}
+    building[0] = True
+    assert behind(metrics.render()) == 12 and len(source.built) == 12  # even with no deadline
+
+    async def during_a_build():
+        answer = await metrics.render_in_steps(budget=0.05)
+        ahead = asyncio.create_task(metrics.render_ahead())
+        await asyncio.sleep(0.05)
+        rendered_meanwhile = len(source.built) - 12
+        building[0] = False
+        await ahead
+        return answer, rendered_meanwhile, await metrics.render_in_steps()
+
+    answer, rendered_meanwhile, later = asyncio.run(during_a_build())
+    assert behind(answer) == 12 and places(answer, "junheng_rule_violation") == set(broken)
+    assert rendered_meanwhile == 0
+    assert later == MetricsText(DistrictReports({did: (2, r) for did, r in fixed.items()}), clock=lambda: 1_000.0).render()

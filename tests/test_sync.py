@@ -262,3 +262,15 @@ def test_a_build_in_steps_gives_the_loop_back_and_other_callers_wait_for_its_end
     assert seen_then == fresh
     assert ticks > 100  # the loop ran between the build's steps
     assert len(calls) > 100 and all(calls)  # and `between_steps` before each time it did
+
+
+def test_while_a_build_drops_lost_districts_only_those_of_owned_partitions_are_renderable():
+    worker = loaded()
+    steps = worker.pipeline.syncing(frozenset({0}))
+    next(steps)  # the first lost district dropped, the others not yet
+    assert any(partition_of(d) != 0 for d in worker.pipeline.live.districts)
+    renderable = {district_id for district_id, *_ in worker.pipeline.renderable()}
+    assert renderable and {partition_of(d) for d in renderable} == {0}
+    for _ in steps:
+        pass
+    assert {district_id for district_id, *_ in worker.pipeline.renderable()} == set(worker.pipeline.live.districts)
