@@ -14,7 +14,7 @@ import itertools
 import threading
 import time
 from array import array
-from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -204,12 +204,8 @@ class MetricsText:
         return self._catching_up
 
     async def _render_changed_alone(self) -> None:
-        async def after_sending() -> None:
-            while self._sending:
-                await asyncio.sleep(AHEAD_STEP_SECONDS)
-
         async with self._rendering:
-            await self._render_changed(self.step_seconds, before_each=after_sending)
+            await self._render_changed(self.step_seconds, hold=lambda: self._sending > 0)
 
     @contextlib.asynccontextmanager
     async def sending(self):
@@ -234,29 +230,30 @@ class MetricsText:
         events wait for comes first: before each district this waits while `busy()` (records
         arriving or waiting to be folded) and while a scrape renders, and it gives the loop back
         every `AHEAD_STEP_SECONDS`. A scrape that comes meanwhile renders what is left itself."""
-        async def give_way() -> None:
-            while busy() or self._rendering.locked():
-                await asyncio.sleep(AHEAD_STEP_SECONDS)
+        await self._render_changed(min(self.step_seconds, AHEAD_STEP_SECONDS),
+                                   hold=lambda: busy() or self._rendering.locked())
 
-        await self._render_changed(min(self.step_seconds, AHEAD_STEP_SECONDS), before_each=give_way)
-
-    async def _render_changed(self, step_seconds: float, before_each: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Render each district whose version moved, giving the loop back every `step_seconds`
-        and awaiting `before_each`, then the source being settled, before rendering one.
-        `_current` looks at the kept lines again after that wait, so a district a scrape rendered
-        meanwhile is not rendered twice; one changed since the list was taken shows its newer
-        state (reports are built when called) under the older version, and is rendered again."""
+    async def _render_changed(self, step_seconds: float, hold: Callable[[], bool] = lambda: False) -> None:
+        """Render each district whose version moved, giving the loop back every `step_seconds`.
+        Before each it waits while `hold()` is true or the source is not settled (a build), in
+        steps of `AHEAD_STEP_SECONDS`; after such a wait it lists the districts again, since
+        their versions may have moved meanwhile (a build gives every district it builds a new
+        one), so nothing is rendered under a version it no longer has."""
         turns = Turns(step_seconds)
-        for district_id, version, schools, report in list(self.source.districts()):
-            cached = self._districts.get(district_id)
-            if cached is not None and cached.version == version:
-                continue
-            if before_each is not None:
-                await before_each()
-            while not self.settled():
-                await asyncio.sleep(AHEAD_STEP_SECONDS)
-            self._districts[district_id] = self._current(district_id, version, schools, report)
-            await turns.pause()
+        listed = False
+        while not listed:
+            listed = True
+            for district_id, version, schools, report in list(self.source.districts()):
+                cached = self._districts.get(district_id)
+                if cached is not None and cached.version == version:
+                    continue
+                if hold() or not self.settled():
+                    while hold() or not self.settled():
+                        await asyncio.sleep(AHEAD_STEP_SECONDS)
+                    listed = False
+                    break
+                self._districts[district_id] = self._current(district_id, version, schools, report)
+                await turns.pause()
 
     def _current(self, district_id: str, version: int, schools: Mapping[str, int],
                  report: Callable[[Collection[str] | None], Report]) -> _District:

@@ -274,24 +274,13 @@ def create_app(settings: Settings) -> faust.App:
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            # A build of gained partitions (about 25 s for the whole country) is not waited for:
-            # the scrape shows the districts kept, with what was rendered of them before.
             deadline = time.monotonic() + settings.scrape_budget
-            syncing = asyncio.ensure_future(source.sync())
-            syncing.add_done_callback(lambda task: task.cancelled() or task.exception())
-            await asyncio.wait({syncing}, timeout=settings.scrape_budget)
-            if syncing.done():
-                syncing.result()
+            await _synced_within(source, settings.scrape_budget)
             body = await metrics.render_in_steps(max(0.0, deadline - time.monotonic()))
             # Sent before the render the budget left going resumes (MetricsText.sending): a
             # response returned to aiohttp is written after the handler, interleaved with it.
             async with metrics.sending():
-                response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
-                response.content_length = len(body)
-                await response.prepare(request)
-                await response.write(body)
-                await response.write_eof()
-            return response
+                return await _sent(request, body, CONTENT_TYPE_LATEST)
 
     @app.page("/report")
     class ReportView(View):
@@ -316,6 +305,27 @@ def create_app(settings: Settings) -> faust.App:
 
     app.junheng_pipeline = pipeline  # for tests and the benchmark
     return app
+
+
+async def _synced_within(source: "_WorkerSource", seconds: float) -> None:
+    """Sync the live state, waiting for it `seconds` at most: a build of gained partitions
+    (about 25 s for the whole country) goes on after, and /metrics shows the districts kept."""
+    syncing = asyncio.ensure_future(source.sync())
+    # Not awaited once the wait is over: its error, if any, is the evaluation round's to meet.
+    syncing.add_done_callback(lambda task: task.cancelled() or task.exception())
+    await asyncio.wait({syncing}, timeout=seconds)
+    if syncing.done():
+        syncing.result()
+
+
+async def _sent(request: Request, body: bytes, content_type: str) -> web.StreamResponse:
+    """`body` written to the client: returns once aiohttp has handed it to the connection."""
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    response.content_length = len(body)
+    await response.prepare(request)
+    await response.write(body)
+    await response.write_eof()
+    return response
 
 
 def _owned(app: faust.App, settings: Settings) -> dict:

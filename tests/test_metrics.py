@@ -388,6 +388,7 @@ def test_nothing_is_rendered_while_the_source_is_not_settled():
         ahead = asyncio.create_task(metrics.render_ahead())
         await asyncio.sleep(0.05)
         rendered_meanwhile = len(source.built) - 12
+        source.reports = {did: (3, r) for did, r in fixed.items()}  # the build gives new versions
         building[0] = False
         await ahead
         return answer, rendered_meanwhile, await metrics.render_in_steps()
@@ -395,4 +396,5 @@ def test_nothing_is_rendered_while_the_source_is_not_settled():
     answer, rendered_meanwhile, later = asyncio.run(during_a_build())
     assert behind(answer) == 12 and places(answer, "junheng_rule_violation") == set(broken)
     assert rendered_meanwhile == 0
-    assert later == MetricsText(DistrictReports({did: (2, r) for did, r in fixed.items()}), clock=lambda: 1_000.0).render()
+    assert later == MetricsText(DistrictReports(dict(source.reports)), clock=lambda: 1_000.0).render()
+    assert behind(later) == 0 and len(source.built) == 2 * 12  # once each after the build, as built
