@@ -238,7 +238,7 @@ class MetricsText:
         Before each it waits while `hold()` is true or the source is not settled (a build), in
         steps of `AHEAD_STEP_SECONDS`; after such a wait it lists the districts again, since
         their versions may have moved meanwhile (a build gives every district it builds a new
-        one), so nothing is rendered under a version it no longer has."""
+        one), so that it does not go on with the versions from before the wait."""
         turns = Turns(step_seconds)
         listed = False
         while not listed:
