@@ -101,11 +101,11 @@ class BenchResult:
     metrics_behind_after_changes: int = 0
     metrics_scrape_after_restart_s: float = 0.0
     metrics_behind_after_restart: int = 0
+    metrics_complete_after_restart_s: float = 0.0
     # A scrape of the restarted worker while it builds its state (None: the bench did not catch
     # it building; a quick one takes about 0.4 s).
     metrics_scrape_during_build_s: float | None = None
     metrics_behind_during_build: int | None = None
-    metrics_complete_after_restart_s: float = 0.0
     metrics_series_violations: int = 0
     metrics_scrape_violations_s: float = 0.0
     # In-process, the whole country as one worker's state: a sync and a whole /metrics render
@@ -191,12 +191,14 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
         result.notes.append(f"memory after the snapshot load, and after {changes:.0f} changes per school "
                             "(each teacher or class a change names stays in its school's state)")
         say("startup and recovery from the changelog / 启动与恢复 …")
-        result.recovery_s, restart, complete, during = _recovery(broker, workdir, config, load, counts[0])
-        if during is not None:
-            result.metrics_scrape_during_build_s = during.seconds
-            result.metrics_behind_during_build = during.behind
-        result.metrics_scrape_after_restart_s, result.metrics_behind_after_restart = restart.seconds, restart.behind
-        result.metrics_complete_after_restart_s = complete
+        restart = _recovery(broker, workdir, config, load, counts[0])
+        result.recovery_s = restart.recovered_s
+        result.metrics_scrape_after_restart_s = restart.first.seconds
+        result.metrics_behind_after_restart = restart.first.behind
+        result.metrics_complete_after_restart_s = restart.complete_s
+        if restart.during_build is not None:
+            result.metrics_scrape_during_build_s = restart.during_build.seconds
+            result.metrics_behind_during_build = restart.during_build.behind
     return result
 
 
@@ -850,13 +852,17 @@ def _wait_committed(settings: Settings, timeout: float = 600) -> None:
     asyncio.run(wait())
 
 
-def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load,
-              total: int) -> tuple[float, _Scrape, float, _Scrape | None]:
-    """Seconds from restarting a killed worker to its state holding every school again, its
-    first /metrics scrape `config.scrape_after_restart` seconds later, seconds from that
-    scrape's start until one showed no district behind, and a scrape while it built its state,
-    if the bench caught it building; the worker writes its changelog one record per batch, the
-    setting under which Tansu recovers tables exactly."""
+@dataclass
+class _Restart:
+    recovered_s: float  # from restarting the killed worker to its state holding every school
+    first: _Scrape  # its first /metrics scrape, `BenchConfig.scrape_after_restart` seconds later
+    complete_s: float  # from that scrape's start until one showed no district behind
+    during_build: _Scrape | None  # a scrape while it built its state, if the bench caught it
+
+
+def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load, total: int) -> _Restart:
+    """A killed worker restarted and scraped (see `_Restart`); the worker writes its changelog
+    one record per batch, the setting under which Tansu recovers tables exactly."""
     settings = _settings(broker, workdir / "recovery", config, batch_size=1, app_id="junheng-bench-recovery",
                          topic="bench.recovery")
     declare_topics(settings.bootstrap_servers, _topics(settings))
@@ -882,7 +888,7 @@ def _recovery(broker: EmbeddedBroker, workdir: Path, config: BenchConfig, load,
                     began = time.perf_counter()
                     first = _scrape(restarted.urls[0])
                     ((complete, _),) = _until_complete(restarted.urls, began, [first])
-                    return recovered, first, complete, during
+                    return _Restart(recovered, first, complete, during)
                 time.sleep(0.05)
             raise RuntimeError("the restarted worker did not recover every school in time")
         finally:
