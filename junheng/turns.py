@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 
 class Turns:
     """Gives the running event loop back once at least `step_seconds` of work went by since the
-    last time; call `pause` between units of work."""
+    last time, calling `before_each` first; call `pause` between units of work."""
 
-    def __init__(self, step_seconds: float):
+    def __init__(self, step_seconds: float, before_each: Callable[[], None] = lambda: None):
         self.step_seconds = step_seconds
+        self.before_each = before_each
         self._deadline = time.perf_counter() + step_seconds
 
     async def pause(self) -> None:
         if time.perf_counter() >= self._deadline:
+            self.before_each()
             await asyncio.sleep(0)
             self._deadline = time.perf_counter() + self.step_seconds

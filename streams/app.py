@@ -294,8 +294,8 @@ def create_app(settings: Settings) -> faust.App:
     class Ready(View):
         async def get(self, request: Request) -> Response:
             owned = source.owned()
-            # Not while it builds the districts of partitions it gained: /metrics and /report
-            # wait for the build to end.
+            # Not while it builds the districts of partitions it gained: /report waits for the
+            # build to end, and /metrics shows only the districts kept meanwhile.
             ready = (app.tables.recovery.completed.is_set() and not app.rebalancing and bool(owned)
                      and not pipeline.building)
             return self.json({"ready": ready, "partitions": sorted(owned), "building": pipeline.building,

@@ -12,13 +12,13 @@ import asyncio
 import datetime as dt
 import functools
 import json
-import time
 from collections.abc import Callable, Collection, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from alerts.health import Health
+from junheng.turns import Turns
 from schemas import events as ev
 from schemas.loading import describe
 from schemas.report import Cause
@@ -227,14 +227,10 @@ class Pipeline:
         build made so far, `streams/freezing.py`). A caller that comes while a build is under
         way waits for its end, then syncs: nobody reads a partly built state."""
         async with self._sync_lock:
-            steps = self.syncing(assigned)
+            steps, turns = self.syncing(assigned), Turns(step_seconds, before_each=between_steps)
             try:
-                began = time.monotonic()
                 for _ in steps:
-                    if time.monotonic() - began >= step_seconds:
-                        between_steps()
-                        await asyncio.sleep(0)
-                        began = time.monotonic()
+                    await turns.pause()
             finally:
                 steps.close()  # cancelled mid-build: the next sync builds those partitions again
 
