@@ -148,6 +148,11 @@ class MetricsText:
         keeps its lines as last rendered, or is left out if it has none; the body's
         `junheng_metrics_districts_behind` counts such districts. So does every district out of
         date while the source is not settled."""
+        return b"".join(self.parts(deadline))
+
+    def parts(self, deadline: float | None = None) -> list[bytes]:
+        """`render`'s body as its parts in order: each family's header and the districts' kept
+        text, not copied. Sent as they are, they spare a worker a second copy of its text."""
         kept: dict[str, _District] = {}
         behind = 0
         settled = self.settled()
@@ -168,10 +173,10 @@ class MetricsText:
         health = CollectorRegistry()
         health.register(_Families(*_health_families(self.source.health(), self.clock(), behind)))
         parts.append(generate_latest(health))
-        return b"".join(parts)
+        return parts
 
-    async def render_in_steps(self, budget: float | None = None) -> bytes:
-        """The same body as `render`, for a worker's event loop: the districts changed since the
+    async def render_in_steps(self, budget: float | None = None) -> list[bytes]:
+        """The same body as `render`, as its `parts`, for a worker's event loop: the districts changed since the
         last scrape are rendered in steps of about `step_seconds`, giving the loop back between
         steps, so that a scrape that finds most districts changed (at national scale about 15 s
         of rendering per worker) does not hold folding up. The body is then joined in one step,
@@ -189,10 +194,10 @@ class MetricsText:
         catching_up = self._catch_up()
         if budget is None:
             await asyncio.shield(catching_up)
-            return self.render()
+            return self.parts()
         deadline = time.monotonic() + budget
         await asyncio.wait({catching_up}, timeout=budget)
-        return self.render(deadline)
+        return self.parts(deadline)
 
     def _catch_up(self) -> asyncio.Future:
         """The render of what changed, under way or started now."""

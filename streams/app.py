@@ -37,6 +37,10 @@ JSON = faust.Schema(key_serializer="raw", value_serializer="json")
 
 
 DAY_MS = 24 * 3600 * 1000
+#: A worker's `/metrics` body is written in pieces of about this size. Its national share
+#: (131 MiB) written whole took 0.30 s to reach curl, and 0.05 to 0.08 s in pieces of 1 MiB
+#: with no joined copy: asyncio copies what the socket does not take at once into its buffer.
+SEND_PIECE_BYTES = 1 << 20
 
 
 def topic_partitions(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
@@ -276,11 +280,11 @@ def create_app(settings: Settings) -> faust.App:
         async def get(self, request: Request) -> Response:
             deadline = time.monotonic() + settings.scrape_budget
             await _synced_within(source, settings.scrape_budget)
-            body = await metrics.render_in_steps(max(0.0, deadline - time.monotonic()))
+            parts = await metrics.render_in_steps(max(0.0, deadline - time.monotonic()))
             # Sent before the render the budget left going resumes (MetricsText.sending): a
             # response returned to aiohttp is written after the handler, interleaved with it.
             async with metrics.sending():
-                return await _sent(request, body, CONTENT_TYPE_LATEST)
+                return await _sent(request, parts, CONTENT_TYPE_LATEST)
 
     @app.page("/report")
     class ReportView(View):
@@ -318,12 +322,21 @@ async def _synced_within(source: "_WorkerSource", seconds: float) -> None:
         syncing.result()
 
 
-async def _sent(request: Request, body: bytes, content_type: str) -> web.StreamResponse:
-    """`body` written to the client: returns once aiohttp has handed it to the connection."""
+async def _sent(request: Request, parts: list[bytes], content_type: str) -> web.StreamResponse:
+    """The body made of `parts` written to the client in pieces of about `SEND_PIECE_BYTES`:
+    returns once aiohttp has handed the last one to the connection."""
     response = web.StreamResponse(headers={"Content-Type": content_type})
-    response.content_length = len(body)
+    response.content_length = sum(map(len, parts))
     await response.prepare(request)
-    await response.write(body)
+    piece: list[bytes] = []
+    size = 0
+    for part in parts:
+        piece.append(part)
+        size += len(part)
+        if size >= SEND_PIECE_BYTES:
+            await response.write(b"".join(piece))
+            piece, size = [], 0
+    await response.write(b"".join(piece))
     await response.write_eof()
     return response
 

@@ -185,6 +185,11 @@ def test_only_changed_districts_are_rendered_again_and_unowned_ones_disappear(tw
     assert left == {"320571"}
 
 
+async def scraped(metrics: MetricsText, budget: float | None = None) -> bytes:
+    """A scrape's body as a worker sends it: the parts `render_in_steps` gives, in order."""
+    return b"".join(await metrics.render_in_steps(budget))
+
+
 def beside_a_busy_loop(metrics: MetricsText, work):
     """Runs `work` while another task notes, at each turn of the loop, how many districts
     `metrics` holds rendered: its result, and those counts."""
@@ -209,7 +214,7 @@ def test_a_render_in_steps_gives_the_loop_back_and_equals_one_render(two_workers
     in_steps = MetricsText(DistrictReports(dict(reports)), clock=lambda: 1_000.0, step_seconds=0)
     at_once = MetricsText(DistrictReports(dict(reports)), clock=lambda: 1_000.0)
 
-    body, turns = beside_a_busy_loop(in_steps, in_steps.render_in_steps)
+    body, turns = beside_a_busy_loop(in_steps, lambda: scraped(in_steps))
     assert body == at_once.render()
     # The other task ran while districts were still being rendered, not only before or after.
     assert set(turns) >= {1, 2, 3, 4, 5}
@@ -222,7 +227,7 @@ def test_a_district_changed_or_dropped_during_a_render_in_steps_shows_its_latest
     fixed = report([SIP], [school("320571-001", "320571", "星海实验小学"), SIP_SCHOOLS[1]])
 
     async def scrape_while_partitions_move():
-        scrape = asyncio.create_task(metrics.render_in_steps())
+        scrape = asyncio.create_task(scraped(metrics))
         await asyncio.sleep(0)  # the first district is rendered; then the worker moves on
         source.reports["320571"] = (3, fixed)
         del source.reports["320508"]
@@ -324,8 +329,8 @@ def test_a_scrape_past_its_budget_shows_older_lines_and_its_render_goes_on():
     source.reports = {did: (2, r) for did, r in fixed.items()}  # every district's G5 is fixed
 
     async def scrapes():
-        first = await metrics.render_in_steps(budget=0)
-        return first, await metrics.render_in_steps()  # waits for the render the first one left going
+        first = await scraped(metrics, budget=0)
+        return first, await scraped(metrics)  # waits for the render the first one left going
 
     first, later = asyncio.run(scrapes())
     still_violated = places(first, "junheng_rule_violation")
@@ -342,8 +347,8 @@ def test_districts_never_rendered_are_left_out_until_their_render_ends():
     metrics = MetricsText(source, clock=lambda: 1_000.0, step_seconds=0)
 
     async def scrapes():
-        first = await metrics.render_in_steps(budget=0)
-        return first, await metrics.render_in_steps(budget=60)
+        first = await scraped(metrics, budget=0)
+        return first, await scraped(metrics, budget=60)
 
     first, later = asyncio.run(scrapes())
     shown = places(first, "junheng_district_info")
@@ -358,12 +363,12 @@ def test_the_render_a_budget_left_going_waits_while_the_answer_is_sent():
     metrics = MetricsText(source, clock=lambda: 1_000.0, step_seconds=0)
 
     async def answer_then_go_on():
-        first = await metrics.render_in_steps(budget=0)
+        first = await scraped(metrics, budget=0)
         async with metrics.sending():
             before = len(source.built)
             await asyncio.sleep(0.05)
             while_sending = len(source.built) - before
-        await metrics.render_in_steps()
+        await scraped(metrics)
         return behind(first), while_sending
 
     left, while_sending = asyncio.run(answer_then_go_on())
@@ -384,14 +389,14 @@ def test_nothing_is_rendered_while_the_source_is_not_settled():
     assert behind(metrics.render()) == 12 and len(source.built) == 12  # even with no deadline
 
     async def during_a_build():
-        answer = await metrics.render_in_steps(budget=0.05)
+        answer = await scraped(metrics, budget=0.05)
         ahead = asyncio.create_task(metrics.render_ahead())
         await asyncio.sleep(0.05)
         rendered_meanwhile = len(source.built) - 12
         source.reports = {did: (3, r) for did, r in fixed.items()}  # the build gives new versions
         building[0] = False
         await ahead
-        return answer, rendered_meanwhile, await metrics.render_in_steps()
+        return answer, rendered_meanwhile, await scraped(metrics)
 
     answer, rendered_meanwhile, later = asyncio.run(during_a_build())
     assert behind(answer) == 12 and places(answer, "junheng_rule_violation") == set(broken)
