@@ -57,8 +57,9 @@ def topic_partitions(settings: Settings) -> dict[str, tuple[int, dict[str, str]]
     }
 
 
-def create_app(settings: Settings) -> faust.App:
-    """A configured worker application; run it with `faust.Worker(app).execute_from_commandline()`."""
+def faust_app(settings: Settings) -> faust.App:
+    """A Faust application with the worker's broker, consumer and producer settings, and nothing
+    of its own: the worker's, and the plain agent `junheng bench` measures its ceiling with."""
     producer = {"producer_max_batch_size": settings.producer_max_batch_size} if settings.producer_max_batch_size else {}
     app = faust.App(
         settings.app_id,
@@ -89,6 +90,12 @@ def create_app(settings: Settings) -> faust.App:
         **producer,
     )
     use_fetch_wait(app, settings.fetch_wait)
+    return app
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A configured worker application; run it with `faust.Worker(app).execute_from_commandline()`."""
+    app = faust_app(settings)
     events = app.topic(settings.topic, partitions=settings.partitions, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(settings.dead_letter_topic, partitions=settings.partitions, key_type=bytes,

@@ -15,6 +15,8 @@ import os
 import random
 import signal
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -55,11 +57,14 @@ class BenchConfig:
     # How long after a restarted worker holds every school its first /metrics scrape comes:
     # Prometheus's default scrape interval.
     scrape_after_restart: float = 15.0
+    # A plain stateless Faust agent reading the single-event records: their ceiling. Left out of
+    # the quick run, which it would take to about 58 s (its process starts and joins in 5 s).
+    plain_agent: bool = True
 
     @classmethod
     def quick(cls) -> "BenchConfig":
         return cls(districts=40, batched_events=80_000, single_events=10_000, latency_seconds=4.0,
-                   session_timeout=3.0, heap_trim_interval=1.0, scrape_after_restart=2.0)
+                   session_timeout=3.0, heap_trim_interval=1.0, scrape_after_restart=2.0, plain_agent=False)
 
     @classmethod
     def full(cls) -> "BenchConfig":
@@ -76,6 +81,7 @@ class BenchResult:
     batched_schools_touched: int = 0
     batched_events_per_record: float = 0.0
     single_events_per_s: float = 0.0
+    plain_agent_single_events_per_s: float = 0.0
     in_process_batched_events_per_s: float = 0.0
     in_process_single_events_per_s: float = 0.0
     latency: list[dict] = field(default_factory=list)
@@ -146,6 +152,13 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
         counts = [sum(n for _, _, n in part) for part in (load, batched, singles)]
         say("raw aiokafka consumption (the ceiling) / 原始消费上限 …")
         result.raw_events_per_s = _raw_rate(settings, sum(counts))
+        if config.plain_agent:
+            say("a plain stateless Faust agent, one event per record (their ceiling) / 无状态 Faust 代理 …")
+            plain = _settings(broker, workdir / "plain", config, batch_size=None, app_id="junheng-bench-plain",
+                              topic="bench.singles")
+            declare_topics(plain.bootstrap_servers, {plain.topic: (plain.partitions, {})})
+            _produce(plain, singles)
+            result.plain_agent_single_events_per_s = _plain_rate(plain, workdir, len(singles))
         say(f"{config.workers} worker(s): load, batched changes, single-event changes / 工作进程吞吐 …")
         worker = _Workers([settings] + [_settings(broker, workdir / f"worker{n}", config, batch_size=None)
                                         for n in range(1, config.workers)], workdir)
@@ -213,6 +226,9 @@ def render(result: BenchResult) -> str:
          f"({result.batched_events_per_record:.1f} per record on average: one record per school's sync, "
          f"at most {result.config['events_per_record']}; {result.batched_schools_touched:,} schools touched)"),
         ("worker: one event per record / 单事件记录", f"{result.single_events_per_s:,.0f} events/s"),
+        ("plain Faust agent, one event per record / 无状态代理",
+         f"{result.plain_agent_single_events_per_s:,.0f} events/s (one process counting the same records, no state: "
+         "the ceiling for single events)" if result.config["plain_agent"] else "not measured in a quick run"),
         ("in-process, no Kafka or Faust / 进程内（无 Kafka/Faust）",
          f"{result.in_process_batched_events_per_s:,.0f} events/s batched, "
          f"{result.in_process_single_events_per_s:,.0f} events/s one per record"),
@@ -455,6 +471,34 @@ def _raw_rate(settings: Settings, total: int) -> float:
                 pass
 
     return asyncio.run(consume())
+
+
+def _plain_rate(settings: Settings, workdir: Path, total: int, timeout: float = 600) -> float:
+    """Records per second a plain stateless Faust agent (streams/plain.py) with the worker's
+    settings reads `total` single-event records at, from its first record to its last."""
+    from streams.security import settings_env
+
+    with open(workdir / "plain.log", "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "streams.plain"], env={**os.environ, **settings_env(settings)},
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the plain agent exited with code {process.returncode}; see {workdir / 'plain.log'}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/count", timeout=10) as resp:
+                    seen = json.load(resp)
+            except (OSError, ValueError):  # not listening yet
+                seen = {}
+            if seen.get("count", 0) >= total:
+                return (seen["count"] - 1) / (seen["latest"] - seen["first"])
+            time.sleep(0.05)
+        raise RuntimeError(f"the plain agent did not read {total:,} records within {timeout:.0f} s")
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 # --- the worker ------------------------------------------------------------------------------------
