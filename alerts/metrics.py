@@ -176,13 +176,14 @@ class MetricsText:
         return parts
 
     async def render_in_steps(self, budget: float | None = None) -> list[bytes]:
-        """The same body as `render`, as its `parts`, for a worker's event loop: the districts changed since the
-        last scrape are rendered in steps of about `step_seconds`, giving the loop back between
-        steps, so that a scrape that finds most districts changed (at national scale about 15 s
-        of rendering per worker) does not hold folding up. The body is then joined in one step,
-        rendering only what changed meanwhile, so it shows one moment of the worker's state.
+        """The same body as `render`, as its `parts`, for a worker's event loop: the districts
+        changed since the last scrape are rendered in steps of about `step_seconds`, giving the
+        loop back between steps, so that a scrape that finds most districts changed (at national
+        scale about 15 s of rendering per worker) does not hold folding up. The parts are then
+        gathered in one step, rendering only what changed meanwhile, so they show one moment of
+        the worker's state.
 
-        With a `budget` in seconds, the body is joined once that long has gone by, whatever is
+        With a `budget` in seconds, the parts are gathered once that long has gone by, whatever is
         left: a district not rendered again by then shows its lines as last rendered (see
         `render`), and the render goes on after the answer, so that a later scrape finds it
         done. Prometheus gives up on a scrape after its timeout (10 s by default), and a scrape
