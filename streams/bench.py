@@ -84,6 +84,9 @@ class BenchResult:
     plain_agent_single_events_per_s: float = 0.0
     in_process_batched_events_per_s: float = 0.0
     in_process_single_events_per_s: float = 0.0
+    # Per changes phase ("batched", "single"): CPU time per event of the workers, the broker and
+    # the bench's own process, in microseconds, and the wall time's share of the two cores.
+    cpu_per_event_us: dict[str, dict[str, float]] = field(default_factory=dict)
     latency: list[dict] = field(default_factory=list)
     startup_s: float = 0.0
     recovery_s: float = 0.0
@@ -168,7 +171,12 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
             if worker.handled_at_ready:
                 result.notes.append(f"{worker.handled_at_ready:,} events of the snapshot load were handled before "
                                     "every worker had joined and every partition was owned")
+            processes = {"workers": [m.process.pid for m in worker.members], "broker": [broker.process.pid],
+                         "bench": [os.getpid()]}
+            cpu_at = []
+
             def after_part(part: int) -> None:
+                cpu_at.append({role: sum(map(_cpu_seconds, pids)) for role, pids in processes.items()})
                 if part == 0:  # the snapshot load: memory before any change
                     result.rss_snapshot_bytes = worker.rss()
 
@@ -176,6 +184,11 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
             result.load_events_per_s = counts[0] / (marks[0] - worker.first_seen)
             result.batched_events_per_s = counts[1] / (marks[1] - marks[0])
             result.single_events_per_s = counts[2] / (marks[2] - marks[1])
+            for phase, part in (("batched", 1), ("single", 2)):
+                used = {role: cpu_at[part][role] - cpu_at[part - 1][role] for role in processes}
+                result.cpu_per_event_us[phase] = {
+                    **{role: seconds / counts[part] * 1e6 for role, seconds in used.items()},
+                    "cores_busy": sum(used.values()) / (marks[part] - marks[part - 1])}
             result.rss_busy_bytes = worker.rss()
             # Resident memory right after folding includes the heap freed since the worker's last
             # trim (streams/heap.py); the state's own footprint shows once the next trim has run.
@@ -229,6 +242,9 @@ def render(result: BenchResult) -> str:
         ("plain Faust agent, one event per record / 无状态代理",
          f"{result.plain_agent_single_events_per_s:,.0f} events/s (one process counting the same records, no state: "
          "the ceiling for single events)" if result.config["plain_agent"] else "not measured in a quick run"),
+        *((f"CPU per event, {phase} / 每事件 CPU", f"workers {cpu['workers']:,.0f} µs, broker {cpu['broker']:,.0f} µs, "
+           f"bench {cpu['bench']:,.0f} µs ({cpu['cores_busy']:.2f} cores busy on average)")
+          for phase, cpu in result.cpu_per_event_us.items()),
         ("in-process, no Kafka or Faust / 进程内（无 Kafka/Faust）",
          f"{result.in_process_batched_events_per_s:,.0f} events/s batched, "
          f"{result.in_process_single_events_per_s:,.0f} events/s one per record"),
@@ -499,6 +515,13 @@ def _plain_rate(settings: Settings, workdir: Path, total: int, timeout: float = 
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used, all its threads together (Linux)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- the worker ------------------------------------------------------------------------------------
