@@ -121,7 +121,7 @@ class MetricsText:
     share of its schools change. Each district's lines are rendered by prometheus_client from its
     report and kept; when the district changes, only its own lines and those of its schools that
     changed are rendered again, from a report holding just those schools, and the rest is kept.
-    A scrape joins the districts under each family's header. The text equals what
+    A scrape gathers the districts' text under each family's header. The text equals what
     `ReportCollector` gives for the same reports, and a district the worker no longer owns is
     dropped at the next scrape.
     """
@@ -246,9 +246,7 @@ class MetricsText:
         their versions may have moved meanwhile (a build gives every district it builds a new
         one), so that it does not go on with the versions from before the wait."""
         turns = Turns(step_seconds)
-        listed = False
-        while not listed:
-            listed = True
+        while True:
             for district_id, version, schools, report in list(self.source.districts()):
                 cached = self._districts.get(district_id)
                 if cached is not None and cached.version == version:
@@ -256,10 +254,11 @@ class MetricsText:
                 if hold() or not self.settled():
                     while hold() or not self.settled():
                         await asyncio.sleep(AHEAD_STEP_SECONDS)
-                    listed = False
-                    break
+                    break  # list the districts again
                 self._districts[district_id] = self._current(district_id, version, schools, report)
                 await turns.pause()
+            else:
+                return
 
     def _current(self, district_id: str, version: int, schools: Mapping[str, int],
                  report: Callable[[Collection[str] | None], Report]) -> _District:
