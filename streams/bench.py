@@ -871,7 +871,7 @@ def _until_complete(urls: list[str], began: float, firsts: list[_Scrape], every:
                     timeout: float = 600) -> list[tuple[float, _Scrape]]:
     """Per worker, seconds from `began` until a scrape of it showed no district behind (its
     scrape in `firsts` or a later one), and that scrape. Each round scrapes every worker still
-    behind, `every` seconds apart (each scrape joins the whole text, 0.4 s nationally, which the
+    behind, `every` seconds apart (each scrape sends the whole text, 131 MiB nationally, which the
     render going on waits for), so the figure is that coarse."""
     deadline = time.perf_counter() + timeout
     latest = dict(enumerate(firsts))
