@@ -110,7 +110,8 @@ def create_app(settings: Settings) -> faust.App:
     positions = Positions(positions_table.data)
     writer = ChangelogWriter(pipeline, positions,
                              {"schools": schools, "districts": districts, "positions": positions_table},
-                             ack=None)
+                             # Faust's own aiokafka producer, once the worker has started it.
+                             ack=None, producer=lambda: app.producer._ensure_producer())
     freezer = Freezer(settings.full_collection_interval)
     source = _WorkerSource(app, settings, pipeline, freezer)
     watch_broker(app, settings, pipeline.health)

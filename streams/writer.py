@@ -7,7 +7,8 @@ still queued; when partitions moved in that moment, the new owner recovered the 
 and the change was lost for good (the two-worker test caught it about one run in five).
 
 So the worker consumes without automatic acks and writes through this class: every state changed
-since the last write is stored and sent to its changelog partition once, the broker's
+since the last write is stored and sent to its changelog partition once (in record batches built
+here, streams/batches.py, not through Faust's per-record `Topic.send`), the broker's
 acknowledgement of every one of those records (and of any dead letter) is awaited, then the
 partitions' positions (streams/positions.py) are written the same way, and only then are the
 records acknowledged, which is what lets Faust commit their offsets. A crash before that point
@@ -23,23 +24,23 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+from aiokafka import AIOKafkaProducer
 from faust.streams import _current_event
-from faust.types import EventT, TableT
+from faust.types import TP, EventT, TableT
 
+from streams.batches import send_in_batches
 from streams.pipeline import Pipeline
 from streams.positions import Positions
-
-
-#: Changelog sends queued before the writer gives the event loop back.
-SENDS_PER_TURN = 500
 
 
 class ChangelogWriter:
     """Writes a pipeline's changed states to Faust tables and acks the records behind them."""
 
     def __init__(self, pipeline: Pipeline, positions: Positions, tables: Mapping[str, TableT],
-                 ack: Callable[[EventT], Awaitable[Any]], *, max_pending: int = 20_000):
+                 ack: Callable[[EventT], Awaitable[Any]], producer: Callable[[], AIOKafkaProducer], *,
+                 max_pending: int = 20_000):
         self.pipeline = pipeline
+        self.producer = producer
         self.positions = positions
         self.tables = tables
         self.ack = ack
@@ -82,19 +83,20 @@ class ChangelogWriter:
         for name, key, value, partition in items:
             with self._current(partition):
                 self.tables[name].data[key] = value
-        pending = list(also_wait_for)
-        for n, ((name, key, _, partition), payload) in enumerate(zip(items, payloads), 1):
-            table = self.tables[name]
-            pending.append(await table.changelog_topic.send(
-                key=key, value=payload, partition=partition, key_serializer=table.key_serializer,
-                value_serializer="raw", callback=table._on_changelog_sent))
-            if n % SENDS_PER_TURN == 0:
-                # A send returns without suspending while the producer has room, so a write of
-                # tens of thousands of states (a national worker after a slow broker answer)
-                # would not give the event loop, and folding with it, back until it ended.
-                await asyncio.sleep(0)
-        if pending:
-            await asyncio.gather(*pending)
+        topics = {name: table.changelog_topic.get_topic_name() for name, table in self.tables.items()}
+        # Each key as the table's key serializer writes it, for its recovery to read.
+        records = [(topics[name], partition, self._key_bytes(name, key), payload)
+                   for (name, key, _, partition), payload in zip(items, payloads)]
+        last, *_ = await asyncio.gather(send_in_batches(self.producer(), records), *also_wait_for)
+        table_of = {topic: self.tables[name] for name, topic in topics.items()}
+        for (topic, partition), offset in last.items():
+            # What Faust's own changelog callback did: the RocksDB store keeps the offset its
+            # data covers, and recovery at a start reads the changelog from there on.
+            table_of[topic].data.set_persisted_offset(TP(topic, partition), offset)
+
+    def _key_bytes(self, name: str, key: str) -> bytes:
+        table = self.tables[name]
+        return table.changelog_topic.prepare_key(key, table.key_serializer)[0]
 
     @contextmanager
     def _current(self, partition: int):
