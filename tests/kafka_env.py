@@ -23,7 +23,13 @@ class Worker:
         self.process = start_worker_process(settings, log)
 
     def ready(self, timeout: float = 60) -> "Worker":
-        wait_ready(self.url, self.process, timeout)
+        """Wait until the worker is ready; a worker that is not is stopped, not left running
+        (one left by a failed test kept a core's share busy through the runs that followed)."""
+        try:
+            wait_ready(self.url, self.process, timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def report(self, district: str | None = None) -> dict:
