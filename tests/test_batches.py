@@ -5,15 +5,16 @@ written, and a producer limited to one record per batch (Tansu's setting) sends 
 from __future__ import annotations
 
 import asyncio
-import time
+import datetime as dt
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from kafka_env import EmbeddedBroker
+from kafka_env import EmbeddedBroker, read_topic, worker_settings
 from streams.batches import send_in_batches
 from streams.broker import declare_topics
 
 TOPIC = "batches.test"
+AS_OF = dt.date(2024, 9, 1)
 
 
 def test_records_arrive_in_order_and_the_last_offsets_are_returned(tmp_path):
@@ -21,7 +22,7 @@ def test_records_arrive_in_order_and_the_last_offsets_are_returned(tmp_path):
     records = [(TOPIC, n % 3, f"school-{n}".encode(), bytes([n % 256]) * 1024) for n in range(300)]
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
         declare_topics([f"127.0.0.1:{broker.port}"], {TOPIC: (3, {})})
-        last, read = asyncio.run(_send_and_read(broker, records, max_batch_size=16384))
+        last, read = _send_and_read(broker, tmp_path, records, max_batch_size=16384)
     assert last == {(TOPIC, p): 99 for p in range(3)}
     for partition in range(3):
         sent = [(key, value) for _, p, key, value in records if p == partition]
@@ -35,34 +36,29 @@ def test_one_record_per_batch_when_the_producer_allows_no_more(tmp_path):
     records = [(TOPIC, 0, f"school-{n}".encode(), b"{}") for n in range(40)]
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
         declare_topics([f"127.0.0.1:{broker.port}"], {TOPIC: (1, {})})
-        last, read = asyncio.run(_send_and_read(broker, records, max_batch_size=1))
+        last, read = _send_and_read(broker, tmp_path, records, max_batch_size=1)
         end = asyncio.run(_end_offset(broker))
     assert last == {(TOPIC, 0): 39}
     assert len(read[0]) == 40
     assert end == 40
 
 
-async def _send_and_read(broker, records, max_batch_size: int):
-    servers = f"127.0.0.1:{broker.port}"
-    producer = AIOKafkaProducer(bootstrap_servers=servers, max_batch_size=max_batch_size, linger_ms=5)
-    await producer.start()
-    try:
-        last = await send_in_batches(producer, records)
-    finally:
-        await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        partitions = sorted(consumer.partitions_for_topic(TOPIC) or ())
-        consumer.assign([TopicPartition(TOPIC, p) for p in partitions])
-        read = {p: [] for p in partitions}
-        deadline = time.monotonic() + 30
-        while sum(map(len, read.values())) < len(records) and time.monotonic() < deadline:
-            for tp, found in (await consumer.getmany(timeout_ms=500)).items():
-                read[tp.partition].extend(found)
-        return last, read
-    finally:
-        await consumer.stop()
+def _send_and_read(broker, tmp_path, records, max_batch_size: int):
+    """The last offsets `send_in_batches` returns, and the topic's records read back by partition."""
+    async def send():
+        producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{broker.port}", max_batch_size=max_batch_size,
+                                    linger_ms=5)
+        await producer.start()
+        try:
+            return await send_in_batches(producer, records)
+        finally:
+            await producer.stop()
+
+    last = asyncio.run(send())
+    read: dict[int, list] = {}
+    for record in read_topic(worker_settings(broker, tmp_path, AS_OF), TOPIC, len(records)):
+        read.setdefault(record.partition, []).append(record)
+    return last, read
 
 
 async def _end_offset(broker) -> int:
