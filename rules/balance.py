@@ -62,6 +62,10 @@ class DistrictBalance:
     # change to any of its schools, which usually moves one or two of its fourteen indicators,
     # and each figure costs products of integers thousands of bits wide.
     _figures: dict[Key, "IndicatorBalance"] = field(default_factory=dict, repr=False, compare=False)
+    #: Counts the changes to the sums: a district whose count did not move since its last
+    #: evaluation has nothing new to evaluate (about a third of single events, a class or a
+    #: training posting, leave a school's contribution as it was).
+    changes: int = field(default=0, repr=False, compare=False)
 
     def add(self, contribution: Contribution) -> None:
         """Add a school's contribution."""
@@ -86,6 +90,7 @@ class DistrictBalance:
                 self._add(key, terms)
 
     def _add(self, key: Key, terms: tuple) -> None:
+        self.changes += 1
         self._figures.pop(key, None)
         terms = _expand(key, terms)
         current = self.sums.setdefault(key, [0] * len(terms))
@@ -93,6 +98,7 @@ class DistrictBalance:
             current[i] += term
 
     def _remove(self, key: Key, terms: tuple) -> None:
+        self.changes += 1
         self._figures.pop(key, None)
         terms = _expand(key, terms)
         current = self.sums[key]

@@ -95,6 +95,8 @@ class DistrictResult:
     levels: dict[str, tuple[tuple[int, ...], dict[str, IndicatorBalance], dict[str, bool | None]]]
     findings: Findings
     assessor: "Assessor"
+    #: The sums its district-scope rules read (`Quantity.reads`), as they were.
+    read: tuple = ()
 
     @property
     def report(self) -> DistrictReport:
@@ -118,6 +120,8 @@ class Assessor:
         # a rule is never "not evaluated", so its outcome and breach are all there is to keep.
         self._cv_indicator = {r.id: r.quantity[: -len(".cv")] for r in self.rules[Scope.district_section]
                               if r.quantity.endswith(".cv")}
+        self._district_reads = tuple(dict.fromkeys(key for r in self.rules[Scope.district]
+                                                   for key in QUANTITIES[r.quantity].reads))
 
     def school(self, school: School, district: District) -> SchoolResult:
         """Evaluate a school's section and school rules and compute its contribution."""
@@ -151,18 +155,25 @@ class Assessor:
 
     def district(self, district: District, balance: DistrictBalance,
                  previous: DistrictResult | None = None) -> DistrictResult:
-        """Evaluate a district's rules from its sums. With `previous`, the district's last result,
-        a coefficient-of-variation rule whose indicator's figures are the same object as then
-        keeps its outcome: a school's change usually moves one or two of the fourteen."""
+        """Evaluate a district's rules from its sums. With `previous`, the district's last result
+        for the same record, a coefficient-of-variation rule whose indicator's figures are the
+        same object as then keeps its outcome (a school's change usually moves one or two of the
+        fourteen), and so do the district-scope rules when the sums they read are as then."""
         findings = Findings()
-        kept = previous.levels if previous is not None and previous.district is district else {}
+        same_record = previous is not None and previous.district is district
+        kept = previous.levels if same_record else {}
         breaches = {(b.rule, b.section): b for b in previous.findings.violations} if kept else {}
         levels = {level: self._district_level(district, balance, level, kept.get(level), breaches, findings)
                   for level in balance.levels()}
-        names = _Names.of(district, None, None)
-        for rule in self.rules[Scope.district]:
-            self._check(rule, DistrictPlace(district, balance), None, names, findings, district.id, None, None)
-        return DistrictResult(district, levels, findings, self)
+        read = tuple(balance.total(*key) for key in self._district_reads)
+        if same_record and previous.read == read:
+            findings.violations.extend(b for b in previous.findings.violations if b.section is None)
+            findings.not_evaluated.extend(n for n in previous.findings.not_evaluated if n.section is None)
+        else:
+            names = _Names.of(district, None, None)
+            for rule in self.rules[Scope.district]:
+                self._check(rule, DistrictPlace(district, balance), None, names, findings, district.id, None, None)
+        return DistrictResult(district, levels, findings, self, read)
 
     def _district_level(self, district: District, balance: DistrictBalance, level: str, kept: tuple | None,
                         breaches: dict, findings: Findings) -> tuple:

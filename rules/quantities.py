@@ -42,6 +42,9 @@ class Quantity:
     scope: Scope
     measure: Measure
     carries_limit: bool = False
+    #: The district sums (`DistrictBalance.total` keys) a district-scope quantity reads besides
+    #: the district's record: its rules are evaluated again only when these or the record change.
+    reads: tuple[tuple[str, ...], ...] = ()
 
 
 def _ratio(numerator: float | None, denominator: float | None, names: tuple[str, str], **detail) -> Observation | None:
@@ -211,8 +214,8 @@ QUANTITIES: dict[str, Quantity] = {
     "key_teacher_share": Quantity(Scope.school, _key_teacher_share),
     **{f"{ind}.cv": Quantity(Scope.district_section, _cv(ind)) for ind in IDS},
     "teacher_pay": Quantity(Scope.district, _teacher_pay, carries_limit=True),
-    "rotation_share": Quantity(Scope.district, _rotation(1, 0, ("rotated", "rotation_eligible"))),
-    "rotation_key_share": Quantity(Scope.district, _rotation(2, 1, ("rotated_key", "rotated"))),
+    "rotation_share": Quantity(Scope.district, _rotation(1, 0, ("rotated", "rotation_eligible")), reads=(("rotation",),)),
+    "rotation_key_share": Quantity(Scope.district, _rotation(2, 1, ("rotated_key", "rotated")), reads=(("rotation",),)),
     "migrant_public_share": Quantity(Scope.district, _district_ratio("migrant_children_in_public", "migrant_children_eligible")),
     "junior_retention": Quantity(Scope.district, _district_ratio("junior_cohort_retained", "junior_cohort_entered")),
     "disabled_enrolment": Quantity(Scope.district, _district_ratio("disabled_children_enrolled", "disabled_children")),

@@ -42,6 +42,8 @@ class DistrictLive:
     version: int = 0
     #: School id → the stamp of its last evaluation, for renderers that keep each school's lines.
     school_versions: dict[str, int] = field(default_factory=dict)
+    #: Its sums' change count at its last evaluation; -1 once its record is replaced.
+    evaluated_changes: int = -1
 
 
 class LiveAssessment:
@@ -92,12 +94,16 @@ class LiveAssessment:
         self._replace_school(live, school_id, new, cause)
 
     def refresh(self, district_id: str, cause: CauseOf | None = None) -> None:
-        """Re-evaluate a district from its sums; its new violations are attributed to `cause()`."""
+        """Re-evaluate a district from its sums; its new violations are attributed to `cause()`.
+        A district whose record and sums are those of its last evaluation is left as it is."""
         live = self.districts.get(district_id)
         if live is None:
             return
+        if live.result is not None and live.evaluated_changes == live.balance.changes:
+            return  # neither its record nor its sums moved: the same result, no new violation
         old = live.result
         live.result = self.assessor.district(live.record, live.balance, old)
+        live.evaluated_changes = live.balance.changes
         self.evaluations += 1
         self._touch(live)
         self._attribute((district_id, None), old.findings.violations if old else [], live.result.findings.violations,
@@ -183,6 +189,7 @@ class LiveAssessment:
             if live is None:
                 live = self.districts[district_id] = DistrictLive(record)
             live.record = record
+            live.evaluated_changes = -1
             self._touch(live)
         return live
 

@@ -405,3 +405,28 @@ def test_report_parts_are_built_when_read_and_not_kept_with_the_results():
     assert results[0].report == results[0].report and district.report.id == snap.districts[0].id
     held = [o for part in (*results, district) for o in gc.get_referents(part.__dict__)]
     assert not [o for o in held if isinstance(o, SchoolReport | DistrictReport)]
+
+
+def test_district_rules_kept_from_the_last_evaluation_are_evaluated_again_when_their_sums_move():
+    # G10 reads the district's rotation sums, not its record: a district evaluated with its last
+    # result must still see a school's rotation move the share across 10% (10 of 100 → 9 of 100).
+    from rules.balance import DistrictBalance
+    from rules.evaluate import Assessor
+
+    a = school("320571-001", rotation_eligible=50, rotated=5, rotated_key=1)
+    b = school("320571-002", rotation_eligible=50, rotated=5, rotated_key=1)
+    snap = snapshot(a, b)
+    assessor = Assessor(NATIONAL, snap.as_of)
+    district = snap.districts[0]
+    results = [assessor.school(s, district) for s in snap.schools]
+    balance = DistrictBalance()
+    for result in results:
+        balance.add(result.contribution)
+    first = assessor.district(district, balance)
+    assert {v.rule for v in first.findings.violations} == set()
+    fewer = assessor.school(snap.schools[0].model_copy(update={"rotated": 4}), district)
+    balance.replace(results[0].contribution, fewer.contribution)
+    again = assessor.district(district, balance, first)
+    assert {(v.rule, round(v.value, 4)) for v in again.findings.violations} == {("G10.rotation", 0.09)}
+    assert [b.violation() for b in again.findings.violations] == \
+        [b.violation() for b in assessor.district(district, balance).findings.violations]
