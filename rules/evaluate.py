@@ -138,7 +138,7 @@ class Assessor:
                     outcome = result
             compliance[section.level] = outcome
         names = _Names.of(district, school, None)
-        place = SchoolPlace(school, tuple(sections))
+        place = SchoolPlace(school, tuple(sections), school.students, school.classes)
         for rule in self._fitting(Scope.school, kind, location, None):
             self._check(rule, place, kind, names, findings, district.id, school.id, None)
         return SchoolResult(school.id, school.district, school.name, excluded_reason(school), sections, compliance,

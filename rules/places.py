@@ -13,6 +13,9 @@ from schemas.snapshot import District, School
 class SchoolPlace:
     school: School
     sections: tuple[SectionFacts, ...]
+    # The school's totals, which several rules read: `School` computes them at every access.
+    students: int
+    classes: int | None
 
 
 @dataclass(slots=True)

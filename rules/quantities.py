@@ -108,43 +108,42 @@ def _compliance(section, params, standards) -> Observation | None:
 # --- school scope ------------------------------------------------------------------------------
 
 def _school_size(place, params, standards) -> Observation | None:
-    return Observation(float(place.school.students))
+    return Observation(float(place.students))
 
 
 def _rooms(kind: str) -> Measure:
+    field = f"{kind}_rooms_m2"
+
     def measure(place, params, standards) -> Observation | None:
-        classes = place.school.classes
-        rooms = getattr(place.school, f"{kind}_rooms_m2")
-        missing = tuple(n for n, v in (("class_sizes", classes), (f"{kind}_rooms_m2", rooms)) if v is None)
-        if missing:
-            return Observation(None, missing=missing)
+        classes = place.classes
+        rooms = getattr(place.school, field)
+        if classes is None or rooms is None:
+            return Observation(None, missing=tuple(n for n, v in (("class_sizes", classes), (field, rooms)) if v is None))
         if classes == 0:
             return None
-        per = params.get("classes_per_room", 12)
-        needed = math.ceil(classes / per)
-        qualifying = sum(1 for area in rooms if area >= params.get("min_area_m2", 0))
+        needed = math.ceil(classes / params.get("classes_per_room", 12))
+        min_area = params.get("min_area_m2", 0)
+        qualifying = sum(1 for area in rooms if area >= min_area)
         return Observation(float(qualifying), limit=float(needed),
-                           detail={"classes": classes, "rooms": len(rooms), "min_area_m2": params.get("min_area_m2", 0)})
+                           detail={"classes": classes, "rooms": len(rooms), "min_area_m2": min_area})
     return measure
 
 
 def _small_school_funds(place, params, standards) -> Observation | None:
-    school = place.school
     floor_students = params.get("funded_students", 100)
-    if school.students >= floor_students:
+    if place.students >= floor_students:
         return None
-    budget = school.public_funds_budget_cny
+    budget = place.school.public_funds_budget_cny
     if budget is None:
         return Observation(None, missing=("public_funds_budget_cny",))
     limit = floor_students * params["per_student_cny"]
-    return Observation(budget, limit=limit, detail={"students": school.students, "funded_students": floor_students})
+    return Observation(budget, limit=limit, detail={"students": place.students, "funded_students": floor_students})
 
 
 def _funds_per_student(place, params, standards) -> Observation | None:
-    school = place.school
-    if school.students == 0:
+    if place.students == 0:
         return None
-    return _ratio(school.public_funds_budget_cny, school.students, ("public_funds_budget_cny", "students"))
+    return _ratio(place.school.public_funds_budget_cny, place.students, ("public_funds_budget_cny", "students"))
 
 
 def _school_ratio(numerator: str, denominator: str) -> Measure:

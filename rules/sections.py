@@ -41,22 +41,36 @@ def school_sections(school: School) -> list[SectionFacts]:
     """The sections of a school inside the resource assessment, with students > 0."""
     if excluded_reason(school) is not None:
         return []
-    shares = {figure: _split(school, figure) for figure in SHARED_FIGURES}
+    # Built at every evaluation of a changed school, so written for speed: a whole-school figure
+    # is split only when a section lacks its own.
+    shares: dict[str, dict] = {}
     facts = []
-    for level, section in sorted(school.sections.items(), key=lambda kv: kv[0].value):
-        if section.students <= 0:
+    for level, section in sorted(school.sections.items(), key=_level_name):
+        students = section.students
+        if students <= 0:
             continue
-        figures = {i.figure: getattr(section, i.figure, None) for i in INDICATORS}
-        split = []
-        for figure in SHARED_FIGURES:
-            if figures[figure] is None and shares[figure].get(level) is not None:
-                figures[figure] = shares[figure][level]
-                split.append(figure)
-        indicators = {i.id: indicator_value(i, figures[i.figure], section.students) for i in INDICATORS}
-        missing = {i.id: i.figure for i in INDICATORS if indicators[i.id] is None}
+        indicators, missing, split = {}, {}, []
+        for indicator in INDICATORS:
+            figure = getattr(section, indicator.figure, None)
+            if figure is None and indicator.figure in SHARED_FIGURES:
+                share = shares.get(indicator.figure)
+                if share is None:
+                    share = shares[indicator.figure] = _split(school, indicator.figure)
+                figure = share.get(level)
+                if figure is not None:
+                    split.append(indicator.figure)
+            value = indicator_value(indicator, figure, students)
+            indicators[indicator.id] = value
+            if value is None:
+                missing[indicator.id] = indicator.figure
         sizes = tuple(section.class_sizes) if section.class_sizes is not None else None
-        facts.append(SectionFacts(level.value, section.students, sizes, indicators, missing, tuple(split)))
+        facts.append(SectionFacts(level.value, students, sizes, indicators, missing,
+                                  tuple(f for f in SHARED_FIGURES if f in split)))
     return facts
+
+
+def _level_name(item) -> str:
+    return item[0].value
 
 
 def _split(school: School, figure: str) -> dict:
