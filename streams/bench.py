@@ -63,10 +63,11 @@ class BenchConfig:
 
     @classmethod
     def quick(cls) -> "BenchConfig":
-        # 1,360 schools, 29 batched changes each: 40 districts and 80,000 changes took 75 to
-        # 79 s on a machine that ran CPU-bound work 1.6 to 2 times slower than the one they were
-        # chosen on, and 25 districts with 50,000 changes 62 and 66 s (README, Performance).
-        return cls(districts=20, batched_events=40_000, single_events=10_000, latency_seconds=3.0,
+        # 1,088 schools, 29 batched changes each. On a machine that ran CPU-bound work 1.6 to 2
+        # times slower than the one the quick country was first chosen on, 40 districts and
+        # 80,000 changes took 75 to 79 s, 25 and 50,000 62 and 66 s, and 20 and 40,000 51 to
+        # 61 s (PERFORMANCE.md, sessions 11 and 12).
+        return cls(districts=16, batched_events=32_000, single_events=8_000, latency_seconds=3.0,
                    session_timeout=3.0, heap_trim_interval=1.0, scrape_after_restart=2.0, plain_agent=False)
 
     @classmethod

@@ -222,8 +222,8 @@ def run_status(args) -> int:
 def configure_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a small country, done in under a minute")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    p.add_argument("--districts", type=int, help="districts of 68 schools (default 3050, --quick 20)")
-    p.add_argument("--events", type=int, help="batched change events (default 500,000, --quick 40,000)")
+    p.add_argument("--districts", type=int, help="districts of 68 schools (default 3050, --quick 16)")
+    p.add_argument("--events", type=int, help="batched change events (default 500,000, --quick 32,000)")
     p.add_argument("--workers", type=int, choices=range(1, 9), metavar="N", default=1,
                    help="worker processes in one consumer group, 1 to 8 (default 1; one per core scales)")
     p.add_argument("--workdir", type=Path, default=Path("var/bench"), help="logs and table data")
