@@ -367,17 +367,23 @@ def test_sip_tightens_special_school_funding_without_code():
     assert violations(snapshot(special), SIP)[("G6.special", "320571-001", None)] == (7000.0, 9600.0)
 
 
-def test_a_district_report_part_built_later_shows_the_evaluation_not_later_changes():
+def evaluated(snap):
+    """An assessor for `snap`, its one district, its schools' results and their district sums."""
     from rules.balance import DistrictBalance
     from rules.evaluate import Assessor
 
-    snap = snapshot(school(), school("320571-002", "junior"), school("320571-003", "nine_year"))
     assessor = Assessor(NATIONAL, snap.as_of)
     district = snap.districts[0]
     results = [assessor.school(s, district) for s in snap.schools]
     balance = DistrictBalance()
     for result in results:
         balance.add(result.contribution)
+    return assessor, district, results, balance
+
+
+def test_a_district_report_part_built_later_shows_the_evaluation_not_later_changes():
+    snap = snapshot(school(), school("320571-002", "junior"), school("320571-003", "nine_year"))
+    assessor, district, results, balance = evaluated(snap)
     eager = assessor.district(district, balance)
     expected = eager.report  # built at once
     lazy = assessor.district(district, balance)
@@ -410,18 +416,10 @@ def test_report_parts_are_built_when_read_and_not_kept_with_the_results():
 def test_district_rules_kept_from_the_last_evaluation_are_evaluated_again_when_their_sums_move():
     # G10 reads the district's rotation sums, not its record: a district evaluated with its last
     # result must still see a school's rotation move the share across 10% (10 of 100 → 9 of 100).
-    from rules.balance import DistrictBalance
-    from rules.evaluate import Assessor
-
     a = school("320571-001", rotation_eligible=50, rotated=5, rotated_key=1)
     b = school("320571-002", rotation_eligible=50, rotated=5, rotated_key=1)
     snap = snapshot(a, b)
-    assessor = Assessor(NATIONAL, snap.as_of)
-    district = snap.districts[0]
-    results = [assessor.school(s, district) for s in snap.schools]
-    balance = DistrictBalance()
-    for result in results:
-        balance.add(result.contribution)
+    assessor, district, results, balance = evaluated(snap)
     first = assessor.district(district, balance)
     assert {v.rule for v in first.findings.violations} == set()
     fewer = assessor.school(snap.schools[0].model_copy(update={"rotated": 4}), district)
