@@ -41,32 +41,33 @@ def school_sections(school: School) -> list[SectionFacts]:
     """The sections of a school inside the resource assessment, with students > 0."""
     if excluded_reason(school) is not None:
         return []
-    # Built at every evaluation of a changed school, so written for speed: a whole-school figure
-    # is split only when a section lacks its own.
+    # Built at every evaluation of a changed school: a whole-school figure is split between the
+    # sections only when one of them lacks its own, and then once.
     shares: dict[str, dict] = {}
-    facts = []
-    for level, section in sorted(school.sections.items(), key=_level_name):
-        students = section.students
-        if students <= 0:
-            continue
-        indicators, missing, split = {}, {}, []
-        for indicator in INDICATORS:
-            figure = getattr(section, indicator.figure, None)
-            if figure is None and indicator.figure in SHARED_FIGURES:
-                share = shares.get(indicator.figure)
-                if share is None:
-                    share = shares[indicator.figure] = _split(school, indicator.figure)
-                figure = share.get(level)
-                if figure is not None:
-                    split.append(indicator.figure)
-            value = indicator_value(indicator, figure, students)
-            indicators[indicator.id] = value
-            if value is None:
-                missing[indicator.id] = indicator.figure
-        sizes = tuple(section.class_sizes) if section.class_sizes is not None else None
-        facts.append(SectionFacts(level.value, students, sizes, indicators, missing,
-                                  tuple(f for f in SHARED_FIGURES if f in split)))
-    return facts
+    return [_section_facts(school, level, section, shares)
+            for level, section in sorted(school.sections.items(), key=_level_name) if section.students > 0]
+
+
+def _section_facts(school: School, level, section, shares: dict[str, dict]) -> SectionFacts:
+    """One section's indicators; a figure the section lacks is its share of the whole school's."""
+    students = section.students
+    indicators, missing, split = {}, {}, []
+    for indicator in INDICATORS:
+        figure = getattr(section, indicator.figure, None)
+        if figure is None and indicator.figure in SHARED_FIGURES:
+            share = shares.get(indicator.figure)
+            if share is None:
+                share = shares[indicator.figure] = _split(school, indicator.figure)
+            figure = share.get(level)
+            if figure is not None:
+                split.append(indicator.figure)
+        value = indicator_value(indicator, figure, students)
+        indicators[indicator.id] = value
+        if value is None:
+            missing[indicator.id] = indicator.figure
+    sizes = tuple(section.class_sizes) if section.class_sizes is not None else None
+    return SectionFacts(level.value, students, sizes, indicators, missing,
+                        tuple(f for f in SHARED_FIGURES if f in split))
 
 
 def _level_name(item) -> str:
