@@ -197,7 +197,11 @@ class Batch(BaseModel):
     events: Annotated[list[AnyEvent], Field(max_length=100_000)]
 
 
-Record = Union[Batch, AnyEvent]
+# Tried in this order, not pydantic's "smart" mode, which validates a record against both: a
+# single event is decoded at the event union's cost (7 µs against 11 µs here; a national worker
+# spent a tenth of its in-process time on decoding single events). No record is both, since a
+# batch has no "type" and forbids fields beside "events".
+Record = Annotated[Union[AnyEvent, Batch], Field(union_mode="left_to_right")]
 RECORD = TypeAdapter(Record)
 EVENT_ADAPTER = TypeAdapter(AnyEvent)
 EVENT_TYPES = tuple(sorted(t for m in EVENT_MODELS for t in m.model_fields["type"].annotation.__args__))
