@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from alerts.health import Health
-from junheng.turns import Turns
+from junheng.turns import Turns, left_going
 from schemas.report import Report
 
 SchoolSeries = Literal["all", "violations"]
@@ -203,10 +203,9 @@ class MetricsText:
     def _catch_up(self) -> asyncio.Future:
         """The render of what changed, under way or started now."""
         if self._catching_up is None or self._catching_up.done():
-            self._catching_up = asyncio.ensure_future(self._render_changed_alone())
             # A render that fails after its scrape answered is not awaited by anyone: the next
             # scrape renders those districts itself and meets the error there.
-            self._catching_up.add_done_callback(lambda task: task.cancelled() or task.exception())
+            self._catching_up = left_going(asyncio.ensure_future(self._render_changed_alone()))
         return self._catching_up
 
     async def _render_changed_alone(self) -> None:

@@ -26,3 +26,16 @@ class Turns:
             self.before_each()
             await asyncio.sleep(0)
             self._deadline = time.perf_counter() + self.step_seconds
+
+
+def left_going(future: asyncio.Future) -> asyncio.Future:
+    """`future`, marked so that asyncio does not report its error as never retrieved when nobody
+    awaits it: work a wait gave up on is left going, and its error is met by whoever reads its
+    result next."""
+    future.add_done_callback(_retrieved)
+    return future
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -17,6 +17,7 @@ from aiohttp import web
 from faust.web import Request, Response, View
 
 from alerts.metrics import MetricsText
+from junheng.turns import left_going
 from prometheus_client import CONTENT_TYPE_LATEST
 from rules.evaluate import Assessor
 from rules.pack import load_packs
@@ -322,9 +323,8 @@ def create_app(settings: Settings) -> faust.App:
 async def _synced_within(source: "_WorkerSource", seconds: float) -> None:
     """Sync the live state, waiting for it `seconds` at most: a build of gained partitions
     (about 25 s for the whole country) goes on after, and /metrics shows the districts kept."""
-    syncing = asyncio.ensure_future(source.sync())
     # Not awaited once the wait is over: its error, if any, is the evaluation round's to meet.
-    syncing.add_done_callback(lambda task: task.cancelled() or task.exception())
+    syncing = left_going(asyncio.ensure_future(source.sync()))
     await asyncio.wait({syncing}, timeout=seconds)
     if syncing.done():
         syncing.result()

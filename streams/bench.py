@@ -516,9 +516,14 @@ def _plain_rate(settings: Settings, workdir: Path, total: int, timeout: float = 
             time.sleep(0.05)
         raise RuntimeError(f"the plain agent did not read {total:,} records within {timeout:.0f} s")
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        _kill(process)
+
+
+def _kill(process: subprocess.Popen) -> None:
+    """Kill a process the bench started (SIGKILL, as a crash would), if it still runs, and reap it."""
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -561,9 +566,7 @@ class _Worker:
         return 0
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        _kill(self.process)
 
 
 class _Workers:
