@@ -11,29 +11,12 @@ from hypothesis import strategies as st
 
 from alerts.metrics import MetricsText
 from junheng.examples import country, rural_county
-from rules.evaluate import Assessor, assess
-from rules.pack import load_packs
-from streams.live import LiveAssessment, LiveSource
-from streams.load import snapshot_events
-from streams.pipeline import Pipeline
+from pipelines import PACK, fold, loaded
+from rules.evaluate import assess
+from streams.live import LiveSource
 from streams.simulate import Simulator
 
-PACK = load_packs(["national-2017"])
 RURAL = rural_county()
-
-
-def loaded(snapshot) -> Pipeline:
-    """A pipeline, with its live assessment, that has folded and evaluated `snapshot`."""
-    pipeline = Pipeline({}, {}, LiveAssessment(Assessor(PACK, snapshot.as_of)))
-    fold(pipeline, snapshot_events(snapshot))
-    return pipeline
-
-
-def fold(pipeline: Pipeline, events) -> None:
-    """Fold events one record each, as single-event records arrive, then evaluate."""
-    for event in events:
-        pipeline.handle(event.model_dump_json().encode(), 0)
-    pipeline.flush()
 
 
 @settings(max_examples=20, deadline=None)

@@ -7,22 +7,12 @@ find what the last evaluation found."""
 from __future__ import annotations
 
 from make import school, snapshot
-from rules.evaluate import Assessor, assess
-from rules.pack import load_packs
-from streams.live import LiveAssessment
+from pipelines import PACK, fold, loaded
+from rules.evaluate import assess
 from streams.load import snapshot_events
 from streams.pipeline import Pipeline
 
-PACK = load_packs(["national-2017"])
 SNAP = snapshot(school(), school("320571-002", "junior"))
-
-
-def loaded() -> Pipeline:
-    pipeline = Pipeline({}, {}, LiveAssessment(Assessor(PACK, SNAP.as_of)))
-    for event in snapshot_events(SNAP):
-        pipeline.handle(event.model_dump_json().encode(), 0)
-    pipeline.flush()
-    return pipeline
 
 
 def changed(pipeline: Pipeline, version: int = 2, **fields) -> None:
@@ -30,12 +20,11 @@ def changed(pipeline: Pipeline, version: int = 2, **fields) -> None:
     record = SNAP.schools[0].model_copy(update=fields)
     event = next(e for e in snapshot_events(SNAP.model_copy(update={"schools": [record]}))
                  if e.type == "school.snapshot")
-    pipeline.handle(event.model_copy(update={"version": version}).model_dump_json().encode(), 0)
-    pipeline.flush()
+    fold(pipeline, [event.model_copy(update={"version": version})])
 
 
 def test_a_change_that_leaves_the_sums_as_they_were_evaluates_the_school_alone():
-    pipeline = loaded()
+    pipeline = loaded(SNAP)
     live = pipeline.live.districts["320571"]
     result, evaluations = live.result, pipeline.live.evaluations
     changed(pipeline, public_funds_budget_cny=900_000.0)  # school rules only: not in the sums
@@ -44,7 +33,7 @@ def test_a_change_that_leaves_the_sums_as_they_were_evaluates_the_school_alone()
 
 
 def test_a_change_that_moves_the_sums_evaluates_the_district_again():
-    pipeline = loaded()
+    pipeline = loaded(SNAP)
     live = pipeline.live.districts["320571"]
     result, evaluations = live.result, pipeline.live.evaluations
     changed(pipeline, rotated=0, rotated_key=0)  # 3 of 40 eligible: G10 falls under 10%
@@ -54,7 +43,7 @@ def test_a_change_that_moves_the_sums_evaluates_the_district_again():
 
 
 def test_a_new_district_record_evaluates_the_district_again():
-    pipeline = loaded()
+    pipeline = loaded(SNAP)
     live = pipeline.live.districts["320571"]
     result = live.result
     pipeline.live.set_district("320571", pipeline.district("320571"))
@@ -63,7 +52,7 @@ def test_a_new_district_record_evaluates_the_district_again():
 
 
 def test_the_live_report_after_such_changes_is_the_batch_assessment():
-    pipeline = loaded()
+    pipeline = loaded(SNAP)
     changed(pipeline, 2, public_funds_budget_cny=900_000.0)
     changed(pipeline, 3, rotated=0, rotated_key=0)  # a snapshot: the budget is as before
     expected = assess(SNAP.model_copy(update={"schools": [

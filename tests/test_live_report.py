@@ -6,24 +6,16 @@ from __future__ import annotations
 import asyncio
 
 from junheng.examples import country
-from rules.evaluate import Assessor
-from rules.pack import load_packs
+from pipelines import fold, loaded
 from streams.live import LiveAssessment
-from streams.load import snapshot_events
-from streams.pipeline import Pipeline
 from streams.simulate import Simulator
-
-PACK = load_packs(["national-2017"])
 
 
 def live_country(districts: int = 3) -> LiveAssessment:
     snapshot = country(districts, 1)
-    live = LiveAssessment(Assessor(PACK, snapshot.as_of))
-    pipeline = Pipeline({}, {}, live)
-    for event in snapshot_events(snapshot) + Simulator(snapshot, seed=2).events(300):
-        pipeline.handle(event.model_dump_json().encode(), 0)
-    pipeline.flush()
-    return live
+    pipeline = loaded(snapshot)
+    fold(pipeline, Simulator(snapshot, seed=2).events(300))
+    return pipeline.live
 
 
 def test_a_report_in_steps_equals_one_read_at_once_and_gives_the_loop_back():

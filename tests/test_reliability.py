@@ -200,15 +200,9 @@ def _stall_metrics(worker: Worker) -> tuple[float, float]:
 def test_the_simulators_truth_over_a_long_stream_is_what_its_events_fold_to():
     """In-process (no broker): seed 17 diverges at event 2,451 (school 431205-009, key teachers
     live 0, truth 1: baseline 1, two snapshot teachers leave the key level, one is hired)."""
-    from rules.evaluate import Assessor
-    from rules.pack import load_packs
-    from streams.live import LiveAssessment
-    from streams.pipeline import Pipeline
+    from pipelines import loaded
 
-    pipe = Pipeline({}, {}, LiveAssessment(Assessor(load_packs(["national-2017"]), FLEET.as_of)))
-    for event in snapshot_events(FLEET):
-        pipe.handle(event.model_dump_json().encode(), 0)
-    pipe.flush()
+    pipe = loaded(FLEET)
     sim = Simulators(COUNTIES, seed=17)
     for event in (sim.next_event() for _ in range(2500)):
         assert not pipe.handle(event.model_dump_json().encode(), 0).dead_letters
