@@ -24,11 +24,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Prometheus and Alertmanager from Debian, for the tests that start them.
+# Prometheus and Alertmanager from Debian, for the tests that start them; curl, which a test
+# scrapes a gzip-encoded /metrics with, as ops tooling does.
 servers:
-	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || \
-	  { [ "$$(id -u)" = 0 ] || { echo "make test needs the Debian packages prometheus and prometheus-alertmanager: run as root or install them / 需要安装 prometheus 与 prometheus-alertmanager"; exit 2; }; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; }
+	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v curl >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] || { echo "make test needs the Debian packages prometheus, prometheus-alertmanager and curl: run as root or install them / 需要安装 prometheus、prometheus-alertmanager 与 curl"; exit 2; }; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager curl >/dev/null; }
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from alerts.gzipped import deflated, gzip_length, gzip_pieces
 from alerts.health import Health
 from junheng.turns import Turns, left_going
 from schemas.report import Report
@@ -107,6 +108,28 @@ class _District:
     schools: dict[str, int]  # school id → the version its lines show, by id
     bodies: list[bytes]
     ends: list[array]  # per family: end offsets of the district's own lines, then of each school's
+    packed: list[bytes]  # per family, its body `deflated`, for a gzip-encoded scrape
+
+
+@dataclass(slots=True)
+class Body:
+    """A `/metrics` body as its parts (see `MetricsText.body`), and each part deflated."""
+
+    parts: list[bytes]
+    packed: list[bytes]
+
+    def text(self) -> bytes:
+        return b"".join(self.parts)
+
+    def text_length(self) -> int:
+        return sum(map(len, self.parts))
+
+    def gzip_length(self) -> int:
+        return gzip_length(self.packed)
+
+    def gzip_pieces(self) -> Iterator[bytes]:
+        """The body gzip-encoded, in pieces (alerts/gzipped.py)."""
+        return gzip_pieces(self.parts, self.packed)
 
 
 #: The longest a render ahead holds the event loop before giving it back, and how long it waits
@@ -138,6 +161,7 @@ class MetricsText:
         self.step_seconds = step_seconds
         self._districts: dict[str, _District] = {}
         self._headers = [_split_family(family)[0] for family in _report_families([], school_series)]
+        self._packed_headers = [deflated(header) for header in self._headers]
         self._rendering = asyncio.Lock()
         self._catching_up: asyncio.Future | None = None
         self._sending = 0
@@ -148,11 +172,12 @@ class MetricsText:
         keeps its lines as last rendered, or is left out if it has none; the body's
         `junheng_metrics_districts_behind` counts such districts. So does every district out of
         date while the source is not settled."""
-        return b"".join(self.parts(deadline))
+        return self.body(deadline).text()
 
-    def parts(self, deadline: float | None = None) -> list[bytes]:
+    def body(self, deadline: float | None = None) -> Body:
         """`render`'s body as its parts in order: each family's header and the districts' kept
-        text, not copied. Sent as they are, they spare a worker a second copy of its text."""
+        text, not copied (sent as they are, they spare a worker a second copy of its text), with
+        each part's deflated chunk, kept beside its text since it was rendered."""
         kept: dict[str, _District] = {}
         behind = 0
         settled = self.settled()
@@ -166,17 +191,21 @@ class MetricsText:
             if cached is not None:
                 kept[district_id] = cached
         self._districts = kept
-        parts = []
-        for index, header in enumerate(self._headers):
+        parts, packed = [], []
+        for index, (header, packed_header) in enumerate(zip(self._headers, self._packed_headers)):
             parts.append(header)
-            parts.extend(district.bodies[index] for district in kept.values())
+            packed.append(packed_header)
+            for district in kept.values():
+                parts.append(district.bodies[index])
+                packed.append(district.packed[index])
         health = CollectorRegistry()
         health.register(_Families(*_health_families(self.source.health(), self.clock(), behind)))
         parts.append(generate_latest(health))
-        return parts
+        packed.append(deflated(parts[-1]))
+        return Body(parts, packed)
 
-    async def render_in_steps(self, budget: float | None = None) -> list[bytes]:
-        """The same body as `render`, as its `parts`, for a worker's event loop: the districts
+    async def render_in_steps(self, budget: float | None = None) -> Body:
+        """The same body as `render`, as its `body`, for a worker's event loop: the districts
         changed since the last scrape are rendered in steps of about `step_seconds`, giving the
         loop back between steps, so that a scrape that finds most districts changed (at national
         scale about 15 s of rendering per worker) does not hold folding up. The parts are then
@@ -195,10 +224,10 @@ class MetricsText:
         catching_up = self._catch_up()
         if budget is None:
             await asyncio.shield(catching_up)
-            return self.parts()
+            return self.body()
         deadline = time.monotonic() + budget
         await asyncio.wait({catching_up}, timeout=budget)
-        return self.parts(deadline)
+        return self.body(deadline)
 
     def _catch_up(self) -> asyncio.Future:
         """The render of what changed, under way or started now."""
@@ -280,7 +309,8 @@ class MetricsText:
                     chunks.append(_kept(cached, index, kept_at[school_id]))
             bodies.append(b"".join(chunks))
             ends.append(array("I", itertools.accumulate(map(len, chunks))))
-        return _District(version, order, bodies, ends)
+        # Compressed now, in the render's steps, so that a scrape only joins what it sends.
+        return _District(version, order, bodies, ends, [deflated(body) for body in bodies])
 
     def _owned_lines(self, report: Report) -> list[dict[str, bytes]]:
         """Per family, its sample lines by owner: "" for the district's own, else the school id."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Iterable
 
 import faust
 from aiohttp import web
@@ -19,6 +20,7 @@ from faust.web import Request, Response, View
 from alerts.metrics import MetricsText
 from junheng.turns import left_going
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import gzip_accepted
 from rules.evaluate import Assessor
 from rules.pack import load_packs
 from streams.ahead import RenderAhead
@@ -289,11 +291,14 @@ def create_app(settings: Settings) -> faust.App:
         async def get(self, request: Request) -> Response:
             deadline = time.monotonic() + settings.scrape_budget
             await _synced_within(source, settings.scrape_budget)
-            parts = await metrics.render_in_steps(max(0.0, deadline - time.monotonic()))
+            body = await metrics.render_in_steps(max(0.0, deadline - time.monotonic()))
             # Sent before the render the budget left going resumes (MetricsText.sending): a
             # response returned to aiohttp is written after the handler, interleaved with it.
             async with metrics.sending():
-                return await _sent(request, parts, CONTENT_TYPE_LATEST)
+                if gzip_accepted(request.headers.get("Accept-Encoding", "")):
+                    return await _sent(request, body.gzip_pieces(), body.gzip_length(), CONTENT_TYPE_LATEST,
+                                       encoding="gzip")
+                return await _sent(request, body.parts, body.text_length(), CONTENT_TYPE_LATEST)
 
     @app.page("/report")
     class ReportView(View):
@@ -330,11 +335,14 @@ async def _synced_within(source: "_WorkerSource", seconds: float) -> None:
         syncing.result()
 
 
-async def _sent(request: Request, parts: list[bytes], content_type: str) -> web.StreamResponse:
-    """The body made of `parts` written to the client in pieces of about `SEND_PIECE_BYTES`:
-    returns once aiohttp has handed the last one to the connection."""
-    response = web.StreamResponse(headers={"Content-Type": content_type})
-    response.content_length = sum(map(len, parts))
+async def _sent(request: Request, parts: Iterable[bytes], length: int, content_type: str,
+                encoding: str | None = None) -> web.StreamResponse:
+    """The body made of `parts` (`length` bytes in all, in `encoding` if given) written to the
+    client in pieces of about `SEND_PIECE_BYTES`: returns once aiohttp has handed the last one
+    to the connection."""
+    headers = {"Content-Type": content_type, **({"Content-Encoding": encoding} if encoding else {})}
+    response = web.StreamResponse(headers=headers)
+    response.content_length = length
     await response.prepare(request)
     piece: list[bytes] = []
     size = 0

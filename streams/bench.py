@@ -10,6 +10,7 @@ worker is a real `junheng worker` process folding it with full state and rule ev
 from __future__ import annotations
 
 import gc
+import gzip
 import json
 import os
 import random
@@ -109,6 +110,10 @@ class BenchResult:
     metrics_behind_all: int = 0
     metrics_complete_all_s: float = 0.0
     metrics_scrape_unchanged_s: float = 0.0
+    # The same, not asking for gzip; and the size of that text, and gzip-encoded (all workers).
+    metrics_scrape_uncompressed_s: float = 0.0
+    metrics_text_bytes: int = 0
+    metrics_gzip_bytes: int = 0
     metrics_cold_scrape_longest_pause_s: float = 0.0
     metrics_scrape_after_changes_s: float = 0.0
     metrics_behind_after_changes: int = 0
@@ -277,7 +282,10 @@ def render(result: BenchResult) -> str:
          f"{result.metrics_cold_scrape_longest_pause_s:.2f} s meanwhile), "
          f"{result.metrics_scrape_unchanged_s:.2f} s with none changed since, "
          f"{result.metrics_scrape_after_changes_s:.2f} s after {SCRAPE_CHANGES} changes since "
-         f"({result.metrics_behind_after_changes:,} districts behind in it)"),
+         f"({result.metrics_behind_after_changes:,} districts behind in it); scraped as Prometheus does, "
+         f"asking for gzip: {result.metrics_gzip_bytes / (1 << 20):,.1f} MiB sent for "
+         f"{result.metrics_text_bytes / (1 << 20):,.1f} MiB of text; not asking for it, "
+         f"{result.metrics_scrape_uncompressed_s:.2f} s with none changed"),
         ("/metrics, off-standard schools only / 仅未达标学校",
          f"{result.metrics_series_violations:,} series, {result.metrics_scrape_violations_s:.2f} s "
          "with every district rendered (in-process, the same records)"),
@@ -804,6 +812,8 @@ def _scrapes(result: BenchResult, worker: _Workers, settings: Settings, sim) -> 
         complete = _until_complete(worker.urls, began, cold)
     result.metrics_cold_scrape_longest_pause_s = pause.longest
     warm = [_scrape(url) for url in worker.urls]
+    # What a tool that does not ask for gzip (curl without --compressed) waits for.
+    uncompressed = [_scrape(url, compressed=False) for url in worker.urls]
     # In service a scrape finds what changed in one scrape interval: a few hundred changes in 15 s
     # on a busy day nationally (two million changes a day is 23 a second).
     handled = worker.ready().get("handled", 0)
@@ -817,6 +827,9 @@ def _scrapes(result: BenchResult, worker: _Workers, settings: Settings, sim) -> 
     result.metrics_complete_all_s = max(seconds for seconds, _ in complete)
     result.metrics_series_all = sum(scrape.series for _, scrape in complete)
     result.metrics_scrape_unchanged_s = max(scrape.seconds for scrape in warm)
+    result.metrics_scrape_uncompressed_s = max(scrape.seconds for scrape in uncompressed)
+    result.metrics_text_bytes = sum(len(scrape.body) for scrape in warm)
+    result.metrics_gzip_bytes = sum(scrape.sent for scrape in warm)
     result.notes.append("the all-schools scrapes are the worker's real /metrics over HTTP; the off-standard-only "
                         "text is rendered whole in the bench process, from the in-process pipeline's state after "
                         "the same records")
@@ -857,21 +870,29 @@ class _Scrape:
     body: bytes
     behind: int  # districts shown with older lines or left out (junheng_metrics_districts_behind)
     ended: float  # time.perf_counter() when the body had been read
+    sent: int  # bytes on the wire: the body's length, gzip-encoded if it was
 
     @property
     def series(self) -> int:
         return _series(self.body)
 
 
-def _scrape(url: str) -> _Scrape:
+def _scrape(url: str, compressed: bool = True) -> _Scrape:
+    """One scrape of `url`'s /metrics, as Prometheus makes it (asking for gzip) unless not
+    `compressed`; its time is until the body was read, before the bench decompresses it."""
+    request = urllib.request.Request(f"{url}/metrics", headers={"Accept-Encoding": "gzip"} if compressed else {})
     started = time.perf_counter()
-    with urllib.request.urlopen(f"{url}/metrics", timeout=600) as resp:
+    with urllib.request.urlopen(request, timeout=600) as resp:
         body = resp.read()
+        encoding = resp.headers.get("Content-Encoding")
     ended = time.perf_counter()
+    sent = len(body)
+    if encoding == "gzip":
+        body = gzip.decompress(body)
     # Found from the end, where the pipeline's families are: a regular expression over a national
     # share's 130 MiB took 0.66 s, holding the GIL that _LongestAnswer's polling thread needs.
     at = body.rindex(b"\njunheng_metrics_districts_behind ") + len(b"\njunheng_metrics_districts_behind ")
-    return _Scrape(ended - started, body, int(float(body[at:body.index(b"\n", at)])), ended)
+    return _Scrape(ended - started, body, int(float(body[at:body.index(b"\n", at)])), ended, sent)
 
 
 def _until_complete(urls: list[str], began: float, firsts: list[_Scrape], every: float = 2.0,

@@ -72,7 +72,8 @@ def g5_alerts(deliveries, status: str) -> list[dict]:
 @contextlib.contextmanager
 def alerting(tmp_path, worker: Worker):
     """A webhook sink for both districts' leads, and a real Alertmanager and Prometheus running
-    the generated configuration (shortened waits) against the worker's /metrics."""
+    the generated configuration (shortened waits) against the worker's /metrics. Prometheus asks
+    for it gzip-encoded and checks the body's checksum (a wrong one left the target down, checked)."""
     windows = load_windows().hurried()
     with webhook_sink() as sink:
         leads_file = tmp_path / "leads.yaml"

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.health import Health
 from alerts.metrics import MetricsText, ReportCollector, ReportHolder, metrics_app_bytes
+from district_reports import DistrictReports
 from small_districts import GUSU, GUSU_SCHOOLS, PACK, SIP, SIP_SCHOOLS, district, report, school
 
 
@@ -118,35 +119,6 @@ def test_unknown_school_series_policy_is_refused(exporter):
         exporter(ReportHolder(), school_series="some")
 
 
-class DistrictReports:
-    """A worker's districts as MetricsText reads them, counting the reports it builds. A district
-    is (version, report), its schools all at the district's version, or (version, report, school
-    versions)."""
-
-    def __init__(self, reports: dict, health: Health | None = None):
-        self.reports = reports
-        self.built: list[str] = []
-        self.schools_built: list[list[str] | None] = []
-        self._health = health or Health()
-
-    def districts(self):
-        for district_id, (version, report, *schools) in self.reports.items():
-            versions = schools[0] if schools else {s.id: version for s in report.schools}
-            yield district_id, version, versions, lambda chosen, r=report, d=district_id: self._built(d, r, chosen)
-
-    def _built(self, district_id: str, report, chosen):
-        self.built.append(district_id)
-        self.schools_built.append(None if chosen is None else sorted(chosen))
-        if chosen is None:
-            return report
-        return report.model_copy(update={
-            "schools": [s for s in report.schools if s.id in chosen],
-            "violations": [v for v in report.violations if v.school is None or v.school in chosen]})
-
-    def health(self):
-        return self._health
-
-
 def parsed(text: bytes) -> set:
     return {(s.name, tuple(sorted(s.labels.items())), s.value)
             for family in text_string_to_metric_families(text.decode()) for s in family.samples}
@@ -187,7 +159,7 @@ def test_only_changed_districts_are_rendered_again_and_unowned_ones_disappear(tw
 
 async def scraped(metrics: MetricsText, budget: float | None = None) -> bytes:
     """A scrape's body as a worker sends it: the parts `render_in_steps` gives, in order."""
-    return b"".join(await metrics.render_in_steps(budget))
+    return (await metrics.render_in_steps(budget)).text()
 
 
 def beside_a_busy_loop(metrics: MetricsText, work):
