@@ -34,6 +34,7 @@ from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.stall import watch as watch_broker
 from streams.positions import Positions, Verdict
+from streams.report_json import report_json_in_steps
 from streams.writer import ChangelogWriter
 
 JSON = faust.Schema(key_serializer="raw", value_serializer="json")
@@ -306,7 +307,7 @@ def create_app(settings: Settings) -> faust.App:
             await source.sync()
             wanted = request.query.getall("district", []) or None
             report = await pipeline.live.report_in_steps(wanted)
-            return self.bytes(report.model_dump_json().encode(), content_type="application/json")
+            return self.bytes(await report_json_in_steps(report), content_type="application/json")
 
     @app.page("/ready")
     class Ready(View):

@@ -1,5 +1,6 @@
 """The live report read in steps, as a worker serves `/report`: the same report as one read at
-once, with the event loop given back between districts."""
+once, with the event loop given back between districts; and its JSON, serialized in steps too,
+the same bytes as pydantic's in one call."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import asyncio
 
 from junheng.examples import country
 from pipelines import fold, loaded
+from schemas.report import Report
 from streams.live import LiveAssessment
+from streams.report_json import report_json_in_steps
 from streams.simulate import Simulator
 
 
@@ -53,3 +56,40 @@ def test_chosen_districts_once_each_and_a_district_dropped_meanwhile_is_left_out
         return await read
 
     assert asyncio.run(read_while_a_partition_moves()) == live.report([second, third])
+
+
+def beside_other_work(work):
+    """Runs `work` (a coroutine) beside a task that counts its turns of the loop: `work`'s result,
+    and the turns the other task had while `work` ran."""
+    turns = []
+
+    async def run():
+        async def other_work():
+            while True:
+                turns.append(1)
+                await asyncio.sleep(0)
+        other = asyncio.create_task(other_work())
+        await asyncio.sleep(0)
+        before = len(turns)
+        result = await work
+        during = len(turns) - before
+        other.cancel()
+        return result, during
+
+    return asyncio.run(run())
+
+
+def test_the_json_in_steps_is_pydantics_json_and_gives_the_loop_back(monkeypatch):
+    report = live_country().report()
+    assert report.not_evaluated and any(v.cause is not None for v in report.violations)
+    monkeypatch.setattr("streams.report_json.SLICE", 7)
+    text, turns = beside_other_work(report_json_in_steps(report, step_seconds=0))
+    assert text == report.model_dump_json().encode()
+    # One turn after each slice of 7 of each list at least.
+    slices = sum(-(-len(getattr(report, name)) // 7) for name in ("districts", "schools", "violations", "not_evaluated"))
+    assert turns >= slices > 20
+
+
+def test_an_empty_report_in_steps_is_pydantics_json():
+    empty = Report(as_of="2026-09-01", rule_pack="national-2017", districts=[], schools=[], violations=[])
+    assert asyncio.run(report_json_in_steps(empty)) == empty.model_dump_json().encode()
