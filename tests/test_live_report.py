@@ -8,6 +8,7 @@ import asyncio
 
 from junheng.examples import country
 from pipelines import fold, loaded
+from rules.evaluate import merge_reports
 from schemas.report import Report
 from streams.live import LiveAssessment
 from streams.report_json import report_json_in_steps
@@ -93,3 +94,14 @@ def test_the_json_in_steps_is_pydantics_json_and_gives_the_loop_back(monkeypatch
 def test_an_empty_report_in_steps_is_pydantics_json():
     empty = Report(as_of="2026-09-01", rule_pack="national-2017", districts=[], schools=[], violations=[])
     assert asyncio.run(report_json_in_steps(empty)) == empty.model_dump_json().encode()
+
+
+def test_merged_reports_are_in_the_order_of_one_report_whatever_order_they_come_in():
+    live = live_country(4)
+    first, second, third, fourth = ids = sorted(live.districts)
+    whole = live.report()
+    assert merge_reports(live.assessor, [live.report([d]) for d in reversed(ids)]) == whole
+    # Reports of two districts each: joined, their violations are out of place order until sorted.
+    mixed = [live.report([first, third]), live.report([second, fourth])]
+    assert [v.district for r in mixed for v in r.violations] != [v.district for v in whole.violations]
+    assert merge_reports(live.assessor, mixed) == whole
