@@ -119,12 +119,15 @@ class Body:
     packed: list[bytes]
 
     def text(self) -> bytes:
+        """The body as one text (a copy: a worker sends the parts instead)."""
         return b"".join(self.parts)
 
     def text_length(self) -> int:
+        """The length of the text."""
         return sum(map(len, self.parts))
 
     def gzip_length(self) -> int:
+        """The length of the gzip-encoded body."""
         return gzip_length(self.packed)
 
     def gzip_pieces(self) -> Iterator[bytes]:

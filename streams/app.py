@@ -341,7 +341,9 @@ async def _sent(request: Request, parts: Iterable[bytes], length: int, content_t
     """The body made of `parts` (`length` bytes in all, in `encoding` if given) written to the
     client in pieces of about `SEND_PIECE_BYTES`: returns once aiohttp has handed the last one
     to the connection."""
-    headers = {"Content-Type": content_type, **({"Content-Encoding": encoding} if encoding else {})}
+    # The body depends on the request's Accept-Encoding: a cache between must know it.
+    headers = {"Content-Type": content_type, "Vary": "Accept-Encoding",
+               **({"Content-Encoding": encoding} if encoding else {})}
     response = web.StreamResponse(headers=headers)
     response.content_length = length
     await response.prepare(request)

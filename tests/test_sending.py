@@ -68,13 +68,14 @@ def test_a_gzip_body_is_one_member_that_curl_and_python_read_whole(monkeypatch):
     async def scrape():
         async with serving(handler) as url:
             async with aiohttp.ClientSession(auto_decompress=False) as session, session.get(url) as resp:
-                raw = resp.headers["Content-Encoding"], int(resp.headers["Content-Length"]), await resp.read()
+                raw = (resp.headers["Content-Encoding"], resp.headers["Vary"], int(resp.headers["Content-Length"]),
+                       await resp.read())
             curl = await asyncio.create_subprocess_exec("curl", "--silent", "--show-error", "--fail", "--compressed",
                                                         url, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             out, err = await curl.communicate()
             return raw, (curl.returncode, out, err)
 
-    (encoding, length, raw), (code, curled, err) = asyncio.run(scrape())
-    assert encoding == "gzip" and length == len(raw) == BODY.gzip_length()
+    (encoding, vary, length, raw), (code, curled, err) = asyncio.run(scrape())
+    assert encoding == "gzip" and length == len(raw) == BODY.gzip_length() and vary == "Accept-Encoding"
     assert gzip.decompress(raw) == b"".join(PARTS)
     assert (code, err) == (0, b"") and curled == b"".join(PARTS)
