@@ -35,7 +35,7 @@ from streams.settings import Settings
 from streams.stall import watch as watch_broker
 from streams.positions import Positions, Verdict
 from streams.report_json import report_json_in_steps
-from streams.writer import ChangelogWriter
+from streams.writer import ChangelogWriter, WriteFailed
 
 JSON = faust.Schema(key_serializer="raw", value_serializer="json")
 
@@ -144,16 +144,23 @@ def create_app(settings: Settings) -> faust.App:
                 writer.handled(record)
                 continue
             result = pipeline.handle(record.value, message.partition)
-            sends = []
-            for dead in result.dead_letters:
-                sends.append(await dead_letters.send(key=record.key, value=dead.original, headers=[
-                    ("junheng-reason", dead.reason.encode()),
-                    ("junheng-event-type", dead.event_type.encode()),
-                    ("junheng-source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
-                ]))
+            # Sent beside the agent: a send that fails fails the write that waits for it, before
+            # the record's position is stored, and is not an error of the agent's (Faust would
+            # start the agent again and go on past the record).
+            sends = [left_going(asyncio.ensure_future(dead_lettered(record, dead))) for dead in result.dead_letters]
             writer.handled(record, sends)
             if writer.full():  # back-pressure: otherwise the writer's own timer writes
                 await writer.write()
+
+    async def dead_lettered(record, dead) -> None:
+        """Send a dead letter and wait for the broker's acknowledgement."""
+        message = record.message
+        sent = await dead_letters.send(key=record.key, value=dead.original, headers=[
+            ("junheng-reason", dead.reason.encode()),
+            ("junheng-event-type", dead.event_type.encode()),
+            ("junheng-source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
+        ])
+        await sent
 
     async def seek(tp, offset: int) -> None:
         # In the consumer's own thread; and Faust drops a delivered record whose offset is below
@@ -242,7 +249,15 @@ def create_app(settings: Settings) -> faust.App:
     @app.timer(interval=settings.evaluate_interval)
     async def write_changes():
         if writer.events or pipeline.unwritten:
-            await writer.write()
+            try:
+                await writer.write()
+            except WriteFailed:
+                raise
+            except Exception as exc:  # the worker crashes with it: see streams/writer.py
+                app.log.error("writing changes to the changelog failed (%r): the worker stops, and the records since "
+                              "the last position stored are read again after a restart / 变更日志写入失败：工作进程停止，"
+                              "重启后从最后保存的位置重读", exc)
+                raise
 
     trimmer = HeapTrimmer()
     pauses = CollectorPauses()

@@ -13,6 +13,11 @@ acknowledgement of every one of those records (and of any dead letter) is awaite
 partitions' positions (streams/positions.py) are written the same way, and only then are the
 records acknowledged, which is what lets Faust commit their offsets. A crash before that point
 replays the records, and the fold ignores what it has already seen.
+
+A write that fails has taken states, positions and records that it did not store: a later write
+would store newer positions past them (the one a worker makes before it stops, for one), and its
+replacement would not read those records again. So after a failure the writer writes nothing
+more: the worker stops, and the next one reads again from the last position stored.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ from streams.pipeline import Pipeline
 from streams.positions import Positions
 
 
+class WriteFailed(Exception):
+    """A write asked for after an earlier one failed."""
+
+
 class ChangelogWriter:
     """Writes a pipeline's changed states to Faust tables and acks the records behind them."""
 
@@ -49,6 +58,8 @@ class ChangelogWriter:
         self.events: list[EventT] = []
         self.sends: list[Awaitable[Any]] = []
         self.latest: dict[int, EventT] = {}
+        #: The error of the write that failed, after which nothing more is written.
+        self.failed: Exception | None = None
 
     def handled(self, event: EventT, sends: list[Awaitable[Any]] = ()) -> None:
         """Note a record the pipeline has folded, and the sends (dead letters) it caused."""
@@ -64,19 +75,30 @@ class ChangelogWriter:
         """Store and send every changed state, then the positions they cover, waiting for the
         broker after each; then ack the records. Returns the number of states written."""
         async with self.lock:
-            # Taken in one synchronous step, so the states sent hold the effect of every record
-            # acked below (and perhaps of later ones: harmless, as a replay changes nothing).
-            writes = self.pipeline.take_writes()
-            moved = self.positions.take_moved()
-            events, self.events = self.events, []
-            dead_letters, self.sends = self.sends, []
-            states = [(write.table, write.key, write.state, write.partition) for write in writes]
-            await self._store_and_send(states, also_wait_for=dead_letters)
-            # A position goes only after the states it covers: it is never ahead of them.
-            await self._store_and_send([("positions", str(p), {"next": offset}, p) for p, offset in moved.items()])
-            for event in events:
-                await self.ack(event)
-            return len(writes)
+            if self.failed is not None:
+                raise WriteFailed(f"an earlier changelog write failed ({self.failed!r}): nothing more is written, "
+                                  f"the records since the last position stored are read again after a restart / "
+                                  f"先前的变更日志写入失败，不再写入；重启后从最后保存的位置重读") from self.failed
+            try:
+                return await self._write()
+            except Exception as exc:
+                self.failed = exc
+                raise
+
+    async def _write(self) -> int:
+        # Taken in one synchronous step, so the states sent hold the effect of every record
+        # acked below (and perhaps of later ones: harmless, as a replay changes nothing).
+        writes = self.pipeline.take_writes()
+        moved = self.positions.take_moved()
+        events, self.events = self.events, []
+        dead_letters, self.sends = self.sends, []
+        states = [(write.table, write.key, write.state, write.partition) for write in writes]
+        await self._store_and_send(states, also_wait_for=dead_letters)
+        # A position goes only after the states it covers: it is never ahead of them.
+        await self._store_and_send([("positions", str(p), {"next": offset}, p) for p, offset in moved.items()])
+        for event in events:
+            await self.ack(event)
+        return len(writes)
 
     async def _store_and_send(self, items, also_wait_for=()) -> None:
         payloads = [orjson.dumps(value) for _, _, value, _ in items]
