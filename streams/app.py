@@ -35,7 +35,7 @@ from streams.settings import Settings
 from streams.stall import watch as watch_broker
 from streams.positions import Positions, Verdict
 from streams.report_json import report_json_in_steps
-from streams.writer import ChangelogWriter, WriteFailed
+from streams.writer import ChangelogWriter
 
 JSON = faust.Schema(key_serializer="raw", value_serializer="json")
 
@@ -249,15 +249,7 @@ def create_app(settings: Settings) -> faust.App:
     @app.timer(interval=settings.evaluate_interval)
     async def write_changes():
         if writer.events or pipeline.unwritten:
-            try:
-                await writer.write()
-            except WriteFailed:
-                raise
-            except Exception as exc:  # the worker crashes with it: see streams/writer.py
-                app.log.error("writing changes to the changelog failed (%r): the worker stops, and the records since "
-                              "the last position stored are read again after a restart / 变更日志写入失败：工作进程停止，"
-                              "重启后从最后保存的位置重读", exc)
-                raise
+            await writer.write()  # a failure crashes the worker: see streams/writer.py
 
     trimmer = HeapTrimmer()
     pauses = CollectorPauses()

@@ -23,6 +23,7 @@ more: the worker stops, and the next one reads again from the last position stor
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ from faust.types import TP, EventT, TableT
 from streams.batches import send_in_batches
 from streams.pipeline import Pipeline
 from streams.positions import Positions
+
+log = logging.getLogger(__name__)
 
 
 class WriteFailed(Exception):
@@ -81,8 +84,11 @@ class ChangelogWriter:
                                   f"先前的变更日志写入失败，不再写入；重启后从最后保存的位置重读") from self.failed
             try:
                 return await self._write()
-            except Exception as exc:
+            except Exception as exc:  # whoever asked for the write (a timer, the agent) meets it too
                 self.failed = exc
+                log.error("writing changes to the changelog failed (%r): nothing more is written, the worker "
+                          "stops, and the records since the last position stored are read again after a restart / "
+                          "变更日志写入失败：不再写入，工作进程停止，重启后从最后保存的位置重读", exc)
                 raise
 
     async def _write(self) -> int:
