@@ -91,6 +91,7 @@ def faust_app(settings: Settings) -> faust.App:
         # A dead letter carries the rejected record's bytes: the producer must take any record
         # the pipeline reads (Faust's default of 1 MB crashed the agent on a 10 MB record).
         producer_max_request_size=MAX_RECORD_BYTES + 1024 * 1024,
+        producer_request_timeout=settings.write_timeout,
         **producer,
     )
     use_fetch_wait(app, settings.fetch_wait)

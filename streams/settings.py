@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     # at this interval (streams/freezing.py); each full collection scans the whole state.
     full_collection_interval: float = Field(3600.0, gt=0, le=7 * 24 * 3600,
                                             description="seconds between full garbage collections")
+    # A changelog write (and its dead letters) the broker has not acknowledged by then fails,
+    # and the worker stops (streams/writer.py) for its replacement to read the records again.
+    # Faust's 20 minutes rides out a broker's restart; a supervisor that restarts a stopped
+    # worker can take a shorter wait.
+    write_timeout: float = Field(1200.0, ge=1, le=24 * 3600,
+                                 description="seconds the broker gets to acknowledge a write before the worker stops")
     broker_wait: float = Field(30.0, gt=0, le=3600, description="seconds to wait for the broker to answer at start")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Kafka security (streams/security.py turns these into client settings). The password is a

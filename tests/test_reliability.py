@@ -157,6 +157,53 @@ def test_a_frozen_broker_is_reported_and_the_worker_catches_up(broker, workers, 
     assert worker.process.poll() is None
 
 
+#: What the worker logs when a changelog write fails (streams/writer.py).
+WRITE_FAILED = "变更日志写入失败"
+
+
+@pytest.mark.slow
+def test_a_write_the_broker_never_acknowledges_stops_the_worker_and_its_replacement_loses_nothing(
+        broker, workers, tmp_path):
+    # Writes every 10 s (the longest interval allowed), so that the broker can be frozen while a
+    # folded change waits for its write; the broker gets 3 s to acknowledge it.
+    settings = worker_settings(broker, tmp_path, FLEET.as_of, evaluate_interval=10, write_timeout=3)
+    worker = start(workers, settings, "worker", tmp_path)
+    loaded = snapshot_events(FLEET)
+    publish(settings, loaded)
+    worker.wait_handled(len(loaded))
+    sim = Simulators(COUNTIES, seed=5)
+    failed = False
+    # A write the timer makes between the fold and the freeze goes through: try again with
+    # another change (the freeze follows the fold within a scrape, so that is rare).
+    for _ in range(3):
+        handled = worker.events_handled()
+        publish(settings, [sim.next_event()])
+        worker.wait_handled(handled + 1)
+        os.kill(broker.process.pid, signal.SIGSTOP)
+        try:
+            failed = _logged_within(worker, WRITE_FAILED, seconds=10 + 3 + 5)
+        finally:
+            os.kill(broker.process.pid, signal.SIGCONT)
+        if failed:
+            break
+    assert failed, f"no failed write logged; log: {worker.log}"
+    assert worker.process.wait(timeout=60) == 1
+
+    # The failed write's change was never acknowledged: the replacement reads it again.
+    replacement = start(workers, settings.model_copy(update={"web_port": _other_port(settings)}),
+                        "replacement", tmp_path)
+    settled_on([replacement], batch_report(sim.snapshot()))
+
+
+def _logged_within(worker: Worker, text: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if text in worker.log.read_text(errors="replace"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def _other_port(settings) -> int:
     from streams.broker import free_port
 
