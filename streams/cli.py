@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from junheng.errors import EXIT_OK, EXIT_VIOLATIONS, UserError
@@ -110,8 +111,9 @@ def run_load(args) -> int:
     return EXIT_OK
 
 
-def publish(settings, events, batch: int = BATCH_EVENTS) -> int:
-    """Publish events in batch records keyed by district, in order per district."""
+def broker_ready(settings) -> None:
+    """Wait for the broker and declare junheng's topics, or raise UserError: a topic a producer
+    created by sending to it would get the broker's default partition count, not the tables'."""
     from streams.app import topic_partitions
     from streams.broker import BrokerError, declare_topics, wait_for_broker
     from streams.security import kafka_python_config
@@ -121,18 +123,47 @@ def publish(settings, events, batch: int = BATCH_EVENTS) -> int:
         declare_topics(settings.bootstrap_servers, topic_partitions(settings), config=kafka_python_config(settings))
     except BrokerError as exc:
         raise UserError(str(exc)) from None
-    producer = make_producer(settings)
+
+
+def publish(settings, events, batch: int = BATCH_EVENTS) -> int:
+    """Publish events in batch records keyed by district, in order per district."""
+    broker_ready(settings)
     by_district: dict[str, list] = {}
     for event in events:
         by_district.setdefault(event.district, []).append(event)
-    for district, items in by_district.items():
-        for start in range(0, len(items), batch):
-            chunk = items[start:start + batch]
-            body = '{"events":[' + ",".join(e.model_dump_json() for e in chunk) + "]}"
-            producer.send(settings.topic, key=district.encode(), value=body.encode())
-    producer.flush(timeout=60)
-    producer.close()
+    with producing(settings, flush_timeout=60) as send:
+        for district, items in by_district.items():
+            for start in range(0, len(items), batch):
+                chunk = items[start:start + batch]
+                send(district.encode(), ('{"events":[' + ",".join(e.model_dump_json() for e in chunk) + "]}").encode())
     return len(events)
+
+
+@contextmanager
+def producing(settings, flush_timeout: float):
+    """`send(key, value)` to the events topic; when the block ends every record is acknowledged,
+    or UserError: a broker that stops taking records meanwhile is the user's to know about, in
+    one line, as soon as a record fails."""
+    from kafka.errors import KafkaError
+
+    producer = make_producer(settings)
+    failed: list[Exception] = []
+
+    def send(key: bytes, value: bytes) -> None:
+        if failed:
+            raise failed[0]
+        producer.send(settings.topic, key=key, value=value).add_errback(failed.append)
+
+    try:
+        yield send
+        producer.flush(timeout=flush_timeout)
+        if failed:
+            raise failed[0]
+    except KafkaError as exc:
+        raise UserError(f"the broker stopped taking events ({exc}); those not acknowledged can be sent "
+                        f"again / Kafka 代理不再接收事件，未确认的事件可重新发送") from None
+    finally:
+        _close_quietly(producer)
 
 
 def make_producer(settings):
@@ -143,6 +174,19 @@ def make_producer(settings):
 
     return KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=10,
                          max_request_size=64 * 1024 * 1024, acks=1, **kafka_python_config(settings))
+
+
+def _close_quietly(producer) -> None:
+    from kafka.errors import KafkaError
+
+    # kafka-python closes by flushing, which raises while records wait for a broker that is
+    # gone, and then its finalizer tries again and prints a traceback at exit: the command has
+    # said what happened by then, so the records still waiting are dropped.
+    try:
+        producer.close(timeout=5)
+    except KafkaError:
+        producer._sender.force_close()
+        producer._closed = True
 
 
 # --- simulate ------------------------------------------------------------------------------------
@@ -160,7 +204,9 @@ def run_simulate(args) -> int:
     if args.rate <= 0:
         raise UserError("--rate must be positive / 速率必须为正数")
     settings = settings_from(args)
-    simulate(settings, _baseline(args.snapshot), args.rate, args.seed, args.count)
+    snapshot = _baseline(args.snapshot)
+    broker_ready(settings)
+    simulate(settings, snapshot, args.rate, args.seed, args.count)
     return EXIT_OK
 
 
@@ -168,22 +214,22 @@ def simulate(settings, snapshot, rate: float, seed: int, count: int = 0, quiet: 
     """Send simulated changes, one event per record, at `rate` per second."""
     from streams.simulate import Simulator
 
-    producer = make_producer(settings)
     sim = Simulator(snapshot, seed=seed, start=_now())
+    with producing(settings, flush_timeout=30) as send:
+        _send_simulated(send, sim, rate, count, quiet)
+
+
+def _send_simulated(send, sim, rate: float, count: int, quiet: bool) -> None:
     sent, started = 0, time.monotonic()
-    try:
-        while not count or sent < count:
-            event = sim.next_event()
-            producer.send(settings.topic, key=event.district.encode(), value=event.model_dump_json().encode())
-            sent += 1
-            if not quiet and sent % max(1, int(rate * 10)) == 0:
-                print(f"simulated {sent} events ({event.type} at {event.school}) / 已模拟 {sent} 个事件", flush=True)
-            pause = started + sent / rate - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-    finally:
-        producer.flush(timeout=30)
-        producer.close()
+    while not count or sent < count:
+        event = sim.next_event()
+        send(event.district.encode(), event.model_dump_json().encode())
+        sent += 1
+        if not quiet and sent % max(1, int(rate * 10)) == 0:
+            print(f"simulated {sent} events ({event.type} at {event.school}) / 已模拟 {sent} 个事件", flush=True)
+        pause = started + sent / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
 
 
 def _baseline(path: str | None):
@@ -210,8 +256,10 @@ def configure_status(p: argparse.ArgumentParser) -> None:
 
 def run_status(args) -> int:
     from junheng.cli import print_report
-    from streams.status import fetch_reports, merge_reports
+    from streams.status import check_url, fetch_reports, merge_reports
 
+    for url in args.url:
+        check_url(url)
     report = merge_reports(fetch_reports(args.url, args.district))
     print_report(report, args.format)
     return EXIT_VIOLATIONS if report.violations else EXIT_OK
@@ -242,14 +290,31 @@ def run_bench_command(args) -> int:
     if args.events:
         config = replace(config, batched_events=args.events)
     config = replace(config, workers=args.workers)
+    _writable(args.json, args.workdir)  # before a run of twenty minutes, not after it
     try:
         result = run_bench(config, args.workdir, say=lambda text: print(text, file=sys.stderr, flush=True))
     except (BrokerError, RuntimeError) as exc:
         raise UserError(f"benchmark failed: {exc} / 基准测试失败") from None
-    if args.json:
-        args.json.write_text(json.dumps({**asdict(result), "ratio": result.ratio}, indent=2), encoding="utf-8")
     print(render(result))
+    if args.json:
+        try:
+            args.json.write_text(json.dumps({**asdict(result), "ratio": result.ratio}, indent=2), encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"--json {args.json}: cannot write ({exc.strerror}) / 无法写入结果文件") from None
     return EXIT_OK
+
+
+def _writable(json_path: Path | None, workdir: Path) -> None:
+    """Refuse a JSON file or work directory the bench could not write, before it runs."""
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--workdir {workdir}: cannot create ({exc.strerror}) / 无法创建工作目录") from None
+    if json_path is not None:
+        folder = json_path.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK) or json_path.is_dir():
+            raise UserError(f"--json {json_path}: cannot write there (no such writable folder, or a folder) / "
+                            f"无法写入结果文件") from None
 
 
 # --- dev -----------------------------------------------------------------------------------------

@@ -87,6 +87,9 @@ def test_assess_passing_snapshot_exits_0(tmp_path):
     (["assess", "/nonexistent.json"], "junheng: /nonexistent.json: no such file"),
     (["assess", str(EXAMPLES / "suzhou-sip.json"), "--rules", "nope"], "junheng: rule pack 'nope' not found"),
     (["load", str(EXAMPLES / "suzhou-sip.json"), "--broker", "localhost:9092"], "junheng: --broker 'localhost:9092': broker must look like kafka://host:port"),
+    (["status", "--url", "127.0.0.1:6066"], "junheng: --url '127.0.0.1:6066': not a web address like http://127.0.0.1:6066"),
+    # Refused before the run, not after twenty minutes of it.
+    (["bench", "--json", "/nonexistent/figures.json"], "junheng: --json /nonexistent/figures.json: cannot write there"),
 ])
 def test_user_errors_are_one_line_and_exit_2(args, expected):
     run = junheng(*args)
@@ -124,13 +127,41 @@ def test_a_bureau_tightens_a_rule_without_code(tmp_path):
     assert g5 and all(v["limit"] in (40.0, 45.0) for v in g5)
 
 
-def test_unreachable_broker_is_a_clear_error():
+@pytest.mark.parametrize("command", [["load", str(EXAMPLES / "suzhou-sip.json")], ["simulate", "--count", "1"]])
+def test_unreachable_broker_is_a_clear_error(command):
     import os
 
     env = {**os.environ, "JUNHENG_BROKER_WAIT": "2"}
-    run = junheng("load", str(EXAMPLES / "suzhou-sip.json"), "--broker", "kafka://127.0.0.1:9", env=env)
+    run = junheng(*command, "--broker", "kafka://127.0.0.1:9", env=env)
     assert run.returncode == 2
     assert "no Kafka broker answers at 127.0.0.1:9 within 2 s" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_broker_gone_while_events_are_sent_is_a_user_error_and_nothing_is_printed_at_exit(tmp_path):
+    """`junheng load` and `junheng simulate` send through `producing`: a broker gone before its
+    records are acknowledged is one UserError, and the producer left with them closes quietly
+    (kafka-python's finalizer printed a traceback as the process exited)."""
+    script = f"""
+import sys
+from pathlib import Path
+from junheng.errors import UserError
+from streams.broker import EmbeddedBroker
+from streams.cli import producing
+from streams.settings import Settings
+
+broker = EmbeddedBroker(log_path=Path({str(tmp_path / "broker.log")!r}))
+broker.start()
+try:
+    with producing(Settings(broker=broker.url), flush_timeout=2) as send:
+        send(b"k", b"first")
+        broker.stop()
+        send(b"k", b"second")
+except UserError as exc:
+    print(exc, file=sys.stderr)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.stderr.startswith("the broker stopped taking events"), run.stderr
+    assert "Kafka 代理不再接收事件" in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
 def test_example_command_writes_the_checked_in_example(tmp_path):
