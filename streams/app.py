@@ -71,6 +71,9 @@ def faust_app(settings: Settings) -> faust.App:
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=str(settings.data_dir),
         web_host=settings.web_host,
+        # Faust listens on every interface whatever its web_host (which only names the worker in
+        # its URLs): the address to listen on is web_bind.
+        web_bind=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
         topic_partitions=settings.partitions,

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,7 @@ def run_worker(args) -> int:
     from streams.security import kafka_python_config
 
     settings = settings_from(args)
+    can_listen(settings.web_host, settings.web_port)
     try:
         load_packs(settings.rules)
         wait_for_broker(settings.bootstrap_servers, timeout=settings.broker_wait, config=kafka_python_config(settings))
@@ -69,6 +71,20 @@ def run_worker(args) -> int:
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
     return EXIT_OK
+
+
+def can_listen(host: str, port: int) -> None:
+    """Refuse, before anything starts, a web address the worker could not listen on (a port in
+    use: Faust would fail at its start with a traceback in its log)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the worker's server does
+            probe.bind(address)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --web-port / "
+                        f"JUNHENG_WEB_PORT or --web-host / 无法监听该地址，请换一个端口") from None
 
 
 WORKER_GC_THRESHOLDS = (50_000, 20, 10)
@@ -336,6 +352,7 @@ def run_dev(args) -> int:
     if args.rate <= 0:
         raise UserError("--rate must be positive / 速率必须为正数")
     snapshot = _baseline(args.snapshot)
+    can_listen("127.0.0.1", args.web_port)
     # SIGTERM (a service manager, `kill`) stops dev like Ctrl-C, so the broker and worker it
     # started stop with it instead of living on.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -137,6 +137,19 @@ def test_unreachable_broker_is_a_clear_error(command):
     assert "no Kafka broker answers at 127.0.0.1:9 within 2 s" in run.stderr and "Traceback" not in run.stderr
 
 
+def test_a_web_port_in_use_is_refused_before_the_worker_starts():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = junheng("worker", "--web-port", str(port), "--broker", "kafka://127.0.0.1:9")
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"junheng: cannot listen on 127.0.0.1:{port} (Address already in use)"), run.stderr
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
 def test_a_broker_gone_while_events_are_sent_is_a_user_error_and_nothing_is_printed_at_exit(tmp_path):
     """`junheng load` and `junheng simulate` send through `producing`: a broker gone before its
     records are acknowledged is one UserError, and the producer left with them closes quietly

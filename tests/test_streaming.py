@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import subprocess
 import sys
 
@@ -139,6 +140,14 @@ def test_status_command_prints_the_live_report(worker):
     table = subprocess.run([sys.executable, "-m", "junheng", "status", "--url", worker.url], capture_output=True,
                            text=True, timeout=60)
     assert "青岚县" in table.stdout and "苏州工业园区" in table.stdout
+
+
+def test_the_worker_listens_on_its_web_host_only(worker):
+    # 127.0.0.2 is this machine too (all of 127/8 is loopback), but not the address it was given.
+    port = worker.settings.web_port
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", port), timeout=5).close()
 
 
 def test_status_of_an_unreachable_worker_is_a_clear_error():
