@@ -330,7 +330,7 @@ def _writable(json_path: Path | None, workdir: Path) -> None:
         folder = json_path.parent
         if not folder.is_dir() or not os.access(folder, os.W_OK) or json_path.is_dir():
             raise UserError(f"--json {json_path}: cannot write there (no such writable folder, or a folder) / "
-                            f"无法写入结果文件") from None
+                            f"无法写入结果文件")
 
 
 # --- dev -----------------------------------------------------------------------------------------
