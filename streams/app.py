@@ -324,10 +324,12 @@ def create_app(settings: Settings) -> faust.App:
     class Ready(View):
         async def get(self, request: Request) -> Response:
             owned = source.owned()
-            # Not while it builds the districts of partitions it gained: /report waits for the
-            # build to end, and /metrics shows only the districts kept meanwhile.
+            # Not until the live assessment holds the partitions it owns: after Faust's recovery
+            # the next evaluation round builds their districts, and until that build ends /report
+            # waits and /metrics shows only the districts kept (it said ready with no school
+            # built, between the recovery and that round).
             ready = (app.tables.recovery.completed.is_set() and not app.rebalancing and bool(owned)
-                     and not pipeline.building)
+                     and pipeline.holds(owned))
             return self.json({"ready": ready, "partitions": sorted(owned), "building": pipeline.building,
                               "schools": sum(len(d.schools) for d in pipeline.live.districts.values()),
                               "handled": sum(pipeline.health.events.values())},

@@ -263,6 +263,11 @@ class Pipeline:
                 self.stale |= gained
         self.health.rule_evaluations = self.live.evaluations
 
+    def holds(self, partitions: frozenset[int]) -> bool:
+        """Whether the live assessment is built for exactly these partitions, none of them
+        waiting to be built again (`recovered_anew`) and no build under way."""
+        return self.assigned == partitions and not self.stale and not self.building
+
     def _build(self, partitions: frozenset[int]) -> Iterator[None]:
         """Evaluate the districts and schools of `partitions` from the tables, with the causes
         their states keep, yielding after each."""

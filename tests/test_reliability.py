@@ -157,6 +157,53 @@ def test_a_frozen_broker_is_reported_and_the_worker_catches_up(broker, workers, 
     assert worker.process.poll() is None
 
 
+@pytest.mark.slow
+def test_a_restarted_worker_is_not_ready_while_it_builds_its_districts(broker, workers, tmp_path):
+    """/ready answers 503 while the worker builds the results of the districts it recovered
+    (/report would wait for the build, /metrics shows none of them yet), then 200."""
+    from junheng.examples import country
+
+    big = country(100, seed=3)  # 6,800 schools: a build of about a second here
+    settings = worker_settings(broker, tmp_path, big.as_of)
+    worker = start(workers, settings, "worker", tmp_path)
+    loaded = snapshot_events(big)
+    publish(settings, loaded)
+    worker.wait_handled(len(loaded), timeout=120)
+    wait_until(lambda: _ready_body(worker)["schools"] == len(big.schools), 60, what="every school held")
+    time.sleep(2)  # a write round, so that the state is in the changelog before the kill
+
+    kill_hard(worker)
+    again = Worker(settings, tmp_path / "again.log")
+    workers.append(again)
+    seen = []  # (status, body) of every answer until the first 200
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (seen and seen[-1][0] == 200):
+        status, body = _ready_status(again)
+        if status is not None:
+            seen.append((status, body))
+        time.sleep(0.02)
+    building = [body["schools"] for status, body in seen if status == 503 and body["building"]]
+    assert building, f"no 503 seen while building: {seen[-5:]}"
+    status, ready = seen[-1]
+    # Ready once what it recovered is built (it said ready before the build began, holding no
+    # school); the events the killed worker had not written yet are read again after that.
+    assert status == 200 and not ready["building"] and ready["schools"] >= max(building) > 0, seen[-5:]
+    wait_until(lambda: _ready_body(again)["schools"] == len(big.schools), 60, what="every school held again")
+
+
+def _ready_status(worker: Worker) -> tuple[int | None, dict]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{worker.url}/ready", timeout=5) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+    except (urllib.error.URLError, OSError):  # not listening yet
+        return None, {}
+
+
 #: What the worker logs when a changelog write fails (streams/writer.py).
 WRITE_FAILED = "变更日志写入失败"
 
@@ -212,15 +259,15 @@ def _other_port(settings) -> int:
 
 
 def _owned(worker: Worker) -> set[int]:
-    import json
-    import urllib.error
-    import urllib.request
+    return set(_ready_body(worker)["partitions"])
 
-    try:
-        with urllib.request.urlopen(f"{worker.url}/ready", timeout=5) as resp:
-            return set(json.load(resp)["partitions"])
-    except urllib.error.HTTPError as exc:  # 503 while rebalancing, with the same body
-        return set(json.load(exc)["partitions"])
+
+def _ready_body(worker: Worker) -> dict:
+    """/ready's body, which a 503 (rebalancing, building) carries too."""
+    status, body = _ready_status(worker)
+    if status is None:
+        raise OSError(f"{worker.url} not answering")
+    return body
 
 
 def _split_evenly(workers: list[Worker], partitions: int) -> bool:

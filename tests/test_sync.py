@@ -107,6 +107,24 @@ def test_a_partition_recovered_anew_is_built_again_though_it_was_kept():
     assert {d for d in before if after[d] != before[d]} == {d for d in before if partition_of(d) == 3}
 
 
+def test_the_pipeline_holds_its_partitions_only_once_they_are_built():
+    """What /ready reads: not before the first build, nor while one runs, nor with a partition
+    recovered anew and not yet built again; and only for the partitions built."""
+    worker = Worker(changelogs=loaded().changelogs)  # a restart: the tables recovered
+    pipeline = worker.pipeline
+    assert not pipeline.holds(ALL)
+    steps = pipeline.syncing(ALL)
+    next(steps)
+    assert not pipeline.holds(ALL)  # building
+    for _ in steps:
+        pass
+    assert pipeline.holds(ALL) and not pipeline.holds(frozenset({0, 1}))
+    pipeline.recovered_anew({2})
+    assert not pipeline.holds(ALL)
+    pipeline.sync(ALL)
+    assert pipeline.holds(ALL)
+
+
 def test_causes_outlive_a_restart_from_the_tables():
     rural = rural_county()  # its district breaks coefficient-of-variation rules
     worker = Worker(rural.as_of)
