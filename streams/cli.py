@@ -59,18 +59,28 @@ def run_worker(args) -> int:
 
     settings = settings_from(args)
     can_listen(settings.web_host, settings.web_port)
+    made_dir(settings.data_dir, "--data-dir / JUNHENG_DATA_DIR")
     try:
         load_packs(settings.rules)
         wait_for_broker(settings.bootstrap_servers, timeout=settings.broker_wait, config=kafka_python_config(settings))
         declare_topics(settings.bootstrap_servers, topic_partitions(settings), config=kafka_python_config(settings))
     except (PackError, BrokerError) as exc:
         raise UserError(str(exc)) from None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     tune_runtime()
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
     return EXIT_OK
+
+
+def made_dir(path: Path, named_by: str) -> Path:
+    """Create a directory a command writes into, or raise UserError saying which flag or
+    variable named it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{named_by} {path}: cannot create ({exc.strerror}) / 无法创建目录") from None
+    return path
 
 
 def can_listen(host: str, port: int) -> None:
@@ -322,10 +332,7 @@ def run_bench_command(args) -> int:
 
 def _writable(json_path: Path | None, workdir: Path) -> None:
     """Refuse a JSON file or work directory the bench could not write, before it runs."""
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--workdir {workdir}: cannot create ({exc.strerror}) / 无法创建工作目录") from None
+    made_dir(workdir, "--workdir")
     if json_path is not None:
         folder = json_path.parent
         if not folder.is_dir() or not os.access(folder, os.W_OK) or json_path.is_dir():
@@ -352,12 +359,10 @@ def run_dev(args) -> int:
     if args.rate <= 0:
         raise UserError("--rate must be positive / 速率必须为正数")
     snapshot = _baseline(args.snapshot)
-    can_listen("127.0.0.1", args.web_port)
     # SIGTERM (a service manager, `kill`) stops dev like Ctrl-C, so the broker and worker it
     # started stop with it instead of living on.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    workdir = Path(os.environ.get("JUNHENG_DATA_DIR", "var/dev"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = made_dir(Path(os.environ.get("JUNHENG_DATA_DIR", "var/dev")), "JUNHENG_DATA_DIR")
     broker = EmbeddedBroker(log_path=workdir / "broker.log")
     try:
         broker.start()
@@ -366,7 +371,8 @@ def run_dev(args) -> int:
     try:
         settings = load_settings({"web_port": args.web_port}, broker=broker.url, producer_max_batch_size=1,
                                  session_timeout=2, data_dir=workdir / "worker", as_of=snapshot.as_of)
-    except UserError:  # a bad JUNHENG_* variable: leave nothing running
+        can_listen(settings.web_host, settings.web_port)
+    except UserError:  # a bad JUNHENG_* variable, a port in use: leave nothing running
         broker.stop()
         raise
     worker = start_worker_process(settings, workdir / "worker.log")

@@ -87,6 +87,8 @@ def test_assess_passing_snapshot_exits_0(tmp_path):
     (["assess", "/nonexistent.json"], "junheng: /nonexistent.json: no such file"),
     (["assess", str(EXAMPLES / "suzhou-sip.json"), "--rules", "nope"], "junheng: rule pack 'nope' not found"),
     (["load", str(EXAMPLES / "suzhou-sip.json"), "--broker", "localhost:9092"], "junheng: --broker 'localhost:9092': broker must look like kafka://host:port"),
+    (["worker", "--data-dir", "/proc/none/state", "--broker", "kafka://127.0.0.1:9"],
+     "junheng: --data-dir / JUNHENG_DATA_DIR /proc/none/state: cannot create (No such file or directory)"),
     (["status", "--url", "127.0.0.1:6066"], "junheng: --url '127.0.0.1:6066': not a web address like http://127.0.0.1:6066"),
     # Refused before the run, not after twenty minutes of it.
     (["bench", "--json", "/nonexistent/figures.json"], "junheng: --json /nonexistent/figures.json: cannot write there"),
@@ -147,6 +149,21 @@ def test_a_web_port_in_use_is_refused_before_the_worker_starts():
         run = junheng("worker", "--web-port", str(port), "--broker", "kafka://127.0.0.1:9")
     assert run.returncode == 2
     assert run.stderr.startswith(f"junheng: cannot listen on 127.0.0.1:{port} (Address already in use)"), run.stderr
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_dev_refuses_a_data_dir_it_cannot_create_and_a_port_in_use():
+    import os
+    import socket
+
+    run = junheng("dev", env={**os.environ, "JUNHENG_DATA_DIR": "/proc/none/dev"})
+    assert run.returncode == 2 and run.stderr.startswith("junheng: JUNHENG_DATA_DIR /proc/none/dev: cannot create")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = junheng("dev", "--web-port", str(port))
+    assert run.returncode == 2 and run.stderr.startswith(f"junheng: cannot listen on 127.0.0.1:{port}"), run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 
