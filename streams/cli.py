@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import socket
@@ -18,6 +19,20 @@ from pathlib import Path
 from junheng.errors import EXIT_OK, EXIT_VIOLATIONS, UserError
 
 BATCH_EVENTS = 500
+
+
+def at_least(minimum: int):
+    """An argparse type: a whole number no smaller than `minimum`."""
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}: {text!r} / "
+                                             f"应为不小于 {minimum} 的整数")
+        return value
+    return whole
 
 
 def add_connection_flags(p: argparse.ArgumentParser) -> None:
@@ -119,7 +134,7 @@ def tune_runtime() -> None:
 def configure_load(p: argparse.ArgumentParser) -> None:
     p.add_argument("snapshot", help="snapshot file, JSON or YAML")
     add_connection_flags(p)
-    p.add_argument("--revision", type=int, default=0,
+    p.add_argument("--revision", type=at_least(0), default=0,
                    help="raise to replace an already loaded snapshot of the same date (default 0)")
     p.set_defaults(run=run_load)
 
@@ -222,13 +237,13 @@ def configure_simulate(p: argparse.ArgumentParser) -> None:
     add_connection_flags(p)
     p.add_argument("--rate", type=float, default=5.0, help="events per second (default 5)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--count", type=int, default=0, help="stop after this many events (default: run until stopped)")
+    p.add_argument("--count", type=at_least(0), default=0, help="stop after this many events (default: run until stopped)")
     p.set_defaults(run=run_simulate)
 
 
 def run_simulate(args) -> int:
-    if args.rate <= 0:
-        raise UserError("--rate must be positive / 速率必须为正数")
+    if not (math.isfinite(args.rate) and args.rate > 0):
+        raise UserError("--rate must be a positive number / 速率必须为正数")
     settings = settings_from(args)
     snapshot = _baseline(args.snapshot)
     broker_ready(settings)
@@ -296,8 +311,8 @@ def run_status(args) -> int:
 def configure_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a small country, done in under a minute")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    p.add_argument("--districts", type=int, help="districts of 68 schools (default 3050, --quick 16)")
-    p.add_argument("--events", type=int, help="batched change events (default 500,000, --quick 32,000)")
+    p.add_argument("--districts", type=at_least(1), help="districts of 68 schools (default 3050, --quick 16)")
+    p.add_argument("--events", type=at_least(1), help="batched change events (default 500,000, --quick 32,000)")
     p.add_argument("--workers", type=int, choices=range(1, 9), metavar="N", default=1,
                    help="worker processes in one consumer group, 1 to 8 (default 1; one per core scales)")
     p.add_argument("--workdir", type=Path, default=Path("var/bench"), help="logs and table data")
@@ -347,7 +362,7 @@ def configure_dev(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=2.0, help="simulated events per second (default 2)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--snapshot", default=None, help="snapshot to load (default: the SIP example)")
-    p.add_argument("--count", type=int, default=0, help="stop the simulator after this many events")
+    p.add_argument("--count", type=at_least(0), default=0, help="stop the simulator after this many events")
     p.set_defaults(run=run_dev)
 
 
@@ -356,8 +371,8 @@ def run_dev(args) -> int:
     from streams.broker import BrokerError, EmbeddedBroker
     from streams.settings import load_settings
 
-    if args.rate <= 0:
-        raise UserError("--rate must be positive / 速率必须为正数")
+    if not (math.isfinite(args.rate) and args.rate > 0):
+        raise UserError("--rate must be a positive number / 速率必须为正数")
     snapshot = _baseline(args.snapshot)
     # SIGTERM (a service manager, `kill`) stops dev like Ctrl-C, so the broker and worker it
     # started stop with it instead of living on.

@@ -100,6 +100,19 @@ def test_user_errors_are_one_line_and_exit_2(args, expected):
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("args,expected", [
+    # Each was a traceback or, for --districts 0, a bench that never ended.
+    (["bench", "--districts", "0"], "argument --districts: expected a whole number of at least 1: '0'"),
+    (["bench", "--quick", "--events", "-5"], "argument --events: expected a whole number of at least 1: '-5'"),
+    (["load", str(EXAMPLES / "suzhou-sip.json"), "--revision", "-1"], "argument --revision: expected a whole number of at least 0"),
+    (["simulate", "--count", "-5"], "argument --count: expected a whole number of at least 0: '-5' / 应为不小于 0 的整数"),
+    (["simulate", "--rate", "nan"], "junheng: --rate must be a positive number / 速率必须为正数"),
+])
+def test_numbers_out_of_range_are_refused_before_anything_runs(args, expected):
+    run = junheng(*args)
+    assert run.returncode == 2 and expected in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
 def test_bad_snapshot_and_bad_pack_files(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"as_of": "2026-09-01", "districts": [], "schools": [{"id": 1}]}', encoding="utf-8")
