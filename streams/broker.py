@@ -96,7 +96,9 @@ def wait_for_broker(servers: list[str], timeout: float, process: subprocess.Pope
 
 def declare_topics(servers: list[str], names: dict[str, tuple[int, dict[str, str]]],
                    config: dict | None = None) -> None:
-    """Create topics with their partition counts and configs; existing ones are left as they are."""
+    """Create topics with their partition counts and configs; existing ones are left as they
+    are, but one whose partition count differs raises BrokerError: a table's changelog must have
+    its source topic's partitions, and the worker sends each state to its record's partition."""
     admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10000, **(config or {}))
     try:
         existing = set(admin.list_topics())
@@ -108,5 +110,13 @@ def declare_topics(servers: list[str], names: dict[str, tuple[int, dict[str, str
                                               topic_configs=configs)])
             except TopicAlreadyExistsError:
                 pass
+        described = admin.describe_topics(sorted(existing & names.keys())) if existing & names.keys() else []
     finally:
         admin.close()
+    wrong = [(topic["name"], len(topic["partitions"])) for topic in described
+             if len(topic["partitions"]) != names[topic["name"]][0]]
+    if wrong:
+        found = ", ".join(f"{name} has {count}" for name, count in wrong)
+        raise BrokerError(f"topics exist with other partition counts than the {names[wrong[0][0]][0]} configured "
+                          f"(--partitions / JUNHENG_PARTITIONS): {found}; use their count, or other topic names / "
+                          f"已有主题的分区数与配置不一致")

@@ -152,6 +152,20 @@ def test_unreachable_broker_is_a_clear_error(command):
     assert "no Kafka broker answers at 127.0.0.1:9 within 2 s" in run.stderr and "Traceback" not in run.stderr
 
 
+def test_topics_with_another_partition_count_are_refused_in_one_line(tmp_path):
+    from streams.broker import EmbeddedBroker
+
+    sip = str(EXAMPLES / "suzhou-sip.json")
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        assert junheng("load", sip, "--broker", broker.url, "--partitions", "4").returncode == 0
+        run = junheng("load", sip, "--broker", broker.url, "--partitions", "8")
+    assert run.returncode == 2
+    assert run.stderr.startswith("junheng: topics exist with other partition counts than the 8 configured "
+                                 "(--partitions / JUNHENG_PARTITIONS): junheng-districts-changelog has 4, "), run.stderr
+    assert "junheng.events has 4; use their count" in run.stderr
+    assert "已有主题的分区数与配置不一致" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
 def test_a_web_port_in_use_is_refused_before_the_worker_starts():
     import socket
 
