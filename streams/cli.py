@@ -35,6 +35,12 @@ def at_least(minimum: int):
     return whole
 
 
+def check_rate(rate: float) -> None:
+    """Refuse a rate of events the simulator cannot pace (zero, negative, infinite, NaN)."""
+    if not (math.isfinite(rate) and rate > 0):
+        raise UserError("--rate must be a positive number / 速率必须为正数")
+
+
 def add_connection_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker", help="Kafka bootstrap URL, kafka://host:port (env JUNHENG_BROKER)")
     p.add_argument("--topic", help="events topic (env JUNHENG_TOPIC, default junheng.events)")
@@ -242,8 +248,7 @@ def configure_simulate(p: argparse.ArgumentParser) -> None:
 
 
 def run_simulate(args) -> int:
-    if not (math.isfinite(args.rate) and args.rate > 0):
-        raise UserError("--rate must be a positive number / 速率必须为正数")
+    check_rate(args.rate)
     settings = settings_from(args)
     snapshot = _baseline(args.snapshot)
     broker_ready(settings)
@@ -371,8 +376,7 @@ def run_dev(args) -> int:
     from streams.broker import BrokerError, EmbeddedBroker
     from streams.settings import load_settings
 
-    if not (math.isfinite(args.rate) and args.rate > 0):
-        raise UserError("--rate must be a positive number / 速率必须为正数")
+    check_rate(args.rate)
     snapshot = _baseline(args.snapshot)
     # SIGTERM (a service manager, `kill`) stops dev like Ctrl-C, so the broker and worker it
     # started stop with it instead of living on.
