@@ -110,7 +110,8 @@ def declare_topics(servers: list[str], names: dict[str, tuple[int, dict[str, str
                                               topic_configs=configs)])
             except TopicAlreadyExistsError:
                 pass
-        described = admin.describe_topics(sorted(existing & names.keys())) if existing & names.keys() else []
+        declared_before = sorted(existing & names.keys())
+        described = admin.describe_topics(declared_before) if declared_before else []
     finally:
         admin.close()
     wrong = [(topic["name"], len(topic["partitions"])) for topic in described
