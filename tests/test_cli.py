@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -166,13 +168,17 @@ def test_topics_with_another_partition_count_are_refused_in_one_line(tmp_path):
     assert "已有主题的分区数与配置不一致" in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 
-def test_a_web_port_in_use_is_refused_before_the_worker_starts():
-    import socket
-
+@contextmanager
+def port_in_use():
+    """A loopback port something else listens on, while the block runs."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
+        yield taken.getsockname()[1]
+
+
+def test_a_web_port_in_use_is_refused_before_the_worker_starts():
+    with port_in_use() as port:
         run = junheng("worker", "--web-port", str(port), "--broker", "kafka://127.0.0.1:9")
     assert run.returncode == 2
     assert run.stderr.startswith(f"junheng: cannot listen on 127.0.0.1:{port} (Address already in use)"), run.stderr
@@ -181,14 +187,10 @@ def test_a_web_port_in_use_is_refused_before_the_worker_starts():
 
 def test_dev_refuses_a_data_dir_it_cannot_create_and_a_port_in_use():
     import os
-    import socket
 
     run = junheng("dev", env={**os.environ, "JUNHENG_DATA_DIR": "/proc/none/dev"})
     assert run.returncode == 2 and run.stderr.startswith("junheng: JUNHENG_DATA_DIR /proc/none/dev: cannot create")
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with port_in_use() as port:
         run = junheng("dev", "--web-port", str(port))
     assert run.returncode == 2 and run.stderr.startswith(f"junheng: cannot listen on 127.0.0.1:{port}"), run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
