@@ -61,7 +61,9 @@ def configure_grafana(parser: argparse.ArgumentParser) -> None:
 def run_grafana_sync(args: argparse.Namespace) -> int:
     """Push the generated dashboards and alert rules to a Grafana, overwriting by uid."""
     from alerts.grafana_sync import SyncError, sync
+    from junheng.web import check_web_address
 
+    check_web_address(args.url, "https://grafana.example.cn", " Grafana ")
     token = _token(args.token_file)
     try:
         summary = sync(args.url, token, args.dir)

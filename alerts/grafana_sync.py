@@ -32,42 +32,79 @@ def sync(url: str, token: str, grafana_dir: Path) -> str:
     try:
         _ensure_folder(api)
         for dashboard in dashboards:
-            api.dashboard.update_dashboard({"dashboard": dashboard, "folderUid": FOLDER_UID, "overwrite": True,
-                                            "message": "junheng grafana sync"})
+            _check_answer(api.dashboard.update_dashboard({"dashboard": dashboard, "folderUid": FOLDER_UID,
+                                                          "overwrite": True, "message": "junheng grafana sync"}),
+                          uid=dashboard["uid"])
         rules = 0
         for group in groups:
             for rule in group["rules"]:
                 _put_rule(api, rule)
                 rules += 1
-            api.alertingprovisioning.update_rule_group(
+            _check_answer(api.alertingprovisioning.update_rule_group(
                 FOLDER_UID, group["title"], {"title": group["title"], "folderUid": FOLDER_UID,
-                                             "interval": group["interval"], "rules": group["rules"]})
+                                             "interval": group["interval"], "rules": group["rules"]}),
+                title=group["title"])
     except GrafanaException as exc:
-        raise SyncError(f"Grafana at {url} refused the sync: {exc} / Grafana 拒绝了同步请求") from None
+        raise SyncError(f"Grafana at {url} refused the sync: {_refusal(exc)} / Grafana 拒绝了同步请求") from None
+    except ValueError:  # a body that is not Grafana's JSON: a proxy's sign-in page, another service
+        raise SyncError(f"{url} did not answer as Grafana's API does / 该地址返回的不是 Grafana API 的应答") from None
     except OSError as exc:  # connection refused, name not resolved, TLS failures
-        raise SyncError(f"cannot reach Grafana at {url}: {exc} / 无法连接 Grafana") from None
+        raise SyncError(f"cannot reach Grafana at {url}: {_innermost(exc)} / 无法连接 Grafana") from None
     return (f"synced {len(dashboards)} dashboards and {rules} alert rules to {url} / "
             f"已同步 {len(dashboards)} 个看板和 {rules} 条告警规则")
 
 
+class _NotGrafana(ValueError):
+    """An answer that is not what Grafana's API gives."""
+
+
+def _check_answer(answer, **expected) -> None:
+    """Grafana answers each call with a JSON object naming what it acted on. Anything else must
+    not pass for a sync: a proxy's sign-in page answered 200 to every call, and the sync said it
+    had pushed everything."""
+    if not isinstance(answer, dict) or any(answer.get(key) != value for key, value in expected.items()):
+        raise _NotGrafana
+
+
+def _refusal(exc: GrafanaException) -> str:
+    """Grafana's reason on one line; a server that is not Grafana may answer with a whole page."""
+    text = " ".join(str(exc).split())
+    if "<html" in text.lower():
+        return f"HTTP {exc.status_code} with an HTML page, not Grafana's API"
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _innermost(exc: BaseException) -> str:
+    """What failed underneath the HTTP client's layers ("Connection refused", a name that does not
+    resolve), not the layers' own wording."""
+    while True:
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = exc.__cause__ or next((a for a in exc.args[:1] if isinstance(a, BaseException)), None)
+        if inner is None:
+            break
+        exc = inner
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 def _ensure_folder(api: GrafanaApi) -> None:
     try:
-        api.folder.get_folder(FOLDER_UID)
+        _check_answer(api.folder.get_folder(FOLDER_UID), uid=FOLDER_UID)
     except GrafanaException as exc:
         if exc.status_code != 404:
             raise
-        api.folder.create_folder(FOLDER_TITLE, uid=FOLDER_UID)
+        _check_answer(api.folder.create_folder(FOLDER_TITLE, uid=FOLDER_UID), uid=FOLDER_UID)
 
 
 def _put_rule(api: GrafanaApi, rule: dict) -> None:
     try:
-        api.alertingprovisioning.get_alertrule(rule["uid"])
+        _check_answer(api.alertingprovisioning.get_alertrule(rule["uid"]), uid=rule["uid"])
     except GrafanaException as exc:
         if exc.status_code != 404:
             raise
-        api.alertingprovisioning.create_alertrule(rule)
+        _check_answer(api.alertingprovisioning.create_alertrule(rule), uid=rule["uid"])
         return
-    api.alertingprovisioning.update_alertrule(rule["uid"], rule)
+    _check_answer(api.alertingprovisioning.update_alertrule(rule["uid"], rule), uid=rule["uid"])
 
 
 def _read_dashboards(directory: Path) -> list[dict]:

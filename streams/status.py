@@ -13,14 +13,6 @@ from junheng.errors import UserError
 from schemas.report import Report
 
 
-def check_url(url: str) -> None:
-    """Refuse what is not a worker's web address (http or https, with a host)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(f"--url {url!r}: not a web address like http://127.0.0.1:6066 / "
-                        f"不是工作进程的网址（例如 http://127.0.0.1:6066）")
-
-
 def fetch_reports(urls: list[str], districts: list[str] | None = None, timeout: float = 10) -> list[Report]:
     """Each worker's report (only the given districts, when named)."""
     query = urllib.parse.urlencode([("district", d) for d in districts or []])

@@ -92,6 +92,8 @@ def test_assess_passing_snapshot_exits_0(tmp_path):
     (["worker", "--data-dir", "/proc/none/state", "--broker", "kafka://127.0.0.1:9"],
      "junheng: --data-dir / JUNHENG_DATA_DIR /proc/none/state: cannot create (No such file or directory)"),
     (["status", "--url", "127.0.0.1:6066"], "junheng: --url '127.0.0.1:6066': not a web address like http://127.0.0.1:6066"),
+    # A traceback, from the URL parser.
+    (["status", "--url", "http://[::1"], "junheng: --url 'http://[::1': not a web address like http://127.0.0.1:6066"),
     # Refused before the run, not after twenty minutes of it.
     (["bench", "--json", "/nonexistent/figures.json"], "junheng: --json /nonexistent/figures.json: cannot write there"),
 ])

@@ -196,9 +196,10 @@ class GrafanaRecorder:
                 body = json.loads(self.rfile.read(length)) if length else None
                 recorder.requests.append((self.command, self.path, body, self.headers.get("Authorization")))
                 status, answer = recorder.answer(self.command, self.path, body)
-                payload = json.dumps(answer).encode()
+                page = isinstance(answer, bytes)  # not Grafana: see SignInPage
+                payload = answer if page else json.dumps(answer).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/html" if page else "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -275,10 +276,48 @@ def test_grafana_sync_without_a_token_is_a_user_error(monkeypatch, capsys):
 def test_grafana_sync_to_nothing_listening_is_a_user_error(tmp_path, capsys):
     token = tmp_path / "token"
     token.write_text("glsa_test\n")
-    argv = ["grafana", "sync", "--url", f"http://127.0.0.1:{free_port()}", "--token-file", str(token),
-            "--dir", str(ROOT / GRAFANA_DIR)]
-    assert cli.main(argv) == 2
-    assert_one_bilingual_line(capsys.readouterr().err)
+    url = f"http://127.0.0.1:{free_port()}"
+    assert cli.main(["grafana", "sync", "--url", url, "--token-file", str(token), "--dir", str(ROOT / GRAFANA_DIR)]) == 2
+    err = capsys.readouterr().err
+    assert_one_bilingual_line(err)
+    # What failed underneath, not the HTTP client's wrapping (a pool, its retries, an object's repr).
+    assert err.strip() == f"junheng: cannot reach Grafana at {url}: Connection refused / 无法连接 Grafana"
+
+
+class SignInPage(GrafanaRecorder):
+    """What a proxy in front of Grafana, or another service on its port, may answer to every
+    call: an HTML page, here with `status`."""
+
+    def __init__(self, status: int):
+        super().__init__()
+        self.status = status
+
+    def answer(self, method: str, path: str, body):
+        return self.status, b"<!DOCTYPE html>\n<html>\n<body>\n<h1>Sign in</h1>\n</body>\n</html>\n"
+
+
+@pytest.mark.parametrize("status,expected", [
+    # Answered 200 to every call, it was reported as synced, with exit code 0.
+    (200, "did not answer as Grafana's API does / 该地址返回的不是 Grafana API 的应答"),
+    # The page was printed whole, over seven lines.
+    (501, "refused the sync: HTTP 501 with an HTML page, not Grafana's API / Grafana 拒绝了同步请求"),
+])
+def test_grafana_sync_to_something_else_than_grafana_is_a_user_error(monkeypatch, capsys, status, expected):
+    monkeypatch.setenv(cli.TOKEN_ENV, "glsa_test")
+    with SignInPage(status) as page:
+        assert cli.main(["grafana", "sync", "--url", page.url, "--dir", str(ROOT / GRAFANA_DIR)]) == 2
+    err = capsys.readouterr().err
+    assert_one_bilingual_line(err)
+    assert expected in err
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "grafana.example.cn", "http://127.0.0.1:99999"])
+def test_grafana_sync_refuses_what_is_not_a_web_address(monkeypatch, capsys, url):
+    monkeypatch.setenv(cli.TOKEN_ENV, "glsa_test")
+    assert cli.main(["grafana", "sync", "--url", url, "--dir", str(ROOT / GRAFANA_DIR)]) == 2
+    err = capsys.readouterr().err
+    assert_one_bilingual_line(err)
+    assert f"--url {url!r}: not a web address like https://grafana.example.cn" in err
 
 
 # --- render commands ----------------------------------------------------------------------
