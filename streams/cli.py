@@ -188,24 +188,17 @@ def publish(settings, events, batch: int = BATCH_EVENTS) -> int:
 
 @contextmanager
 def producing(settings, flush_timeout: float):
-    """`send(key, value)` to the events topic; when the block ends every record is acknowledged,
-    or UserError: a broker that stops taking records meanwhile is the user's to know about, in
-    one line, as soon as a record fails."""
+    """A `Sending` to the events topic; when the block ends every record is acknowledged, or
+    UserError: a broker that stops taking records meanwhile is the user's to know about, in one
+    line, as soon as a record fails (at the latest `settings.send_timeout` after it was sent)."""
     from kafka.errors import KafkaError
 
     producer = make_producer(settings)
-    failed: list[Exception] = []
-
-    def send(key: bytes, value: bytes) -> None:
-        if failed:
-            raise failed[0]
-        producer.send(settings.topic, key=key, value=value).add_errback(failed.append)
-
+    sending = Sending(producer, settings.topic)
     try:
-        yield send
+        yield sending
         producer.flush(timeout=flush_timeout)
-        if failed:
-            raise failed[0]
+        sending.check()
     except KafkaError as exc:
         raise UserError(f"the broker stopped taking events ({exc}); those not acknowledged can be sent "
                         f"again / Kafka 代理不再接收事件，未确认的事件可重新发送") from None
@@ -213,14 +206,44 @@ def producing(settings, flush_timeout: float):
         _close_quietly(producer)
 
 
+class Sending:
+    """`sending(key, value)` sends a record; `acknowledged` counts those the broker took."""
+
+    def __init__(self, producer, topic: str):
+        self._producer, self._topic = producer, topic
+        self._failed: list[Exception] = []
+        self.acknowledged = 0
+
+    def __call__(self, key: bytes, value: bytes) -> None:
+        self.check()
+        future = self._producer.send(self._topic, key=key, value=value)
+        future.add_callback(self._took).add_errback(self._failed.append)
+
+    def check(self) -> None:
+        """Raise the first failure the producer reported, if any."""
+        if self._failed:
+            raise self._failed[0]
+
+    def _took(self, _metadata) -> None:
+        # Only the producer's one I/O thread calls this.
+        self.acknowledged += 1
+
+
 def make_producer(settings):
-    """A kafka-python producer with the settings' security (TLS, SASL) applied."""
+    """A kafka-python producer with the settings' security (TLS, SASL) applied. A record the
+    broker has not acknowledged within `send_timeout` fails: with kafka-python's default of two
+    minutes, `junheng simulate` went on printing its progress for 125 s after the broker was
+    killed."""
     from kafka import KafkaProducer
 
     from streams.security import kafka_python_config
 
+    send_ms = int(settings.send_timeout * 1000)
+    # kafka-python retries a request that timed out until the record's own time is up, and
+    # refuses a record time shorter than linger + one request's time.
     return KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=10,
-                         max_request_size=64 * 1024 * 1024, acks=1, **kafka_python_config(settings))
+                         max_request_size=64 * 1024 * 1024, acks=1, delivery_timeout_ms=send_ms,
+                         request_timeout_ms=max(100, send_ms // 3), **kafka_python_config(settings))
 
 
 def _close_quietly(producer) -> None:
@@ -265,14 +288,15 @@ def simulate(settings, snapshot, rate: float, seed: int, count: int = 0, quiet: 
         _send_simulated(send, sim, rate, count, quiet)
 
 
-def _send_simulated(send, sim, rate: float, count: int, quiet: bool) -> None:
+def _send_simulated(send: Sending, sim, rate: float, count: int, quiet: bool) -> None:
     sent, started = 0, time.monotonic()
     while not count or sent < count:
         event = sim.next_event()
         send(event.district.encode(), event.model_dump_json().encode())
         sent += 1
         if not quiet and sent % max(1, int(rate * 10)) == 0:
-            print(f"simulated {sent} events ({event.type} at {event.school}) / 已模拟 {sent} 个事件", flush=True)
+            print(f"simulated {sent} events, {send.acknowledged} acknowledged by the broker ({event.type} at "
+                  f"{event.school}) / 已模拟 {sent} 个事件，代理已确认 {send.acknowledged} 个", flush=True)
         pause = started + sent / rate - time.monotonic()
         if pause > 0:
             time.sleep(pause)

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     write_timeout: float = Field(1200.0, ge=1, le=24 * 3600,
                                  description="seconds the broker gets to acknowledge a write before the worker stops")
     broker_wait: float = Field(30.0, gt=0, le=3600, description="seconds to wait for the broker to answer at start")
+    send_timeout: float = Field(30.0, ge=1, le=3600,
+                                description="seconds the broker gets to acknowledge an event `load` or `simulate` sent")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Kafka security (streams/security.py turns these into client settings). The password is a
     # SecretStr, so repr(settings) and logs show it as '**********'; prefer the file form.

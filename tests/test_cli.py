@@ -225,6 +225,30 @@ except UserError as exc:
     assert "Kafka 代理不再接收事件" in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
+def test_simulate_ends_soon_after_its_broker_is_gone(tmp_path):
+    """A broker killed under `junheng simulate`: it ends with one line and exit code 2 once a
+    record's send timeout is up, and its progress lines count what the broker acknowledged.
+    With kafka-python's default of two minutes it went on for 125 s, printing progress."""
+    import os
+
+    from streams.broker import EmbeddedBroker
+
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        env = {**os.environ, "JUNHENG_BROKER": broker.url, "JUNHENG_SEND_TIMEOUT": "3"}
+        run = subprocess.Popen([sys.executable, "-m", "junheng", "simulate", "--rate", "50"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            progress = run.stdout.readline()  # after 10 s of events
+            broker.stop()
+            out, err = run.communicate(timeout=30)
+        finally:
+            run.kill()
+    assert progress.startswith("simulated 500 events, ") and "acknowledged by the broker" in progress, progress
+    assert run.returncode == 2, (out, err)
+    assert err.startswith("junheng: the broker stopped taking events") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
 def test_example_command_writes_the_checked_in_example(tmp_path):
     out = tmp_path / "sip.json"
     run = junheng("example", "suzhou-sip", "--out", str(out))

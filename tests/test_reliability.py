@@ -137,7 +137,8 @@ def test_a_frozen_broker_is_reported_and_the_worker_catches_up(broker, workers, 
     settled_on([worker], batch_report(sim.snapshot()))
     assert _stall_metrics(worker) == (0.0, 0.0)
 
-    during = Sender(settings, sim, rate=10, count=100).connect()
+    # Its records wait for the broker longer than the freeze lasts (a sender's own timeout).
+    during = Sender(settings.model_copy(update={"send_timeout": 300.0}), sim, rate=10, count=100).connect()
     os.kill(broker.process.pid, signal.SIGSTOP)
     try:
         # A producer connected before the stall buffers what it sends until the broker answers.
