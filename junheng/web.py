@@ -12,7 +12,9 @@ def check_web_address(url: str, example: str, named_zh: str) -> None:
     and `named_zh` (what the address should name) make up the message."""
     try:
         parts = urllib.parse.urlsplit(url)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        # An HTTP client refuses spaces and control characters in a URL, with a traceback.
+        usable = (parts.scheme in ("http", "https") and bool(parts.hostname)
+                  and all(ch.isprintable() and not ch.isspace() for ch in url))
         parts.port  # raises for a port that is not a number from 0 to 65535
     except ValueError:  # e.g. an unclosed IPv6 bracket
         usable = False

@@ -327,11 +327,12 @@ def configure_status(p: argparse.ArgumentParser) -> None:
 def run_status(args) -> int:
     from junheng.cli import print_report
     from junheng.web import check_web_address
-    from streams.status import fetch_reports, merge_reports
+    from streams.status import check_districts_held, fetch_reports, merge_reports
 
     for url in args.url:
         check_web_address(url, "http://127.0.0.1:6066", "工作进程")
     report = merge_reports(fetch_reports(args.url, args.district))
+    check_districts_held(report, args.district or [])
     print_report(report, args.format)
     return EXIT_VIOLATIONS if report.violations else EXIT_OK
 

@@ -22,11 +22,25 @@ def fetch_reports(urls: list[str], districts: list[str] | None = None, timeout: 
         try:
             with urllib.request.urlopen(target, timeout=timeout) as resp:
                 reports.append(Report.model_validate_json(resp.read()))
+        except urllib.error.HTTPError as exc:  # it answered, with an error: not "not reachable"
+            raise UserError(f"{url}: answered HTTP {exc.code} {exc.reason} instead of a report / "
+                            f"工作进程返回 HTTP {exc.code}，没有返回评估报告") from None
         except (urllib.error.URLError, OSError) as exc:
             raise UserError(f"{url}: worker not reachable ({getattr(exc, 'reason', exc)}) / 无法连接工作进程") from None
         except (ValidationError, json.JSONDecodeError):
             raise UserError(f"{url}: did not answer with a junheng report / 返回的不是 junheng 评估报告") from None
     return reports
+
+
+def check_districts_held(report: Report, districts: list[str]) -> None:
+    """Refuse districts no worker holds: a report without them reads as all clear, and a
+    mistyped district id printed 'violations: none ✓' with exit code 0."""
+    held = {d.id for d in report.districts}
+    missing = [d for d in districts if d not in held]
+    if missing:
+        names = ", ".join(missing)
+        raise UserError(f"--district {names}: no worker holds it ({len(held)} districts held by the workers asked) / "
+                        f"所询问的工作进程均未持有区县 {names}")
 
 
 def merge_reports(reports: list[Report]) -> Report:

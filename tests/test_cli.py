@@ -94,6 +94,7 @@ def test_assess_passing_snapshot_exits_0(tmp_path):
     (["status", "--url", "127.0.0.1:6066"], "junheng: --url '127.0.0.1:6066': not a web address like http://127.0.0.1:6066"),
     # A traceback, from the URL parser.
     (["status", "--url", "http://[::1"], "junheng: --url 'http://[::1': not a web address like http://127.0.0.1:6066"),
+    (["status", "--url", "http://a b/"], "junheng: --url 'http://a b/': not a web address like http://127.0.0.1:6066"),
     # Refused before the run, not after twenty minutes of it.
     (["bench", "--json", "/nonexistent/figures.json"], "junheng: --json /nonexistent/figures.json: cannot write there"),
 ])

@@ -142,6 +142,20 @@ def test_status_command_prints_the_live_report(worker):
     assert "青岚县" in table.stdout and "苏州工业园区" in table.stdout
 
 
+def test_status_refuses_a_district_no_worker_holds_and_names_an_http_error(worker):
+    # A mistyped district printed "violations: none ✓" with exit code 0.
+    run = subprocess.run([sys.executable, "-m", "junheng", "status", "--url", worker.url, "--district", "431299",
+                          "--district", "43129"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stdout
+    assert run.stderr.startswith("junheng: --district 43129: no worker holds it"), run.stderr
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    # The worker answered 404 here: "not reachable (Not Found)" sent the user looking for a network fault.
+    run = subprocess.run([sys.executable, "-m", "junheng", "status", "--url", worker.url + "/junheng"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"junheng: {worker.url}/junheng: answered HTTP 404 Not Found instead of a report"), run.stderr
+
+
 def test_the_worker_listens_on_its_web_host_only(worker):
     # 127.0.0.2 is this machine too (all of 127/8 is loopback), but not the address it was given.
     port = worker.settings.web_port
