@@ -1,13 +1,17 @@
 """The `junheng` command line.
 
 Exit codes: 0 all well, 1 the assessment found violations, 2 the user's input (a file, a flag,
-a broker address) could not be used: one line on stderr says why, never a traceback.
+a broker address) could not be used, or the output could not be written: one line on stderr says
+why, never a traceback; 130 interrupted; 141 the reader of the output left, as with SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -24,12 +28,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a failing pipe or disk shows here, not at exit as "Exception ignored"
+        return code
     except UserError as exc:
         print(f"junheng: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader left (`junheng assess … | head`): it took what it wanted, so say nothing,
+        # and exit as a process that SIGPIPE ended would.
+        _drop_stdout()
+        return 128 + signal.SIGPIPE
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        _drop_stdout()
+        print(f"junheng: cannot write the output ({exc.strerror}) / 无法写出结果（磁盘空间不足）", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's flush at exit fails no more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _parser() -> argparse.ArgumentParser:

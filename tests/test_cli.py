@@ -250,6 +250,27 @@ def test_simulate_ends_soon_after_its_broker_is_gone(tmp_path):
     assert "Traceback" not in err
 
 
+def test_output_to_a_reader_that_leaves_or_a_full_disk(tmp_path):
+    """`junheng assess … | head -1` was a BrokenPipeError traceback, and `> /dev/full` an OSError
+    one: the first now ends quietly as SIGPIPE would end it, the second in one line."""
+    from junheng.examples import country
+
+    path = tmp_path / "country.json"
+    path.write_text(country(20, seed=1).model_dump_json(), encoding="utf-8")  # far more than a pipe holds
+    run = subprocess.Popen([sys.executable, "-m", "junheng", "assess", str(path)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    first = run.stdout.readline()
+    run.stdout.close()
+    err = run.stderr.read().decode()
+    assert run.wait(timeout=60) == 141 and err == "", err
+    assert "junheng" in first.decode()
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([sys.executable, "-m", "junheng", "assess", str(path)], stdout=full, stderr=subprocess.PIPE,
+                             text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr == "junheng: cannot write the output (No space left on device) / 无法写出结果（磁盘空间不足）\n"
+
+
 def test_example_command_writes_the_checked_in_example(tmp_path):
     out = tmp_path / "sip.json"
     run = junheng("example", "suzhou-sip", "--out", str(out))
