@@ -44,8 +44,10 @@ def check_settings(settings: "Settings") -> None:
                          "/ 提供了客户端私钥，但缺少客户端证书")
     for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "kafka_sasl_password_file"):
         path = getattr(settings, name)
-        if path is not None and not os.access(path, os.R_OK):
-            raise ValueError(f"{env_name(name)}: {path} cannot be read / 无法读取文件 {path}")
+        if path is not None and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+            raise ValueError(f"{env_name(name)}: {path} cannot be read (not a readable file) / 无法读取文件 {path}")
+    if protocol in TLS_PROTOCOLS:
+        _check_tls_files(settings)
 
 
 def _check_sasl(settings: "Settings") -> None:
@@ -61,8 +63,31 @@ def _check_sasl(settings: "Settings") -> None:
         raise ValueError(f"{settings.kafka_security_protocol} needs a password: JUNHENG_KAFKA_SASL_PASSWORD_FILE "
                          f"(preferred) or JUNHENG_KAFKA_SASL_PASSWORD / SASL 认证缺少密码")
     path = settings.kafka_sasl_password_file
-    if path is not None and os.access(path, os.R_OK) and not _read_password(path):
+    if path is None or not (os.path.isfile(path) and os.access(path, os.R_OK)):
+        return  # refused in check_settings, with the other files
+    try:
+        password = _read_password(path)
+    except UnicodeDecodeError:
+        raise ValueError(f"JUNHENG_KAFKA_SASL_PASSWORD_FILE: {path} is not UTF-8 text / 密码文件不是 UTF-8 文本") from None
+    if not password:
         raise ValueError(f"JUNHENG_KAFKA_SASL_PASSWORD_FILE: {path} is empty / 密码文件为空")
+
+
+def _check_tls_files(settings: "Settings") -> None:
+    # Loaded now, so that a file that is not PEM stops the command before it connects, in one
+    # line naming the setting, not as an ssl.SSLError traceback from deep in a client.
+    try:
+        ssl.create_default_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+    except (ssl.SSLError, OSError) as exc:
+        raise ValueError(f"JUNHENG_KAFKA_SSL_CAFILE: {settings.kafka_ssl_cafile} holds no usable CA certificate "
+                         f"({exc.__class__.__name__}: {exc.strerror or exc}) / CA 证书文件无效") from None
+    if settings.kafka_ssl_certfile is not None:
+        try:
+            ssl.create_default_context().load_cert_chain(
+                str(settings.kafka_ssl_certfile), str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"JUNHENG_KAFKA_SSL_CERTFILE / JUNHENG_KAFKA_SSL_KEYFILE: no usable client certificate "
+                             f"and key ({exc.__class__.__name__}: {exc.strerror or exc}) / 客户端证书或私钥无效") from None
 
 
 def sasl_password(settings: "Settings") -> str | None:

@@ -98,6 +98,10 @@ def test_scram_sha_256_over_plaintext_and_tls_without_sasl(password_file, ca_fil
     ({"kafka_ssl_cafile": "/etc/hostname"}, "use SSL or SASL_SSL"),
     ({"kafka_security_protocol": "SSL", "kafka_ssl_keyfile": "/etc/hostname"}, "needs JUNHENG_KAFKA_SSL_CERTFILE"),
     ({"kafka_security_protocol": "SSL", "kafka_ssl_cafile": "/nonexistent/ca.pem"}, "cannot be read"),
+    # Each of these was a traceback from the first client built (ssl.SSLError, IsADirectoryError).
+    ({"kafka_security_protocol": "SSL", "kafka_ssl_cafile": "/etc"}, "JUNHENG_KAFKA_SSL_CAFILE: /etc cannot be read"),
+    ({"kafka_security_protocol": "SSL", "kafka_ssl_cafile": "/etc/hostname"}, "holds no usable CA certificate"),
+    ({"kafka_security_protocol": "SSL", "kafka_ssl_certfile": "/etc/hostname"}, "no usable client certificate"),
     ({"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "PLAIN", "kafka_sasl_username": "u",
       "kafka_sasl_password": "p"}, "SCRAM-SHA-256"),
 ])
@@ -113,6 +117,12 @@ def test_both_password_forms_or_an_empty_file_are_rejected(password_file, tmp_pa
     empty.write_text("\n", encoding="utf-8")
     with pytest.raises(ValueError, match="is empty"):
         sasl(empty)
+    gbk = tmp_path / "gbk"
+    gbk.write_bytes("密码".encode("gbk"))
+    with pytest.raises(ValueError, match="JUNHENG_KAFKA_SASL_PASSWORD_FILE: .* is not UTF-8 text"):
+        sasl(gbk)
+    with pytest.raises(ValueError, match="JUNHENG_KAFKA_SASL_PASSWORD_FILE: .* cannot be read"):
+        sasl(tmp_path)
 
 
 def test_settings_come_from_the_environment(monkeypatch, password_file):
