@@ -86,7 +86,9 @@ class Settings(BaseSettings):
     @field_validator("broker")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        if not value.startswith("kafka://") or not all(":" in h for h in value[len("kafka://"):].split(";")):
+        # Checked whole here: a port that is not a number passed, and the command waited for
+        # the broker for 30 s before the client's int() failed.
+        if not value.startswith("kafka://") or not all(map(_host_port, value[len("kafka://"):].split(";"))):
             raise ValueError("broker must look like kafka://host:port / 代理地址格式应为 kafka://主机:端口")
         return value
 
@@ -101,6 +103,15 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> list[str]:
         """The broker URL as host:port pairs, for kafka-python and aiokafka."""
         return self.broker[len("kafka://"):].split(";")
+
+
+def _host_port(address: str) -> bool:
+    """Whether `address` is host:port with a port from 1 to 65535 (an IPv6 host in brackets)."""
+    host, _, port = address.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]") and len(host) > 2
+    plain = host and "[" not in host and "]" not in host and ":" not in host
+    return (bool(bracketed or plain) and not any(ch.isspace() for ch in host)
+            and port.isascii() and port.isdigit() and 1 <= int(port) <= 65535)
 
 
 def env_name(field: str) -> str:

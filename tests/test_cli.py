@@ -89,6 +89,9 @@ def test_assess_passing_snapshot_exits_0(tmp_path):
     (["assess", "/nonexistent.json"], "junheng: /nonexistent.json: no such file"),
     (["assess", str(EXAMPLES / "suzhou-sip.json"), "--rules", "nope"], "junheng: rule pack 'nope' not found"),
     (["load", str(EXAMPLES / "suzhou-sip.json"), "--broker", "localhost:9092"], "junheng: --broker 'localhost:9092': broker must look like kafka://host:port"),
+    # Refused at once: each waited 30 s for the broker, then failed in the client.
+    (["load", str(EXAMPLES / "suzhou-sip.json"), "--broker", "kafka://host:notaport"], "junheng: --broker 'kafka://host:notaport': broker must look like kafka://host:port"),
+    (["simulate", "--broker", "kafka://[::1:9092"], "junheng: --broker 'kafka://[::1:9092': broker must look like kafka://host:port"),
     (["worker", "--data-dir", "/proc/none/state", "--broker", "kafka://127.0.0.1:9"],
      "junheng: --data-dir / JUNHENG_DATA_DIR /proc/none/state: cannot create (No such file or directory)"),
     (["status", "--url", "127.0.0.1:6066"], "junheng: --url '127.0.0.1:6066': not a web address like http://127.0.0.1:6066"),
