@@ -303,10 +303,16 @@ def _send_simulated(send: Sending, sim, rate: float, count: int, quiet: bool) ->
 
 
 def _baseline(path: str | None):
+    """The snapshot changes are simulated from; refused when no school in it can change (the
+    simulator picked from an empty list, with a traceback, after `dev` had started everything)."""
     from junheng.cli import read_snapshot
     from junheng.examples import suzhou_sip
 
-    return read_snapshot(path) if path else suzhou_sip()
+    snapshot = read_snapshot(path) if path else suzhou_sip()
+    if not any(s.sections and s.kind.value != "special" for s in snapshot.schools):
+        raise UserError(f"{path}: no school with a primary or junior section to simulate changes for / "
+                        f"快照中没有可模拟变更的学校（需有小学或初中学段）")
+    return snapshot
 
 
 def _now():
@@ -409,21 +415,20 @@ def run_dev(args) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     workdir = made_dir(Path(os.environ.get("JUNHENG_DATA_DIR", "var/dev")), "JUNHENG_DATA_DIR")
     broker = EmbeddedBroker(log_path=workdir / "broker.log")
+    worker = None
+    # Everything from the broker's start on is inside the try: a Ctrl-C while the broker started
+    # left it running (it has a session of its own, so the terminal's SIGINT never reaches it).
     try:
-        broker.start()
-    except BrokerError as exc:
-        raise UserError(str(exc)) from None
-    try:
+        try:
+            broker.start()
+        except BrokerError as exc:
+            raise UserError(str(exc)) from None
         settings = load_settings({"web_port": args.web_port}, broker=broker.url, producer_max_batch_size=1,
                                  session_timeout=2, data_dir=workdir / "worker", as_of=snapshot.as_of)
         can_listen(settings.web_host, settings.web_port)
-    except UserError:  # a bad JUNHENG_* variable, a port in use: leave nothing running
-        broker.stop()
-        raise
-    worker = start_worker_process(settings, workdir / "worker.log")
-    try:
+        worker = start_worker_process(settings, workdir / "worker.log")
         url = f"http://127.0.0.1:{settings.web_port}"
-        wait_ready(url, worker, timeout=60)
+        wait_ready(url, worker, timeout=60, log=workdir / "worker.log")
         publish(settings, _load_events(snapshot))
         print(f"junheng dev: broker {broker.url}, worker {url}\n"
               f"  metrics / 指标:         {url}/metrics\n"
@@ -439,7 +444,8 @@ def run_dev(args) -> int:
     except KeyboardInterrupt:
         print("stopping / 正在停止", flush=True)
     finally:
-        stop_process(worker)
+        if worker is not None:
+            stop_process(worker)
         broker.stop()
     return EXIT_OK
 
@@ -460,12 +466,13 @@ def start_worker_process(settings, log_path: Path) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_ready(url: str, process: subprocess.Popen | None, timeout: float) -> None:
-    """Wait until a worker's /ready says so, or raise UserError."""
+def wait_ready(url: str, process: subprocess.Popen | None, timeout: float, log: Path | None = None) -> None:
+    """Wait until a worker's /ready says so, or raise UserError (naming the worker's `log`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise UserError(f"the worker exited with code {process.returncode}; see its log / 工作进程已退出")
+            raise UserError(f"the worker exited with code {process.returncode}; see its log{f' {log}' if log else ''}"
+                            f" / 工作进程已退出，请查看日志")
         try:
             with urllib.request.urlopen(f"{url}/ready", timeout=2) as resp:
                 if json.load(resp).get("ready"):

@@ -45,3 +45,38 @@ def test_dev_serves_the_live_assessment_and_stops_everything_on_sigterm(tmp_path
     for left in (port, broker_port):  # the worker's web port and the broker's: both closed
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", left)) != 0, f"something still listens on {left}"
+
+
+def test_dev_interrupted_while_its_broker_starts_leaves_nothing_running(tmp_path):
+    """Ctrl-C while the broker started left the broker running: it has a session of its own, so
+    only dev can stop it, and dev's cleanup began after the worker's start."""
+    env = {**os.environ, "JUNHENG_DATA_DIR": str(tmp_path)}
+    dev = subprocess.Popen([sys.executable, "-m", "junheng", "dev", "--web-port", str(free_port())],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    log = tmp_path / "broker.log"
+    deadline = time.monotonic() + 60
+    while not (log.exists() and _holding(log)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The broker runs and dev waits for it to answer (a user's Ctrl-C 0.45 s after the start
+    # landed there). Before the broker's process exists, there is nothing to leave behind.
+    dev.send_signal(signal.SIGINT)
+    dev.wait(timeout=60)
+    left = _holding(log)
+    for pid in left:  # not to leave it to the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], "a process still holds the broker's log: the broker was left running"
+
+
+def _holding(path) -> list[int]:
+    """The processes that have `path` open (the broker writes its log through its stdout)."""
+    holders = []
+    for fd_dir in os.listdir("/proc"):
+        if not fd_dir.isdigit():
+            continue
+        try:
+            links = [os.readlink(f"/proc/{fd_dir}/fd/{fd}") for fd in os.listdir(f"/proc/{fd_dir}/fd")]
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if str(path) in links:
+            holders.append(int(fd_dir))
+    return holders
