@@ -274,6 +274,16 @@ def test_output_to_a_reader_that_leaves_or_a_full_disk(tmp_path):
     assert run.stderr == "junheng: cannot write the output (No space left on device) / 无法写出结果（磁盘空间不足）\n"
 
 
+def test_simulate_refuses_a_snapshot_with_no_school_to_change(tmp_path):
+    # An IndexError traceback from the simulator's pick; under `dev`, after everything had started.
+    path = tmp_path / "none.json"
+    path.write_text('{"as_of": "2026-09-01", "districts": [{"id": "431299", "name": "青岚县"}], "schools": []}',
+                    encoding="utf-8")
+    run = junheng("simulate", "--snapshot", str(path), "--count", "1")
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith(f"junheng: {path}: no school with a primary or junior section to simulate"), run.stderr
+
+
 def test_example_command_writes_the_checked_in_example(tmp_path):
     out = tmp_path / "sip.json"
     run = junheng("example", "suzhou-sip", "--out", str(out))
