@@ -2,8 +2,9 @@
 
 A rule is a record in the manner of DHIS2 validation rules: a quantity observed at a scope (left
 side), a comparison, a threshold (right side), a severity and the dates it applies in. A pack may
-extend another: an entry with a known id changes only the fields it names (that is how a bureau
-tightens a national rule), an entry with a new id adds a rule.
+extend another: an entry with a known id changes only the fields it names, and of its `params`
+only the keys it names (that is how a bureau tightens a national rule); an entry with a new id
+adds a rule.
 """
 
 from __future__ import annotations
@@ -153,7 +154,17 @@ def _merge_into(merged: dict[str, dict], name: str, seen: tuple[str, ...]) -> No
         rule_id = entry.get("id")
         if not isinstance(rule_id, str):
             raise PackError(f"rule pack {name}: a rule without an id / 规则缺少 id")
-        merged[rule_id] = {**merged.get(rule_id, {}), **entry}
+        merged[rule_id] = _overridden(merged.get(rule_id, {}), entry)
+
+
+def _overridden(base: dict, entry: dict) -> dict:
+    """A rule with an extending pack's entry over it. Its params merge key by key: a bureau that
+    changes one figure (the funds per pupil) keeps the others it did not mention, which the
+    quantity needs."""
+    rule = {**base, **entry}
+    if isinstance(base.get("params"), dict) and isinstance(entry.get("params"), dict):
+        rule["params"] = {**base["params"], **entry["params"]}
+    return rule
 
 
 def _read_pack_file(name: str) -> PackFile:
