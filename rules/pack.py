@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from rules.messages import template_fields
 from rules.quantities import QUANTITIES, Scope
+from schemas.loading import printable
 
 PACK_DIR = Path(__file__).parent / "packs"
 
@@ -67,18 +68,23 @@ class Rule(BaseModel):
     def _quantity_fits(self) -> "Rule":
         quantity = QUANTITIES.get(self.quantity)
         if quantity is None:
-            raise ValueError(f"rule {self.id}: unknown quantity {self.quantity!r}; known: {', '.join(sorted(QUANTITIES))}")
+            raise ValueError(f"rule {self.id}: unknown quantity {self.quantity!r}; known: {', '.join(sorted(QUANTITIES))}"
+                             " / 未知的观测量")
         if quantity.scope is not self.scope:
-            raise ValueError(f"rule {self.id}: quantity {self.quantity} is observed at {quantity.scope.value}, not {self.scope.value}")
+            raise ValueError(f"rule {self.id}: quantity {self.quantity} is observed at {quantity.scope.value}, "
+                             f"not {self.scope.value} / 观测量与规则范围不符")
         if self.threshold is None and not quantity.carries_limit:
-            raise ValueError(f"rule {self.id}: quantity {self.quantity} needs a threshold")
+            raise ValueError(f"rule {self.id}: quantity {self.quantity} needs a threshold / 缺少阈值")
         if self.applies_from and self.applies_until and self.applies_until < self.applies_from:
-            raise ValueError(f"rule {self.id}: applies_until is before applies_from")
+            raise ValueError(f"rule {self.id}: applies_until is before applies_from / 失效日期早于生效日期")
+        problem = quantity.params_problem(self.params)
+        if problem:
+            raise ValueError(f"rule {self.id}: {problem}")
         for field in ("message_zh", "message_en"):
             try:
                 template_fields(getattr(self, field))
             except ValueError as exc:
-                raise ValueError(f"rule {self.id}: {field} is not a valid template ({exc})") from None
+                raise ValueError(f"rule {self.id}: {field} is not a valid template ({exc}) / 消息模板无效") from None
         return self
 
     def applies_on(self, day: dt.date) -> bool:
@@ -186,5 +192,7 @@ def _read_pack_file(name: str) -> PackFile:
 
 def _first_error(where: str, exc: ValidationError) -> str:
     err = exc.errors()[0]
+    if err["type"] == "value_error" and not err["loc"]:  # the checks above: named and bilingual already
+        return printable(err["msg"].removeprefix("Value error, "))
     loc = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {loc + ': ' if loc else ''}{err['msg']} / 规则定义有误"
+    return printable(f"{where}: {loc + ': ' if loc else ''}{err['msg']} / 规则定义有误")

@@ -8,7 +8,7 @@ does not apply to the place at all (a room rule for a school with no classes).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -38,6 +38,32 @@ Measure = Callable[..., Observation | None]
 
 
 @dataclass(frozen=True)
+class Param:
+    """A figure a rule gives its quantity (`params`), and the values it may take."""
+
+    required: bool = False
+    minimum: float = 0.0
+    #: Whether the minimum itself is refused: a divisor, or a figure at which the rule says nothing.
+    above_minimum: bool = False
+    maximum: float | None = None
+    whole: bool = False
+
+    def problem(self, value: float) -> str | None:
+        """Why `value` cannot be used, in English and Chinese; None when it can."""
+        if not math.isfinite(value):
+            return "must be a finite number / 应为有限数值"
+        if self.whole and not value.is_integer():
+            return "must be a whole number / 应为整数"
+        if self.above_minimum and value <= self.minimum:
+            return f"must be greater than {self.minimum:g} / 应大于 {self.minimum:g}"
+        if value < self.minimum:
+            return f"must be at least {self.minimum:g} / 应不小于 {self.minimum:g}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be at most {self.maximum:g} / 应不大于 {self.maximum:g}"
+        return None
+
+
+@dataclass(frozen=True)
 class Quantity:
     scope: Scope
     measure: Measure
@@ -45,6 +71,25 @@ class Quantity:
     #: The district sums (`DistrictBalance.total` keys) a district-scope quantity reads besides
     #: the district's record: its rules are evaluated again only when these or the record change.
     reads: tuple[tuple[str, ...], ...] = ()
+    #: The params its measure reads; a rule's are checked against these when its pack loads,
+    #: because a measure meeting a bad one fails at every school, in a worker at every event.
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+    def params_problem(self, params: Mapping[str, float]) -> str | None:
+        """What is wrong with a rule's params for this quantity, naming the param; None if nothing."""
+        for name in params:
+            if name not in self.params:
+                known = f"known: {', '.join(sorted(self.params))}" if self.params else "its quantity takes none"
+                return f"params: unknown param {name!r} ({known}) / 未知参数 {name}"
+        for name, param in self.params.items():
+            if name not in params:
+                if param.required:
+                    return f"params: {name} is required / 缺少参数 {name}"
+                continue
+            problem = param.problem(params[name])
+            if problem:
+                return f"params.{name}: {params[name]!r} {problem}"
+        return None
 
 
 def _ratio(numerator: float | None, denominator: float | None, names: tuple[str, str], **detail) -> Observation | None:
@@ -198,14 +243,26 @@ def _rotation(part: int, whole: int, names: tuple[str, str]) -> Measure:
     return measure
 
 
+COMPLIANCE_PARAMS = {
+    # Reached indicators are counted; a short one is below its standard, so a floor above 1
+    # would refuse every short indicator, which min_reached says more plainly.
+    "min_reached": Param(whole=True, maximum=len(IDS)),
+    "floor_ratio": Param(maximum=1.0),
+}
+ROOM_PARAMS = {"classes_per_room": Param(above_minimum=True), "min_area_m2": Param()}
+# At 0 either figure makes a rule that never finds anything.
+SMALL_SCHOOL_PARAMS = {"funded_students": Param(above_minimum=True, whole=True),
+                       "per_student_cny": Param(required=True, above_minimum=True)}
+
 QUANTITIES: dict[str, Quantity] = {
     **{ind: Quantity(Scope.section, _indicator(ind)) for ind in IDS},
     "class_size_max": Quantity(Scope.section, _class_size_max),
-    "compliance": Quantity(Scope.section, _compliance, carries_limit=True),
+    "compliance": Quantity(Scope.section, _compliance, carries_limit=True, params=COMPLIANCE_PARAMS),
     "school_size": Quantity(Scope.school, _school_size),
-    "music_rooms": Quantity(Scope.school, _rooms("music"), carries_limit=True),
-    "art_rooms": Quantity(Scope.school, _rooms("art"), carries_limit=True),
-    "small_school_funds": Quantity(Scope.school, _small_school_funds, carries_limit=True),
+    "music_rooms": Quantity(Scope.school, _rooms("music"), carries_limit=True, params=ROOM_PARAMS),
+    "art_rooms": Quantity(Scope.school, _rooms("art"), carries_limit=True, params=ROOM_PARAMS),
+    "small_school_funds": Quantity(Scope.school, _small_school_funds, carries_limit=True,
+                                   params=SMALL_SCHOOL_PARAMS),
     "funds_per_student": Quantity(Scope.school, _funds_per_student),
     "training_360h_share": Quantity(Scope.school, _school_ratio("training_360h_completed", "full_time_teachers")),
     "certified_share": Quantity(Scope.school, _school_ratio("certified_teachers", "full_time_teachers")),
