@@ -10,6 +10,7 @@ adds a rule.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rules.messages import template_fields
 from rules.quantities import QUANTITIES, Scope
 from schemas.loading import printable
+from schemas.snapshot import Level, Location, SchoolKind
 
 PACK_DIR = Path(__file__).parent / "packs"
 
@@ -32,13 +34,28 @@ class Severity(str, Enum):
     info = "info"
 
 
+LEVELS = tuple(level.value for level in Level)
+KINDS = tuple(kind.value for kind in SchoolKind)
+LOCATIONS = tuple(location.value for location in Location)
+
+#: The `when` fields a scope's places are matched on (rules/evaluate.py); the others would be
+#: ignored there, and the rule applied where its author meant it not to.
+WHEN_FIELDS = {
+    Scope.section: ("kinds", "locations", "levels"),
+    Scope.school: ("kinds", "locations"),
+    Scope.district_section: ("levels",),
+    Scope.district: (),
+}
+
+
 class When(BaseModel):
-    """Which places a rule looks at; an empty list means all."""
+    """Which places a rule looks at; an empty list means all. A value that names no kind,
+    location or level is refused: the rule would silently never apply."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kinds: tuple[str, ...] = ()
-    locations: tuple[str, ...] = ()
-    levels: tuple[str, ...] = ()
+    kinds: tuple[Literal[KINDS], ...] = ()
+    locations: tuple[Literal[LOCATIONS], ...] = ()
+    levels: tuple[Literal[LEVELS], ...] = ()
 
 
 class Rule(BaseModel):
@@ -65,27 +82,54 @@ class Rule(BaseModel):
     unit: str = ""
 
     @model_validator(mode="after")
-    def _quantity_fits(self) -> "Rule":
-        quantity = QUANTITIES.get(self.quantity)
-        if quantity is None:
-            raise ValueError(f"rule {self.id}: unknown quantity {self.quantity!r}; known: {', '.join(sorted(QUANTITIES))}"
-                             " / 未知的观测量")
-        if quantity.scope is not self.scope:
-            raise ValueError(f"rule {self.id}: quantity {self.quantity} is observed at {quantity.scope.value}, "
-                             f"not {self.scope.value} / 观测量与规则范围不符")
-        if self.threshold is None and not quantity.carries_limit:
-            raise ValueError(f"rule {self.id}: quantity {self.quantity} needs a threshold / 缺少阈值")
-        if self.applies_from and self.applies_until and self.applies_until < self.applies_from:
-            raise ValueError(f"rule {self.id}: applies_until is before applies_from / 失效日期早于生效日期")
-        problem = quantity.params_problem(self.params)
+    def _consistent(self) -> "Rule":
+        problem = (self._quantity_problem() or self._threshold_problem() or self._when_problem()
+                   or self._dates_problem() or self._template_problem())
         if problem:
             raise ValueError(f"rule {self.id}: {problem}")
+        return self
+
+    def _quantity_problem(self) -> str | None:
+        quantity = QUANTITIES.get(self.quantity)
+        if quantity is None:
+            return f"unknown quantity {self.quantity!r}; known: {', '.join(sorted(QUANTITIES))} / 未知的观测量"
+        if quantity.scope is not self.scope:
+            return (f"quantity {self.quantity} is observed at {quantity.scope.value}, not {self.scope.value}"
+                    " / 观测量与规则范围不符")
+        if self.threshold is None and not quantity.carries_limit:
+            return f"quantity {self.quantity} needs a threshold / 缺少阈值"
+        return quantity.params_problem(self.params)
+
+    def _threshold_problem(self) -> str | None:
+        # A NaN or infinite limit makes every comparison fail: every place would be flagged.
+        limits = self.threshold.items() if isinstance(self.threshold, dict) else [(None, self.threshold)]
+        for key, limit in limits:
+            if limit is not None and not math.isfinite(limit):
+                where = f"threshold.{key}" if key is not None else "threshold"
+                return f"{where}: {limit!r} is not a finite number / 阈值应为有限数值"
+        return None
+
+    def _when_problem(self) -> str | None:
+        used = WHEN_FIELDS[self.scope]
+        for name in ("kinds", "locations", "levels"):
+            if getattr(self.when, name) and name not in used:
+                fits = f"only {', '.join(used)} apply" if used else "none applies"
+                return (f"when.{name} does not apply to a {self.scope.value} rule ({fits})"
+                        f" / {self.scope.value} 规则不适用 when.{name}")
+        return None
+
+    def _dates_problem(self) -> str | None:
+        if self.applies_from and self.applies_until and self.applies_until < self.applies_from:
+            return "applies_until is before applies_from / 失效日期早于生效日期"
+        return None
+
+    def _template_problem(self) -> str | None:
         for field in ("message_zh", "message_en"):
             try:
                 template_fields(getattr(self, field))
             except ValueError as exc:
-                raise ValueError(f"rule {self.id}: {field} is not a valid template ({exc}) / 消息模板无效") from None
-        return self
+                return f"{field} is not a valid template ({exc}) / 消息模板无效"
+        return None
 
     def applies_on(self, day: dt.date) -> bool:
         """Whether the rule is in force on `day`."""
@@ -133,6 +177,9 @@ class PackError(Exception):
 
 def load_packs(names: list[str]) -> RulePack:
     """Load packs by built-in name or YAML path, each merged over the ones before it."""
+    if not names:
+        # An assessment under no rules would report every place as well.
+        raise PackError(f"no rule pack given (built-in: {', '.join(builtin_packs())}) / 未指定规则包")
     merged: dict[str, dict] = {}
     for name in names:
         _merge_into(merged, name, seen=())
@@ -142,6 +189,8 @@ def load_packs(names: list[str]) -> RulePack:
             rules.append(Rule.model_validate(raw))
         except ValidationError as exc:
             raise PackError(_first_error(f"rule {raw.get('id')}", exc)) from None
+    if not rules:
+        raise PackError(f"rule pack {'+'.join(names)}: no rules / 规则包中没有规则")
     return RulePack(name="+".join(names), rules=tuple(rules))
 
 
@@ -195,4 +244,7 @@ def _first_error(where: str, exc: ValidationError) -> str:
     if err["type"] == "value_error" and not err["loc"]:  # the checks above: named and bilingual already
         return printable(err["msg"].removeprefix("Value error, "))
     loc = ".".join(str(p) for p in err["loc"])
+    given = err.get("input")
+    if isinstance(given, (str, int, float)) and loc:  # what was written, beside where (a typo in a list)
+        loc += f" {given!r}"[:80]
     return printable(f"{where}: {loc + ': ' if loc else ''}{err['msg']} / 规则定义有误")

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535)
     data_dir: Path = Path("var/junheng")
     store: Literal["memory", "rocksdb"] = "memory"
-    rules: list[str] = ["national-2017"]
+    rules: list[str] = Field(["national-2017"], min_length=1)
     as_of: dt.date | None = Field(None, description="date the rules are taken at (default: today)")
     school_series: Literal["all", "violations"] = "all"
     # Tansu answers ListOffsets(latest) with the last *batch*'s base offset + 1, so a changelog
@@ -140,6 +140,7 @@ _SHOULD_ZH = {
     "float_parsing": "应为数字", "float_type": "应为数字",
     "bool_parsing": "应为 true 或 false", "bool_type": "应为 true 或 false",
     "literal_error": "应为以下之一：{expected}",
+    "too_short": "应至少有 {min_length} 项",
     "string_pattern_mismatch": "格式应符合 {pattern}",
     "date_parsing": "应为日期 YYYY-MM-DD", "date_from_datetime_parsing": "应为日期 YYYY-MM-DD",
     "date_from_datetime_inexact": "应为日期 YYYY-MM-DD", "date_type": "应为日期 YYYY-MM-DD",

@@ -77,3 +77,50 @@ def test_params_at_their_limits_load(tmp_path):
     pack = load_packs([str(write_pack(tmp_path, "  - {id: school_compliance, params: {min_reached: 7, floor_ratio: 1}}\n"
                                                 "  - {id: G3.music, params: {classes_per_room: 0.5, min_area_m2: 0}}\n"))])
     assert pack.by_id("school_compliance").params == {"min_reached": 7, "floor_ratio": 1}
+
+
+# --- thresholds, `when`, and packs with no rules -----------------------------------------------
+
+@pytest.mark.parametrize("rule,expected", [
+    # NaN compares false with everything: every school was flagged, its value against "nan".
+    ("  - {id: G4, threshold: {primary: .nan}}", "rule G4: threshold.primary: nan is not a finite number / 阈值应为有限数值"),
+    ("  - {id: G4, threshold: .inf}", "rule G4: threshold: inf is not a finite number"),
+    ("  - {id: G5, threshold: {primary: 45, junior: -.inf}}", "rule G5: threshold.junior: -inf is not a finite number"),
+    # Each value names no place, and the rule silently never applied.
+    ("  - {id: G4, when: {kinds: [nonsense]}}",
+     "rule G4: when.kinds.0 'nonsense': Input should be 'primary', 'junior', 'nine_year', 'twelve_year', 'special' or"
+     " 'teaching_point'"),
+    ("  - {id: G6.small_school, when: {locations: [village, rural]}}",
+     "rule G6.small_school: when.locations.1 'rural': Input should be 'urban', 'town' or 'village'"),
+    ("  - {id: G5, when: {levels: [senior]}}", "rule G5: when.levels.0 'senior': Input should be 'primary' or 'junior'"),
+    # A field the scope's places are not matched on was ignored, and the rule applied everywhere.
+    ("  - {id: G4, when: {levels: [junior]}}",
+     "rule G4: when.levels does not apply to a school rule (only kinds, locations apply)"),
+    ("  - {id: G7, when: {kinds: [primary]}}", "rule G7: when.kinds does not apply to a district rule (none applies)"),
+    ("  - {id: R1.cv, when: {locations: [urban]}}",
+     "rule R1.cv: when.locations does not apply to a district_section rule (only levels apply)"),
+])
+def test_thresholds_and_places_that_cannot_match_are_refused_at_load(tmp_path, rule, expected):
+    assert expected in refusal(write_pack(tmp_path, rule + "\n"))
+
+
+def test_a_rule_limited_to_places_it_can_match_loads(tmp_path):
+    pack = load_packs([str(write_pack(tmp_path, "  - {id: G5, when: {kinds: [primary], locations: [town], levels: [primary]}}\n"
+                                                "  - {id: R1.cv, when: {levels: [junior]}}\n"))])
+    assert pack.by_id("G5").when.levels == ("primary",) and pack.by_id("R1.cv").when.levels == ("junior",)
+
+
+def test_no_pack_or_a_pack_without_rules_is_refused(tmp_path):
+    with pytest.raises(PackError, match="no rule pack given"):
+        load_packs([])
+    empty = write_pack(tmp_path, "", header="pack: empty\ntitle_zh: 空\ntitle_en: empty\nrules: []\n")
+    assert refusal(empty).endswith(": no rules / 规则包中没有规则")
+
+
+def test_an_empty_rules_variable_is_refused_naming_it(monkeypatch):
+    from junheng.errors import UserError
+    from streams.settings import load_settings
+
+    monkeypatch.setenv("JUNHENG_RULES", "[]")
+    with pytest.raises(UserError, match=r"^JUNHENG_RULES=\[\]: List should have at least 1 item"):
+        load_settings()
