@@ -101,6 +101,10 @@ class Rule(BaseModel):
         return quantity.params_problem(self.params)
 
     def _threshold_problem(self) -> str | None:
+        if isinstance(self.threshold, dict):
+            problem = _threshold_keys_problem(self.scope, self.threshold)
+            if problem:
+                return problem
         # A NaN or infinite limit makes every comparison fail: every place would be flagged.
         limits = self.threshold.items() if isinstance(self.threshold, dict) else [(None, self.threshold)]
         for key, limit in limits:
@@ -142,6 +146,26 @@ class Rule(BaseModel):
         if isinstance(self.threshold, dict):
             return self.threshold.get(key) if key is not None else None
         return self.threshold
+
+
+#: What a threshold mapping is keyed by at each scope (`Rule.limit_for`'s key in rules/evaluate.py).
+THRESHOLD_KEYS = {Scope.section: ("level", LEVELS), Scope.district_section: ("level", LEVELS),
+                  Scope.school: ("school kind", KINDS)}
+
+
+def _threshold_keys_problem(scope: Scope, threshold: dict[str, float]) -> str | None:
+    """Why a threshold mapping could not be used at `scope`: a key no place has would make the
+    rule silently never apply there."""
+    if scope not in THRESHOLD_KEYS:
+        return f"a {scope.value} rule's threshold is one number, not a mapping / 区县规则的阈值应为单个数值"
+    what, keys = THRESHOLD_KEYS[scope]
+    if not threshold:
+        return f"threshold: an empty mapping; give a number or one by {what} / 阈值不能为空"
+    unknown = [key for key in threshold if key not in keys]
+    if unknown:
+        return (f"threshold by {what}: {unknown[0]!r} is not one of {', '.join(keys)}"
+                f" / 阈值的键应为以下之一：{', '.join(keys)}")
+    return None
 
 
 class PackFile(BaseModel):

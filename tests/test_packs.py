@@ -124,3 +124,15 @@ def test_an_empty_rules_variable_is_refused_naming_it(monkeypatch):
     monkeypatch.setenv("JUNHENG_RULES", "[]")
     with pytest.raises(UserError, match=r"^JUNHENG_RULES=\[\]: List should have at least 1 item"):
         load_settings()
+
+
+@pytest.mark.parametrize("rule,expected", [
+    # Keys no place has: the rule silently never applied (a misspelt level, a district mapping).
+    ("  - {id: G5, threshold: {primry: 40, junior: 45}}", "rule G5: threshold by level: 'primry' is not one of primary, junior"),
+    ("  - {id: G4, threshold: {primary: 2000, village: 500}}",
+     "rule G4: threshold by school kind: 'village' is not one of primary, junior, nine_year"),
+    ("  - {id: G7, threshold: {primary: 1}}", "rule G7: a district rule's threshold is one number, not a mapping"),
+    ("  - {id: G5, threshold: {}}", "rule G5: threshold: an empty mapping; give a number or one by level"),
+])
+def test_threshold_mappings_must_name_levels_or_kinds(tmp_path, rule, expected):
+    assert expected in refusal(write_pack(tmp_path, rule + "\n"))
