@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Any
 
@@ -33,8 +34,34 @@ def render(template: str, fields: dict[str, Any]) -> str:
 
 
 def template_fields(template: str) -> set[str]:
-    """The field names a template uses; raises ValueError when the template does not parse."""
-    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+    """The field names a template uses. Raises ValueError when the template does not parse or
+    could fail when filled, which `render` cannot catch for every place and value: attribute
+    access and indexing ({place_en[999]}), a field inside a format spec, a conversion other than
+    !r, !s, !a, a width or precision above MAX_WIDTH (a string that large per message)."""
+    names = set()
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        problem = _field_problem(name, spec or "", conversion)
+        if problem:
+            raise ValueError(f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}: {problem}")
+        names.add(name)
+    return names
+
+
+MAX_WIDTH = 100
+
+
+def _field_problem(name: str, spec: str, conversion: str | None) -> str | None:
+    if not name.isidentifier():
+        return "a field is a plain name like {value}, without attributes, indexes or positions"
+    if conversion not in (None, "r", "s", "a"):
+        return "the only conversions are !r, !s and !a"
+    if "{" in spec:
+        return "a format spec cannot contain a field"
+    if any(int(digits) > MAX_WIDTH for digits in re.findall(r"\d+", spec)):
+        return f"a width or precision is at most {MAX_WIDTH}"
+    return None
 
 
 class _Lenient(dict):

@@ -136,3 +136,28 @@ def test_an_empty_rules_variable_is_refused_naming_it(monkeypatch):
 ])
 def test_threshold_mappings_must_name_levels_or_kinds(tmp_path, rule, expected):
     assert expected in refusal(write_pack(tmp_path, rule + "\n"))
+
+
+# --- message templates -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("template,expected", [
+    # Each passed the load-time check and raised when a violation's message was rendered (in a
+    # worker, on every /report and /metrics request): AttributeError, IndexError, MemoryError.
+    ("{foo.bar}", "{foo.bar}: a field is a plain name like {value}, without attributes, indexes or positions"),
+    ("{place_en[999]}", "{place_en[999]}: a field is a plain name like {value}"),
+    ("{value:{foo.bar}}", "{value:{foo.bar}}: a format spec cannot contain a field"),
+    ("{value:99999999999f}", "{value:99999999999f}: a width or precision is at most 100"),
+    # Each rendered as the bare template, whatever the violation.
+    ("{0} students", "{0}: a field is a plain name"),
+    ("{value!x}", "{value!x}: the only conversions are !r, !s and !a"),
+])
+def test_templates_that_could_fail_to_render_are_refused_at_load(tmp_path, template, expected):
+    message = refusal(write_pack(tmp_path, f"  - id: G4\n    message_en: '{template}'\n"))
+    assert message.startswith(f"rule G4: message_en is not a valid template ({expected}")
+    assert message.endswith(") / 消息模板无效")
+
+
+def test_templates_with_plain_fields_conversions_and_formats_load(tmp_path):
+    template = "{place_en}: {value!r} {limit:>10.2f} {students:,} {value:.0%}"
+    pack = load_packs([str(write_pack(tmp_path, f"  - id: G4\n    message_en: '{template}'\n"))])
+    assert pack.by_id("G4").message_en == template
