@@ -250,17 +250,47 @@ def _read_pack_file(name: str) -> PackFile:
     path = Path(name)
     if not path.suffix:
         path = PACK_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise PackError(
-            f"rule pack {name!r} not found (built-in: {', '.join(builtin_packs())}) / 找不到规则包"
-        )
+    return _parsed(path, _pack_text(path, name))
+
+
+def _pack_text(path: Path, name: str) -> str:
+    """A pack file's text, or a PackError saying in one line why it cannot be had."""
+    where = printable(str(path))
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return PackFile.model_validate(raw)
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PackError(
+            f"rule pack {printable(repr(name))} not found (built-in: {', '.join(builtin_packs())}) / 找不到规则包"
+        ) from None
+    except IsADirectoryError:
+        raise PackError(f"rule pack {where}: is a directory, not a pack file / 这是目录，不是规则包文件") from None
+    except UnicodeDecodeError as exc:
+        raise PackError(f"rule pack {where}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start});"
+                        " save it as UTF-8 / 规则包不是 UTF-8 文本，请以 UTF-8 保存") from None
+    except OSError as exc:
+        raise PackError(f"rule pack {where}: cannot be read ({exc.strerror}) / 无法读取规则包") from None
+
+
+def _parsed(path: Path, text: str) -> PackFile:
+    where = printable(str(path))
+    try:
+        return PackFile.model_validate(yaml.safe_load(text))
     except yaml.YAMLError as exc:
-        raise PackError(f"rule pack {path}: not valid YAML: {exc} / 规则包不是有效的 YAML") from None
+        raise PackError(f"rule pack {where}: not valid YAML{_yaml_problem(exc)}") from None
     except ValidationError as exc:
-        raise PackError(_first_error(f"rule pack {path}", exc)) from None
+        raise PackError(_first_error(f"rule pack {where}", exc)) from None
+    except RecursionError:  # PyYAML's parser recurses once per level of nesting
+        raise PackError(f"rule pack {where}: nested too deeply / 规则包嵌套层级过深") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what PyYAML found, on one line (its own text spans five to eight)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    if mark is not None and problem:
+        line, column = mark.line + 1, mark.column + 1
+        return printable(f" at line {line}, column {column}: {problem} / 规则包不是有效的 YAML（第 {line} 行第 {column} 列）")
+    return printable(f" ({' '.join(str(exc).split())}) / 规则包不是有效的 YAML")
 
 
 def _first_error(where: str, exc: ValidationError) -> str:

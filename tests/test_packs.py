@@ -161,3 +161,56 @@ def test_templates_with_plain_fields_conversions_and_formats_load(tmp_path):
     template = "{place_en}: {value!r} {limit:>10.2f} {students:,} {value:.0%}"
     pack = load_packs([str(write_pack(tmp_path, f"  - id: G4\n    message_en: '{template}'\n"))])
     assert pack.by_id("G4").message_en == template
+
+
+# --- pack files that cannot be read --------------------------------------------------------------
+
+def test_a_pack_not_in_utf8_is_refused_in_one_line(tmp_path):
+    # Each was a UnicodeDecodeError traceback.
+    gbk = tmp_path / "gbk.yaml"
+    gbk.write_bytes((HEADER + "  - {id: G4, title_zh: 学校规模}\n").encode("gbk"))
+    offset = HEADER.index("本")  # 本 is b1 be in GBK
+    assert refusal(gbk) == (f"rule pack {gbk}: not UTF-8 text (byte 0xb1 at offset {offset}); "
+                            "save it as UTF-8 / 规则包不是 UTF-8 文本，请以 UTF-8 保存")
+    utf16 = tmp_path / "utf16.yaml"
+    utf16.write_bytes(HEADER.encode("utf-16"))
+    assert "not UTF-8 text (byte 0xff at offset 0)" in refusal(utf16)
+
+
+def test_a_pack_that_cannot_be_read_is_refused_in_one_line(tmp_path, monkeypatch):
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()  # was "not found", which it is not
+    assert refusal(folder) == f"rule pack {folder}: is a directory, not a pack file / 这是目录，不是规则包文件"
+    pack = write_pack(tmp_path, "  - {id: G4, threshold: 1000}\n")
+
+    def denied(self, *args, **kwargs):  # as root, chmod cannot make a file unreadable
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    assert refusal(pack) == f"rule pack {pack}: cannot be read (Permission denied) / 无法读取规则包"
+
+
+def test_a_pack_nested_too_deeply_is_refused_in_one_line(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 5000, encoding="utf-8")  # was a RecursionError traceback
+    assert refusal(deep) == f"rule pack {deep}: nested too deeply / 规则包嵌套层级过深"
+
+
+def test_bad_yaml_is_one_line_with_its_line_and_column(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [\n  b: c\n\tx: 1\n", encoding="utf-8")  # was six lines of PyYAML's text
+    assert refusal(bad) == (f"rule pack {bad}: not valid YAML at line 3, column 1: found character '\\t' that cannot "
+                            "start any token / 规则包不是有效的 YAML（第 3 行第 1 列）")
+
+
+def test_an_unreadable_pack_on_the_command_line_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    gbk = tmp_path / "gbk.yaml"
+    gbk.write_bytes(HEADER.encode("gbk"))
+    snapshot_file = Path(__file__).parent.parent / "deploy" / "examples" / "rural-county.json"
+    run = subprocess.run([sys.executable, "-m", "junheng", "assess", str(snapshot_file), "--rules", str(gbk)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.startswith(f"junheng: rule pack {gbk}: not UTF-8 text"), run.stderr
+    assert len(run.stderr.splitlines()) == 1
