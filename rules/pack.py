@@ -223,12 +223,13 @@ def builtin_packs() -> list[str]:
     return sorted(p.stem for p in PACK_DIR.glob("*.yaml"))
 
 
-def _merge_into(merged: dict[str, dict], name: str, seen: tuple[str, ...]) -> None:
-    pack = _read_pack_file(name)
+def _merge_into(merged: dict[str, dict], name: str, seen: tuple[str, ...], extended_by: Path | None = None) -> None:
+    path = _pack_path(name, extended_by)
+    pack = _parsed(path, _pack_text(path, name, extended_by))
     if pack.pack in seen:
         raise PackError(f"rule pack {name}: extends itself through {' → '.join(seen)} / 规则包循环继承")
     if pack.extends:
-        _merge_into(merged, pack.extends, seen + (pack.pack,))
+        _merge_into(merged, pack.extends, seen + (pack.pack,), path)
     for entry in pack.rules:
         rule_id = entry.get("id")
         if not isinstance(rule_id, str):
@@ -246,21 +247,30 @@ def _overridden(base: dict, entry: dict) -> dict:
     return rule
 
 
-def _read_pack_file(name: str) -> PackFile:
+def _pack_path(name: str, extended_by: Path | None) -> Path:
+    """Where a pack is: a name without a suffix is a built-in one, anything else a file. A
+    relative path in `extends` is looked for beside the pack that extends it first, since a
+    bureau keeps its packs together and runs them from anywhere, then where it was looked for
+    before, the current directory."""
     path = Path(name)
     if not path.suffix:
-        path = PACK_DIR / f"{name}.yaml"
-    return _parsed(path, _pack_text(path, name))
+        return PACK_DIR / f"{name}.yaml"
+    if extended_by is not None and not path.is_absolute():
+        beside = extended_by.parent / path
+        if beside.exists():
+            return beside
+    return path
 
 
-def _pack_text(path: Path, name: str) -> str:
+def _pack_text(path: Path, name: str, extended_by: Path | None) -> str:
     """A pack file's text, or a PackError saying in one line why it cannot be had."""
     where = printable(str(path))
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        by = f"extended by {printable(str(extended_by))}; " if extended_by is not None else ""
         raise PackError(
-            f"rule pack {printable(repr(name))} not found (built-in: {', '.join(builtin_packs())}) / 找不到规则包"
+            f"rule pack {printable(repr(name))} not found ({by}built-in: {', '.join(builtin_packs())}) / 找不到规则包"
         ) from None
     except IsADirectoryError:
         raise PackError(f"rule pack {where}: is a directory, not a pack file / 这是目录，不是规则包文件") from None

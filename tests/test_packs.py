@@ -214,3 +214,33 @@ def test_an_unreadable_pack_on_the_command_line_is_one_line_and_exit_2(tmp_path)
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stderr.startswith(f"junheng: rule pack {gbk}: not UTF-8 text"), run.stderr
     assert len(run.stderr.splitlines()) == 1
+
+
+# --- where `extends` looks ---------------------------------------------------------------------
+
+def _bureau_packs(folder: Path, extends: str) -> Path:
+    (folder / "common").mkdir(parents=True)
+    write_pack(folder / "common", "  - {id: G5, threshold: {primary: 40, junior: 45}}\n", name="city.yaml",
+               header="pack: city\ntitle_zh: 市\ntitle_en: city\nextends: national-2017\nrules:\n")
+    return write_pack(folder, "  - {id: G4, threshold: 1500}\n", name="district.yaml",
+                      header=f"pack: district\ntitle_zh: 区\ntitle_en: district\nextends: {extends}\nrules:\n")
+
+
+def test_extends_is_found_beside_the_extending_pack_whatever_the_current_directory(tmp_path, monkeypatch):
+    district = _bureau_packs(tmp_path / "bureau", "common/city.yaml")
+    monkeypatch.chdir(tmp_path)  # was looked for here: "rule pack 'common/city.yaml' not found"
+    pack = load_packs([str(district)])
+    assert pack.by_id("G5").threshold == {"primary": 40, "junior": 45} and pack.by_id("G4").threshold == 1500
+
+
+def test_extends_is_still_found_from_the_current_directory_and_built_in_names_still_work(tmp_path, monkeypatch):
+    district = _bureau_packs(tmp_path, "bureau-common/city.yaml")
+    (tmp_path / "common").rename(tmp_path / "bureau-common")
+    monkeypatch.chdir(tmp_path)
+    assert load_packs([str(district)]).by_id("G5").threshold == {"primary": 40, "junior": 45}
+    assert load_packs(["suzhou-sip-2023"]).by_id("G6.special").threshold == 9600
+
+
+def test_an_extends_not_found_names_the_pack_extending_it(tmp_path):
+    district = _bureau_packs(tmp_path, "common/town.yaml")
+    assert refusal(district).startswith(f"rule pack 'common/town.yaml' not found (extended by {district}; built-in:")
