@@ -442,12 +442,16 @@ def test_a_bad_windows_file_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys
     ("districts: [", "not valid YAML"),
     ("districts: {'320571': 1}", "districts.320571: Input should be a valid dictionary"),
     (None, "cannot read"),
+    (b"districts: {}\n# \xff\n", "not UTF-8 text"),
+    ("districts: {}\nx: " + "9" * 5000, "not valid YAML (Exceeds the limit (4300 digits)"),
 ])
 def test_a_bad_leads_file_is_one_line_and_exit_2(tmp_path, capsys, text, says):
     from alerts import cli
 
     leads = tmp_path / "leads.yaml"
-    if text is not None:
+    if isinstance(text, bytes):
+        leads.write_bytes(text)
+    elif text is not None:
         leads.write_text(text, encoding="utf-8")
     assert cli.main(["render", "alertmanager", "--leads", str(leads), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
