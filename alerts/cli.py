@@ -79,6 +79,8 @@ def _token(token_file: Path | None) -> str:
             token = token_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise UserError(f"{token_file}: cannot read the token ({exc.strerror}) / 无法读取令牌文件") from None
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{token_file}: not UTF-8 text (byte {exc.start}) / 令牌文件不是 UTF-8 文本") from None
     else:
         token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:

@@ -8,15 +8,17 @@ are `$__file{…}` references only Grafana's provisioning loader resolves.
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
+from typing import Annotated
 
-import yaml
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaException
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from alerts.config_file import load_config
 from alerts.grafana_alerting import FOLDER_TITLE, FOLDER_UID
-from alerts.windows import seconds
+from alerts.windows import Duration, seconds
 
 
 class SyncError(Exception):
@@ -107,27 +109,53 @@ def _put_rule(api: GrafanaApi, rule: dict) -> None:
     _check_answer(api.alertingprovisioning.update_alertrule(rule["uid"], rule), uid=rule["uid"])
 
 
+# --- what the sync reads ------------------------------------------------------------------
+# Checked whole before the first call, so a broken file never leaves Grafana half-synced.
+
+# Grafana's short uids. A rule's uid and a group's name go into the URL paths the sync calls, as
+# they are (grafana-client does not quote them): a `/`, `?`, `#` or `%` there would call another path.
+Uid = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+GroupName = Annotated[str, Field(pattern=r"^[^/?#%]+$")]
+
+
+class _Sent(BaseModel):
+    """An object passed to Grafana as it is, apart from the uid it is saved by; any other field
+    must be something JSON can carry (not a YAML date, not NaN)."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    __pydantic_extra__: dict[str, JsonValue]
+    uid: Uid
+
+
+class _RuleGroup(BaseModel):
+    model_config = ConfigDict(extra="allow")  # `folder`: the sync puts every group in junheng's
+    name: GroupName
+    interval: Duration
+    orgId: int = 1
+    rules: list[_Sent]
+
+
+class _RulesFile(BaseModel):
+    model_config = ConfigDict(extra="allow")  # `apiVersion`, `deleteRules`: file provisioning's
+    groups: list[_RuleGroup] = []
+
+
 def _read_dashboards(directory: Path) -> list[dict]:
     files = sorted(directory.glob("*.json"))
     if not files:
         raise SyncError(f"{directory}: no dashboards (run `junheng render grafana` first) / 未找到看板文件")
-    try:
-        return [json.loads(f.read_text(encoding="utf-8")) for f in files]
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SyncError(f"{directory}: cannot read a dashboard ({exc}) / 无法读取看板文件") from None
+    return [load_config(f, _Sent, SyncError, "看板文件", syntax="JSON").model_dump() for f in files]
 
 
 def _read_rule_groups(path: Path) -> list[dict]:
-    """The provisioning file's groups in the API's shape (folder uid, interval in seconds)."""
-    if not path.is_file():
+    """The provisioning file's groups in the API's shape (folder uid, interval in seconds); none
+    where there is no file, but a directory or a broken link in its place is refused."""
+    if not os.path.lexists(path):
         return []
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise SyncError(f"{path}: cannot read the alert rules ({exc}) / 无法读取告警规则文件") from None
-    groups = []
-    for group in document.get("groups", []):
-        rules = [{**rule, "folderUID": FOLDER_UID, "ruleGroup": group["name"], "orgID": group.get("orgId", 1)}
-                 for rule in group["rules"]]
-        groups.append({"title": group["name"], "interval": seconds(group["interval"]), "rules": rules})
-    return groups
+    return [_api_group(group) for group in load_config(path, _RulesFile, SyncError, "告警规则文件").groups]
+
+
+def _api_group(group: _RuleGroup) -> dict:
+    rules = [{**rule.model_dump(), "folderUID": FOLDER_UID, "ruleGroup": group.name, "orgID": group.orgId}
+             for rule in group.rules]
+    return {"title": group.name, "interval": seconds(group.interval), "rules": rules}

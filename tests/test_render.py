@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -318,6 +319,64 @@ def test_grafana_sync_refuses_what_is_not_a_web_address(monkeypatch, capsys, url
     err = capsys.readouterr().err
     assert_one_bilingual_line(err)
     assert f"--url {url!r}: not a web address like https://grafana.example.cn" in err
+
+
+RULES_YAML = "provisioning/alerting/rules.yaml"
+BUREAU_JSON = "dashboards/junheng-bureau.json"
+DEEP = "[" * 3_000 + "]" * 3_000
+
+
+@pytest.mark.parametrize("rel, content, says", [
+    (RULES_YAML, "", "empty / 告警规则文件为空"),
+    (RULES_YAML, "- a\n", "Input should be a valid dictionary / 告警规则文件有误"),
+    (RULES_YAML, "groups:\n- {name: g, interval: 1m}\n", "groups.0.rules: Field required"),
+    (RULES_YAML, lambda text: text.replace("interval: 1m", "interval: soon"),
+     "groups.0.interval: Value error, not a duration like 30s, 5m or 2h: 'soon'"),
+    (RULES_YAML, b"groups: []\n# \xff\n", "not UTF-8 text (byte 13) / 告警规则文件不是 UTF-8 文本"),
+    (RULES_YAML, f"groups: {DEEP}", "not valid YAML (nested too deeply)"),
+    (RULES_YAML, None, "cannot read (Is a directory) / 无法读取告警规则文件"),
+    # These were found only once the dashboards had been saved: Grafana was left half-synced.
+    (RULES_YAML, lambda text: text.replace("- uid: junheng-", "- id: junheng-", 1), "groups.0.rules.0.uid: Field required"),
+    (RULES_YAML, lambda text: text.replace("noDataState: OK", "noDataState: 2024-01-01", 1),
+     "groups.0.rules.0.noDataState: input was not a valid JSON value"),
+    (RULES_YAML, lambda text: text.replace("name: national-2017-section", "name: national/section"),
+     "groups.0.name: String should match pattern"),
+    (BUREAU_JSON, b'{"uid": "\xff"}', "not UTF-8 text (byte 9) / 看板文件不是 UTF-8 文本"),
+    (BUREAU_JSON, DEEP, "not valid JSON (nested too deeply) / 看板文件不是有效的 JSON"),
+    (BUREAU_JSON, '{"uid": "a", "n": ' + "9" * 5000 + "}", "not valid JSON (Exceeds the limit (4300 digits)"),
+    (BUREAU_JSON, "[]", "Input should be a valid dictionary / 看板文件有误"),
+    (BUREAU_JSON, '{"title": "no uid"}', "uid: Field required / 看板文件有误"),
+], ids=["empty", "a-list", "group-without-rules", "interval-soon", "rules-not-utf8", "rules-too-deep",
+        "rules-a-directory", "rule-without-uid", "rule-with-a-date", "group-name-with-a-slash", "dashboard-not-utf8",
+        "dashboard-too-deep", "dashboard-huge-integer", "dashboard-a-list", "dashboard-without-uid"])
+def test_grafana_sync_refuses_a_broken_file_before_calling_grafana(tmp_path, monkeypatch, capsys, rel, content, says):
+    grafana_dir = tmp_path / "grafana"
+    shutil.copytree(ROOT / GRAFANA_DIR, grafana_dir)
+    broken = grafana_dir / rel
+    if content is None:
+        broken.unlink()
+        broken.mkdir()
+    elif isinstance(content, bytes):
+        broken.write_bytes(content)
+    else:
+        broken.write_text(content(broken.read_text(encoding="utf-8")) if callable(content) else content, encoding="utf-8")
+    monkeypatch.setenv(cli.TOKEN_ENV, "glsa_test")
+    with GrafanaRecorder() as grafana:
+        assert cli.main(["grafana", "sync", "--url", grafana.url, "--dir", str(grafana_dir)]) == 2
+    err = capsys.readouterr().err
+    assert_one_bilingual_line(err)
+    assert err.startswith(f"junheng: {broken}: ") and says in err, err
+    assert grafana.requests == []
+
+
+def test_grafana_sync_with_a_token_file_not_utf8_is_a_user_error(tmp_path, capsys):
+    token = tmp_path / "token"
+    token.write_bytes(b"\xff\xfeg\x00")
+    assert cli.main(["grafana", "sync", "--url", "http://127.0.0.1:9", "--token-file", str(token),
+                     "--dir", str(ROOT / GRAFANA_DIR)]) == 2
+    err = capsys.readouterr().err
+    assert_one_bilingual_line(err)
+    assert f"{token}: not UTF-8 text" in err
 
 
 # --- render commands ----------------------------------------------------------------------
