@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -85,6 +86,11 @@ def _token(token_file: Path | None) -> str:
         token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         raise UserError(f"no Grafana token: give --token-file or set {TOKEN_ENV} / 未提供 Grafana 令牌")
+    # A token goes into an HTTP header, which cannot carry a line break or (through http.client) a
+    # character beyond Latin-1; the request failed before it was sent and the sync blamed Grafana.
+    if not re.fullmatch(r"[!-~]+", token):
+        raise UserError(f"the Grafana token ({token_file or TOKEN_ENV}) has a space, a line break or a "
+                        "character that is not ASCII, which no token has / Grafana 令牌含有空格、换行或非 ASCII 字符")
     return token
 
 

@@ -379,6 +379,18 @@ def test_grafana_sync_with_a_token_file_not_utf8_is_a_user_error(tmp_path, capsy
     assert f"{token}: not UTF-8 text" in err
 
 
+@pytest.mark.parametrize("token", ["glsa_a\nglsa_b", "令牌", "glsa a"])
+def test_grafana_sync_refuses_a_token_no_header_can_carry(monkeypatch, capsys, token):
+    monkeypatch.setenv(cli.TOKEN_ENV, token)
+    # The first two were "did not answer as Grafana's API does"; the third was sent, for Grafana to refuse.
+    with GrafanaRecorder() as grafana:
+        assert cli.main(["grafana", "sync", "--url", grafana.url, "--dir", str(ROOT / GRAFANA_DIR)]) == 2
+    err = capsys.readouterr().err
+    assert_one_bilingual_line(err)
+    assert f"the Grafana token ({cli.TOKEN_ENV}) has a space, a line break or a character that is not ASCII" in err
+    assert grafana.requests == []
+
+
 # --- render commands ----------------------------------------------------------------------
 
 def assert_one_bilingual_line(err: str) -> None:
