@@ -181,10 +181,12 @@ class PackFile(BaseModel):
 
 
 class RulePack(BaseModel):
-    """The rules in force after merging a pack with what it extends."""
+    """The rules in force after merging a pack with what it extends. `name` is the packs as they
+    were named (a path, for a pack outside junheng); `ids` their own `pack:` ids, in that order."""
 
     model_config = ConfigDict(frozen=True)
     name: str
+    ids: tuple[str, ...]
     rules: tuple[Rule, ...]
 
     def in_force(self, day: dt.date) -> tuple[Rule, ...]:
@@ -205,8 +207,9 @@ def load_packs(names: list[str]) -> RulePack:
         # An assessment under no rules would report every place as well.
         raise PackError(f"no rule pack given (built-in: {', '.join(builtin_packs())}) / 未指定规则包")
     merged: dict[str, dict] = {}
+    ids = []
     for name in names:
-        _merge_into(merged, name, seen=())
+        ids.append(_merge_into(merged, name, seen=()))
     rules = []
     for raw in merged.values():
         try:
@@ -215,7 +218,7 @@ def load_packs(names: list[str]) -> RulePack:
             raise PackError(_first_error(f"rule {raw.get('id')}", exc)) from None
     if not rules:
         raise PackError(f"rule pack {'+'.join(names)}: no rules / 规则包中没有规则")
-    return RulePack(name="+".join(names), rules=tuple(rules))
+    return RulePack(name="+".join(names), ids=tuple(ids), rules=tuple(rules))
 
 
 def builtin_packs() -> list[str]:
@@ -223,7 +226,8 @@ def builtin_packs() -> list[str]:
     return sorted(p.stem for p in PACK_DIR.glob("*.yaml"))
 
 
-def _merge_into(merged: dict[str, dict], name: str, seen: tuple[str, ...], extended_by: Path | None = None) -> None:
+def _merge_into(merged: dict[str, dict], name: str, seen: tuple[str, ...], extended_by: Path | None = None) -> str:
+    """Merge pack `name` (and what it extends) into `merged`; returns its `pack:` id."""
     path = _pack_path(name, extended_by)
     pack = _parsed(path, _pack_text(path, name, extended_by))
     if pack.pack in seen:
@@ -235,6 +239,7 @@ def _merge_into(merged: dict[str, dict], name: str, seen: tuple[str, ...], exten
         if not isinstance(rule_id, str):
             raise PackError(f"rule pack {name}: a rule without an id / 规则缺少 id")
         merged[rule_id] = _overridden(merged.get(rule_id, {}), entry)
+    return pack.pack
 
 
 def _overridden(base: dict, entry: dict) -> dict:

@@ -407,6 +407,28 @@ def test_render_prometheus_for_a_chosen_pack(tmp_path, capsys):
     assert (tmp_path / "common.yaml").is_file()
 
 
+@pytest.mark.parametrize("rules, stem", [
+    # Was written beside the pack, as {tmp}/some/dir/params.yaml.yaml, outside --out.
+    (["{tmp}/some/dir/params.yaml"], "bureau-params"),
+    # Was written as packs/national-2017+../x/params.yaml.yaml, a directory per path segment.
+    (["national-2017", "../x/params.yaml"], "national-2017+bureau-params"),
+])
+def test_render_names_a_pack_file_by_the_packs_ids_inside_out(tmp_path, monkeypatch, capsys, rules, stem):
+    pack = (ROOT / "rules" / "packs" / "suzhou-sip-2023.yaml").read_text(encoding="utf-8")
+    for where in ("some/dir", "x"):
+        (tmp_path / where).mkdir(parents=True)
+        (tmp_path / where / "params.yaml").write_text(pack.replace("pack: suzhou-sip-2023", "pack: bureau-params"),
+                                                       encoding="utf-8")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    argv = ["render", "prometheus", "--out", "out", "--rules", *(r.replace("{tmp}", str(tmp_path)) for r in rules)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [f"out/packs/{stem}.yaml", "out/common.yaml"]
+    written = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
+    assert written == {"some/dir/params.yaml", "x/params.yaml", f"work/out/packs/{stem}.yaml", "work/out/common.yaml"}
+
+
 def test_render_alertmanager_and_grafana_from_a_leads_file(tmp_path):
     leads = str(ROOT / EXAMPLE_LEADS)
     assert cli.main(["render", "alertmanager", "--out", str(tmp_path / "am"), "--leads", leads]) == 0
