@@ -23,7 +23,8 @@ def load_snapshot(path: str | Path) -> Snapshot:
     try:
         if path.stat().st_size > MAX_BYTES:
             raise SnapshotError(f"{path}: larger than {MAX_BYTES >> 20} MiB / 快照文件过大")
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Windows Notepad starts its UTF-8 files with a byte-order mark.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SnapshotError(f"{path}: no such file / 找不到快照文件") from None
     except IsADirectoryError:
@@ -37,12 +38,15 @@ def load_snapshot(path: str | Path) -> Snapshot:
 
 def parse_snapshot(text: str, where: str = "snapshot", yaml_ok: bool = False) -> Snapshot:
     """Parse and validate snapshot text (JSON, or YAML when `yaml_ok`)."""
+    syntax = "YAML" if yaml_ok else "JSON"
     try:
         data = yaml.safe_load(text) if yaml_ok else json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise SnapshotError(f"{where}: not valid JSON ({exc}) / 快照不是有效的 JSON") from None
-    except yaml.YAMLError as exc:
-        raise SnapshotError(f"{where}: not valid YAML ({_one_line(str(exc))}) / 快照不是有效的 YAML") from None
+    except RecursionError:
+        raise SnapshotError(f"{where}: not valid {syntax} (nested too deeply) / 快照不是有效的 {syntax}") from None
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise SnapshotError(f"{where}: not valid {syntax} ({_one_line(str(exc))}) / 快照不是有效的 {syntax}") from None
+    except ValueError:  # Python refuses to read an integer of more than 4,300 digits
+        raise SnapshotError(f"{where}: a number too long to read / 快照中有位数过多的数字") from None
     try:
         return Snapshot.model_validate(data)
     except ValidationError as exc:

@@ -132,6 +132,23 @@ def test_bad_snapshot_and_bad_pack_files(tmp_path):
     assert run.returncode == 2 and "rule G5: op" in run.stderr and "Traceback" not in run.stderr
 
 
+def test_snapshot_files_as_editors_and_mistakes_make_them(tmp_path):
+    # Notepad's byte-order mark was refused (English-only hint); a 5,000-digit number was a
+    # ValueError traceback; YAML nested too deeply was called "not valid JSON".
+    bom = tmp_path / "bom.json"
+    bom.write_bytes("\ufeff".encode() + (EXAMPLES / "suzhou-sip.json").read_bytes())
+    run = junheng("assess", str(bom))
+    assert run.returncode == 1 and "苏州工业园区" in run.stdout, run.stderr
+    cases = {"big.json": ('{"as_of": "2026-09-01", "districts": [], "schools": [], "x": ' + "9" * 5000 + "}",
+                          "a number too long to read / 快照中有位数过多的数字"),
+             "deep.yaml": ("a: " + "[" * 100_000, "not valid YAML (nested too deeply) / 快照不是有效的 YAML")}
+    for name, (text, expected) in cases.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        run = junheng("assess", str(path))
+        assert run.returncode == 2 and run.stderr == f"junheng: {path}: {expected}\n", run.stderr
+
+
 def test_a_malformed_message_template_is_refused_at_load(tmp_path):
     pack = tmp_path / "pack.yaml"
     pack.write_text("pack: local\ntitle_zh: 本地\ntitle_en: local\nextends: national-2017\nrules:\n"
