@@ -22,6 +22,11 @@ from junheng.errors import EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS, UserError
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a junheng command and return its exit code."""
+    # Under a GBK or other non-UTF-8 locale a character the terminal's encoding lacks (✓) was a
+    # UnicodeEncodeError traceback: escaped as \uXXXX it still shows, and JSON stays valid.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -166,4 +171,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str]] = {
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # before a command runs: while its parser's modules load
+        code = 130
+    sys.exit(code)

@@ -21,8 +21,8 @@ from junheng.errors import EXIT_OK, EXIT_VIOLATIONS, UserError
 BATCH_EVENTS = 500
 
 
-def at_least(minimum: int):
-    """An argparse type: a whole number no smaller than `minimum`."""
+def at_least(minimum: int, at_most: int | None = None):
+    """An argparse type: a whole number no smaller than `minimum` (nor larger than `at_most`)."""
     def whole(text: str) -> int:
         try:
             value = int(text)
@@ -31,14 +31,23 @@ def at_least(minimum: int):
         if value is None or value < minimum:
             raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}: {text!r} / "
                                              f"应为不小于 {minimum} 的整数")
+        if at_most is not None and value > at_most:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at most {at_most}: {text!r} / "
+                                             f"应为不大于 {at_most} 的整数")
         return value
     return whole
 
 
+#: Events per second the simulator paces: below one per 1,000 s its pause overflowed the clock,
+#: above a million its count did.
+RATES = (0.001, 1_000_000)
+
+
 def check_rate(rate: float) -> None:
-    """Refuse a rate of events the simulator cannot pace (zero, negative, infinite, NaN)."""
-    if not (math.isfinite(rate) and rate > 0):
-        raise UserError("--rate must be a positive number / 速率必须为正数")
+    """Refuse a rate of events the simulator cannot pace (zero, negative, infinite, NaN, extreme)."""
+    if not (math.isfinite(rate) and RATES[0] <= rate <= RATES[1]):
+        raise UserError(f"--rate must be a number of events per second from {RATES[0]:g} to {RATES[1]:,} / "
+                        f"速率必须在 {RATES[0]:g} 到 {RATES[1]:,} 之间（每秒事件数）")
 
 
 def add_connection_flags(p: argparse.ArgumentParser) -> None:
@@ -140,7 +149,7 @@ def tune_runtime() -> None:
 def configure_load(p: argparse.ArgumentParser) -> None:
     p.add_argument("snapshot", help="snapshot file, JSON or YAML")
     add_connection_flags(p)
-    p.add_argument("--revision", type=at_least(0), default=0,
+    p.add_argument("--revision", type=at_least(0, at_most=2**62), default=0,  # an event version's range
                    help="raise to replace an already loaded snapshot of the same date (default 0)")
     p.set_defaults(run=run_load)
 

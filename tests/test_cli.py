@@ -114,7 +114,12 @@ def test_user_errors_are_one_line_and_exit_2(args, expected):
     (["bench", "--quick", "--events", "-5"], "argument --events: expected a whole number of at least 1: '-5'"),
     (["load", str(EXAMPLES / "suzhou-sip.json"), "--revision", "-1"], "argument --revision: expected a whole number of at least 0"),
     (["simulate", "--count", "-5"], "argument --count: expected a whole number of at least 0: '-5' / 应为不小于 0 的整数"),
-    (["simulate", "--rate", "nan"], "junheng: --rate must be a positive number / 速率必须为正数"),
+    (["simulate", "--rate", "nan"], "junheng: --rate must be a number of events per second from 0.001 to 1,000,000"),
+    # OverflowError tracebacks: the pause after the first event, and the progress interval.
+    (["simulate", "--rate", "1e-300"], "junheng: --rate must be a number of events per second from 0.001"),
+    (["simulate", "--rate", "1e308"], "junheng: --rate must be a number of events per second from 0.001"),
+    (["load", str(EXAMPLES / "suzhou-sip.json"), "--revision", "99999999999999999999"],
+     "argument --revision: expected a whole number of at most 4611686018427387904"),
 ])
 def test_numbers_out_of_range_are_refused_before_anything_runs(args, expected):
     run = junheng(*args)
