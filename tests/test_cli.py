@@ -154,6 +154,17 @@ def test_snapshot_files_as_editors_and_mistakes_make_them(tmp_path):
         assert run.returncode == 2 and run.stderr == f"junheng: {path}: {expected}\n", run.stderr
 
 
+def test_a_terminal_that_is_not_utf8_gets_the_report():
+    # A zh_CN.GBK locale: the table's first ✓ was a UnicodeEncodeError traceback.
+    import os
+
+    run = subprocess.run([sys.executable, "-m", "junheng", "assess", str(EXAMPLES / "suzhou-sip.json")],
+                         capture_output=True, timeout=120, env={**os.environ, "PYTHONIOENCODING": "gbk"})
+    assert run.returncode == 1 and b"Traceback" not in run.stderr, run.stderr
+    table = run.stdout.decode("gbk")
+    assert "苏州工业园区" in table and "\\u2713" in table
+
+
 def test_a_malformed_message_template_is_refused_at_load(tmp_path):
     pack = tmp_path / "pack.yaml"
     pack.write_text("pack: local\ntitle_zh: 本地\ntitle_en: local\nextends: national-2017\nrules:\n"
