@@ -82,22 +82,35 @@ class ChangelogWriter:
                 raise WriteFailed(f"an earlier changelog write failed ({self.failed!r}): nothing more is written, "
                                   f"the records since the last position stored are read again after a restart / "
                                   f"先前的变更日志写入失败，不再写入；重启后从最后保存的位置重读") from self.failed
+            # Whoever asked for the write (a timer, the agent) meets its failure too.
             try:
-                return await self._write()
-            except Exception as exc:  # whoever asked for the write (a timer, the agent) meets it too
+                taken = self._take()
+            except Exception as exc:
+                # Taking the states evaluates them first: a failure there is the rules', and was
+                # logged as the changelog's (a pack dividing by zero read as a broker fault).
+                self.failed = exc
+                log.error("evaluating the changes failed (%r): nothing more is written, the worker stops / "
+                          "规则评估失败：不再写入，工作进程停止", exc)
+                raise
+            try:
+                return await self._write(*taken)
+            except Exception as exc:
                 self.failed = exc
                 log.error("writing changes to the changelog failed (%r): nothing more is written, the worker "
                           "stops, and the records since the last position stored are read again after a restart / "
                           "变更日志写入失败：不再写入，工作进程停止，重启后从最后保存的位置重读", exc)
                 raise
 
-    async def _write(self) -> int:
-        # Taken in one synchronous step, so the states sent hold the effect of every record
-        # acked below (and perhaps of later ones: harmless, as a replay changes nothing).
+    def _take(self) -> tuple:
+        # One synchronous step, so the states sent hold the effect of every record acked after
+        # them (and perhaps of later ones: harmless, as a replay changes nothing).
         writes = self.pipeline.take_writes()
         moved = self.positions.take_moved()
         events, self.events = self.events, []
         dead_letters, self.sends = self.sends, []
+        return writes, moved, events, dead_letters
+
+    async def _write(self, writes, moved, events, dead_letters) -> int:
         states = [(write.table, write.key, write.state, write.partition) for write in writes]
         await self._store_and_send(states, also_wait_for=dead_letters)
         # A position goes only after the states it covers: it is never ahead of them.

@@ -95,3 +95,22 @@ async def _write_fold_fail_and_write_again(settings, records):
         return acked, failed.value, refused.value
     finally:
         await producer.stop()
+
+
+def test_an_evaluation_that_fails_is_logged_as_such_not_as_a_changelog_write(caplog):
+    """Taking the states evaluates them first. A rule pack dividing by zero stopped the worker
+    with "writing changes to the changelog failed", sending its operator to the broker."""
+    class Failing:
+        def take_writes(self):
+            raise ZeroDivisionError("division by zero")
+
+    async def ack(event):
+        raise AssertionError("nothing is acknowledged")
+
+    writer = ChangelogWriter(Failing(), SimpleNamespace(take_moved=dict), {}, ack=ack, producer=lambda: None)
+    with pytest.raises(ZeroDivisionError):
+        asyncio.run(writer.write())
+    assert "evaluating the changes failed" in caplog.text and "规则评估失败" in caplog.text
+    assert "changelog" not in caplog.text
+    with pytest.raises(WriteFailed):  # and nothing more is written, as after a failed write
+        asyncio.run(writer.write())
