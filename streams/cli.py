@@ -414,6 +414,7 @@ def configure_dev(p: argparse.ArgumentParser) -> None:
 
 def run_dev(args) -> int:
     """Embedded default: broker, worker, the SIP example loaded, and the simulator running."""
+    from junheng.cli import read_packs
     from streams.broker import BrokerError, EmbeddedBroker
     from streams.settings import load_settings
 
@@ -435,6 +436,7 @@ def run_dev(args) -> int:
         settings = load_settings({"web_port": args.web_port}, broker=broker.url, producer_max_batch_size=1,
                                  session_timeout=2, data_dir=workdir / "worker", as_of=snapshot.as_of)
         can_listen(settings.web_host, settings.web_port)
+        read_packs(settings.rules)  # a bad pack here, not later in the worker's log
         worker = start_worker_process(settings, workdir / "worker.log")
         url = f"http://127.0.0.1:{settings.web_port}"
         wait_ready(url, worker, timeout=60, log=workdir / "worker.log")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.broker import free_port
+
 EXAMPLES = Path(__file__).parent.parent / "deploy" / "examples"
 
 
@@ -305,6 +307,16 @@ def test_output_to_a_reader_that_leaves_or_a_full_disk(tmp_path):
                              text=True, timeout=60)
     assert run.returncode == 2
     assert run.stderr == "junheng: cannot write the output (No space left on device) / 无法写出结果（磁盘空间不足）\n"
+
+
+def test_dev_refuses_a_rule_pack_before_starting_its_worker(tmp_path):
+    # The worker started and failed in its own log; dev said only that the worker exited.
+    import os
+
+    env = {**os.environ, "JUNHENG_DATA_DIR": str(tmp_path), "JUNHENG_RULES": '["no-such-pack"]'}
+    run = junheng("dev", "--web-port", str(free_port()), env=env)
+    assert run.returncode == 2 and run.stderr.startswith("junheng: rule pack 'no-such-pack' not found"), run.stderr
+    assert not (tmp_path / "worker.log").exists()
 
 
 def test_simulate_refuses_a_snapshot_with_no_school_to_change(tmp_path):
