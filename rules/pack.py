@@ -208,8 +208,9 @@ def load_packs(names: list[str]) -> RulePack:
         raise PackError(f"no rule pack given (built-in: {', '.join(builtin_packs())}) / 未指定规则包")
     merged: dict[str, dict] = {}
     ids = []
+    done: set[str] = set()
     for name in names:
-        ids.append(_merge_into(merged, name, seen=()))
+        ids.append(_merge_into(merged, name, seen=(), done=done))
     rules = []
     for raw in merged.values():
         try:
@@ -226,14 +227,22 @@ def builtin_packs() -> list[str]:
     return sorted(p.stem for p in PACK_DIR.glob("*.yaml"))
 
 
-def _merge_into(merged: dict[str, dict], name: str, seen: tuple[str, ...], extended_by: Path | None = None) -> str:
-    """Merge pack `name` (and what it extends) into `merged`; returns its `pack:` id."""
+def _merge_into(merged: dict[str, dict], name: str, seen: tuple[str, ...], done: set[str],
+                extended_by: Path | None = None) -> str:
+    """Merge pack `name` (and what it extends, unless merged already: `done`) into `merged`;
+    returns its `pack:` id."""
     path = _pack_path(name, extended_by)
     pack = _parsed(path, _pack_text(path, name, extended_by))
     if pack.pack in seen:
         raise PackError(f"rule pack {name}: extends itself through {' → '.join(seen)} / 规则包循环继承")
+    if pack.pack in done:
+        # Merged already as an earlier pack's base: merged again, it would undo what the packs
+        # between changed (`my-district suzhou-sip-2023` brought national G5 back over the
+        # district's tighter one, both extending national-2017).
+        return pack.pack
+    done.add(pack.pack)
     if pack.extends:
-        _merge_into(merged, pack.extends, seen + (pack.pack,), path)
+        _merge_into(merged, pack.extends, seen + (pack.pack,), done, path)
     for entry in pack.rules:
         rule_id = entry.get("id")
         if not isinstance(rule_id, str):

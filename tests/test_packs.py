@@ -45,6 +45,17 @@ def test_an_override_of_one_param_keeps_the_others(tmp_path):
     assert ("G6.small_school", 100_000.0, 130_000.0) in found
 
 
+def test_a_base_two_packs_extend_is_merged_once_so_later_packs_do_not_undo_earlier_ones(tmp_path):
+    # Both extend national-2017; merged again for the second pack, the base brought national
+    # G5 (45/50) back over the first pack's 40/45.
+    tight = write_pack(tmp_path, "  - id: G5\n    threshold: {primary: 40, junior: 45}\n")
+    for names in ([str(tight), "suzhou-sip-2023"], ["suzhou-sip-2023", str(tight)]):
+        pack = load_packs(names)
+        assert pack.by_id("G5").threshold == {"primary": 40, "junior": 45}, names
+        assert pack.by_id("SIP.key_teachers.2025") is not None  # the park's own rules are there
+    assert load_packs(["national-2017", "national-2017"]).rules == load_packs(["national-2017"]).rules
+
+
 # --- params, checked against what each quantity reads ------------------------------------------
 
 @pytest.mark.parametrize("rule,expected", [
