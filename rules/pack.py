@@ -252,12 +252,15 @@ def _merge_into(merged: dict[str, dict], name: str, seen: tuple[str, ...], done:
 
 
 def _overridden(base: dict, entry: dict) -> dict:
-    """A rule with an extending pack's entry over it. Its params merge key by key: a bureau that
-    changes one figure (the funds per pupil) keeps the others it did not mention, which the
-    quantity needs."""
+    """A rule with an extending pack's entry over it. Its params and a threshold by level or kind
+    merge key by key: a bureau that changes one figure (the funds per pupil, the primary class
+    size) keeps the others it did not mention; replaced whole, `threshold: {primary: 40}` on G5
+    silently stopped checking junior classes."""
     rule = {**base, **entry}
-    if isinstance(base.get("params"), dict) and isinstance(entry.get("params"), dict):
-        rule["params"] = {**base["params"], **entry["params"]}
+    for field in ("params", "threshold"):
+        # An empty mapping stays as given, for the rule's check to refuse as the mistake it is.
+        if isinstance(base.get(field), dict) and isinstance(entry.get(field), dict) and entry[field]:
+            rule[field] = {**base[field], **entry[field]}
     return rule
 
 

@@ -45,6 +45,12 @@ def test_an_override_of_one_param_keeps_the_others(tmp_path):
     assert ("G6.small_school", 100_000.0, 130_000.0) in found
 
 
+def test_a_threshold_by_level_given_for_one_level_keeps_the_others(tmp_path):
+    # Replaced whole, G5 with {primary: 40} silently stopped checking junior classes.
+    pack = load_packs([str(write_pack(tmp_path, "  - id: G5\n    threshold: {primary: 40}\n"))])
+    assert pack.by_id("G5").threshold == {"primary": 40, "junior": 50}
+
+
 def test_a_base_two_packs_extend_is_merged_once_so_later_packs_do_not_undo_earlier_ones(tmp_path):
     # Both extend national-2017; merged again for the second pack, the base brought national
     # G5 (45/50) back over the first pack's 40/45.
