@@ -34,7 +34,7 @@ EVALUATE_EVERY = "1m"
 
 def rule_uid(pack: RulePack, rule: Rule) -> str:
     """A fixed uid per pack and rule (Grafana allows at most 40 characters)."""
-    digest = hashlib.sha1(f"{pack.name}/{rule.id}".encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"{pack.config_name}/{rule.id}".encode()).hexdigest()[:12]
     return f"junheng-{digest}"
 
 
@@ -45,7 +45,7 @@ def rule_groups_api(pack: RulePack, windows: Windows) -> list[dict[str, Any]]:
         rules = [r for r in pack.rules if r.scope is scope]
         if not rules:
             continue
-        title = f"{pack.name}-{scope.value}"
+        title = f"{pack.config_name}-{scope.value}"
         group = alerting.RuleGroup(title).folder_uid(FOLDER_UID).interval(seconds(EVALUATE_EVERY))
         for rule in rules:
             group = group.with_rule(_rule(pack, rule, title, windows))

@@ -46,7 +46,7 @@ def pack_rules(pack: RulePack, windows: Windows) -> dict[str, Any]:
     for scope in SCOPE_ORDER:
         rules = [r for r in pack.rules if r.scope is scope]
         if rules:
-            groups.append({"name": f"junheng-{pack.name}-{scope.value}",
+            groups.append({"name": f"junheng-{pack.config_name}-{scope.value}",
                            "rules": [_alerting_rule(r, windows) for r in rules]})
     return {"groups": groups}
 

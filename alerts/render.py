@@ -49,17 +49,10 @@ def render_all(out_root: Path = ROOT) -> list[Path]:
     return [p.relative_to(out_root) for p in written]
 
 
-def pack_file_stem(pack: RulePack) -> str:
-    """The packs' own `pack:` ids joined by `+`, which name their files. Not the packs as they were
-    given: one given by path (`--rules /some/dir/params.yaml`) wrote its rules beside itself, outside
-    the output directory. A pack id is a file name by the pack schema (`[a-z0-9][a-z0-9-]*`)."""
-    return "+".join(pack.ids)
-
-
 def render_prometheus(out_dir: Path, pack: RulePack, windows: Windows, include_common: bool = True) -> list[Path]:
     """Write `packs/<pack ids>.yaml` (the pack's alerts) and `common.yaml` (roll-ups, pipeline alerts)."""
     rules = prometheus_rules.pack_rules(pack, windows)
-    written = [write_yaml(out_dir / "packs" / f"{pack_file_stem(pack)}.yaml", rules)]
+    written = [write_yaml(out_dir / "packs" / f"{pack.config_name}.yaml", rules)]
     if include_common:
         written.append(write_yaml(out_dir / "common.yaml", prometheus_rules.common_rules(windows)))
     return written
@@ -69,7 +62,7 @@ def render_promtool_tests(out_dir: Path, rules_dir: Path, pack: RulePack, window
                           include_common: bool = True) -> list[Path]:
     """Write the promtool unit tests of the rule files in `rules_dir`."""
     rel = Path(os.path.relpath(rules_dir, out_dir))
-    stem = pack_file_stem(pack)
+    stem = pack.config_name
     written = [write_yaml(out_dir / f"{stem}.test.yaml",
                           prometheus_rules.pack_tests(pack, windows, str(rel / "packs" / f"{stem}.yaml")))]
     if include_common:

@@ -189,6 +189,14 @@ class RulePack(BaseModel):
     ids: tuple[str, ...]
     rules: tuple[Rule, ...]
 
+    @property
+    def config_name(self) -> str:
+        """The packs' own ids joined by `+`: what names generated configuration (files, rule
+        groups, Grafana uids), the same however a pack was given. A path did: a pack given by
+        path wrote its rules file beside itself, outside the output directory, and put a `/` in
+        Grafana rule group titles, which the sync sends in URL paths."""
+        return "+".join(self.ids)
+
     def in_force(self, day: dt.date) -> tuple[Rule, ...]:
         """Rules that apply on `day`."""
         return tuple(r for r in self.rules if r.applies_on(day))

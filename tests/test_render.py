@@ -429,6 +429,25 @@ def test_render_names_a_pack_file_by_the_packs_ids_inside_out(tmp_path, monkeypa
     assert written == {"some/dir/params.yaml", "x/params.yaml", f"work/out/packs/{stem}.yaml", "work/out/common.yaml"}
 
 
+def test_a_pack_given_by_path_names_its_config_by_its_id_however_the_path_is_spelt(tmp_path, monkeypatch):
+    # Named by the path, Grafana's rule group titles held a `/` (sent in URL paths by the sync)
+    # and each spelling of the path gave other rule uids: duplicates in Grafana.
+    (tmp_path / "packs").mkdir()
+    (tmp_path / "packs" / "local.yaml").write_text(
+        "pack: local\ntitle_zh: 本地\ntitle_en: local\nextends: national-2017\nrules:\n  - id: G5\n"
+        "    threshold: {primary: 40}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    rendered = []
+    for spelling in ("packs/local.yaml", "./packs/local.yaml", str(tmp_path / "packs" / "local.yaml")):
+        out = tmp_path / f"out{len(rendered)}"
+        assert cli.main(["render", "grafana", "--out", str(out), "--rules", spelling,
+                         "--leads", str(ROOT / EXAMPLE_LEADS)]) == 0
+        rendered.append((out / "provisioning" / "alerting" / "rules.yaml").read_text(encoding="utf-8"))
+    assert rendered[0] == rendered[1] == rendered[2]
+    groups = yaml.safe_load(rendered[0])["groups"]
+    assert {g["name"] for g in groups} == {"local-section", "local-school", "local-district_section", "local-district"}
+
+
 def test_render_alertmanager_and_grafana_from_a_leads_file(tmp_path):
     leads = str(ROOT / EXAMPLE_LEADS)
     assert cli.main(["render", "alertmanager", "--out", str(tmp_path / "am"), "--leads", leads]) == 0
