@@ -11,6 +11,8 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from schemas.loading import yaml_problem
+
 M = TypeVar("M", bound=BaseModel)
 PARSERS = {"YAML": yaml.safe_load, "JSON": json.loads}
 
@@ -37,7 +39,10 @@ def _parse(path: Path, error: type[Exception], name_zh: str, syntax: str):
         raise error(f"{path}: not UTF-8 text (byte {exc.start}) / {name_zh}不是 UTF-8 文本") from None
     except RecursionError:
         raise error(f"{path}: not valid {syntax} (nested too deeply) / {name_zh}不是有效的 {syntax}") from None
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: JSON's syntax errors, a number of thousands of digits
+    except yaml.YAMLError as exc:
+        english, chinese = yaml_problem(exc)
+        raise error(f"{path}: not valid YAML {english} / {name_zh}不是有效的 YAML{chinese}") from None
+    except ValueError as exc:  # JSON's syntax errors, a number of thousands of digits
         raise error(f"{path}: not valid {syntax} ({str(exc).splitlines()[0]}) / {name_zh}不是有效的 {syntax}") from None
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from rules.messages import template_fields
 from rules.quantities import QUANTITIES, Scope
-from schemas.loading import printable
+from schemas.loading import printable, yaml_problem
 from schemas.snapshot import Level, Location, SchoolKind
 
 PACK_DIR = Path(__file__).parent / "packs"
@@ -311,21 +311,12 @@ def _parsed(path: Path, text: str) -> PackFile:
     try:
         return PackFile.model_validate(yaml.safe_load(text))
     except yaml.YAMLError as exc:
-        raise PackError(f"rule pack {where}: not valid YAML{_yaml_problem(exc)}") from None
+        english, chinese = yaml_problem(exc)
+        raise PackError(f"rule pack {where}: not valid YAML {english} / 规则包不是有效的 YAML{chinese}") from None
     except ValidationError as exc:
         raise PackError(_first_error(f"rule pack {where}", exc)) from None
     except RecursionError:  # PyYAML's parser recurses once per level of nesting
         raise PackError(f"rule pack {where}: nested too deeply / 规则包嵌套层级过深") from None
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """Where and what PyYAML found, on one line (its own text spans five to eight)."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
-    if mark is not None and problem:
-        line, column = mark.line + 1, mark.column + 1
-        return printable(f" at line {line}, column {column}: {problem} / 规则包不是有效的 YAML（第 {line} 行第 {column} 列）")
-    return printable(f" ({' '.join(str(exc).split())}) / 规则包不是有效的 YAML")
 
 
 def _first_error(where: str, exc: ValidationError) -> str:

@@ -43,8 +43,11 @@ def parse_snapshot(text: str, where: str = "snapshot", yaml_ok: bool = False) ->
         data = yaml.safe_load(text) if yaml_ok else json.loads(text)
     except RecursionError:
         raise SnapshotError(f"{where}: not valid {syntax} (nested too deeply) / 快照不是有效的 {syntax}") from None
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SnapshotError(f"{where}: not valid {syntax} ({_one_line(str(exc))}) / 快照不是有效的 {syntax}") from None
+    except yaml.YAMLError as exc:
+        english, chinese = yaml_problem(exc)
+        raise SnapshotError(f"{where}: not valid YAML {english} / 快照不是有效的 YAML{chinese}") from None
+    except json.JSONDecodeError as exc:
+        raise SnapshotError(f"{where}: not valid JSON ({exc}) / 快照不是有效的 JSON") from None
     except ValueError:  # Python refuses to read an integer of more than 4,300 digits
         raise SnapshotError(f"{where}: a number too long to read / 快照中有位数过多的数字") from None
     try:
@@ -70,5 +73,13 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
+    """Where and what PyYAML found, on one line (its own text spans five to eight): the English
+    part, and the position in Chinese ("" when PyYAML names none). Shared by every YAML file a
+    user writes: snapshots, rule packs, district leads, alerting windows."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    if mark is not None and problem:
+        line, column = mark.line + 1, mark.column + 1
+        return printable(f"at line {line}, column {column}: {problem}"), f"（第 {line} 行第 {column} 列）"
+    return printable(f"({' '.join(str(exc).split())})"), ""

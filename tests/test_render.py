@@ -551,7 +551,8 @@ def test_a_bad_windows_file_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys
 
 
 @pytest.mark.parametrize("text, says", [
-    ("districts: [", "not valid YAML"),
+    # Its position was left out: only "(while parsing a flow sequence)".
+    ("districts: [", "not valid YAML at line 1, column 13: expected the node content"),
     ("districts: {'320571': 1}", "districts.320571: Input should be a valid dictionary"),
     (None, "cannot read"),
     (b"districts: {}\n# \xff\n", "not UTF-8 text"),
