@@ -3,8 +3,8 @@
 A rule is a record in the manner of DHIS2 validation rules: a quantity observed at a scope (left
 side), a comparison, a threshold (right side), a severity and the dates it applies in. A pack may
 extend another: an entry with a known id changes only the fields it names, and of its `params`
-only the keys it names (that is how a bureau tightens a national rule); an entry with a new id
-adds a rule.
+and a threshold by level or kind only the keys it names (that is how a bureau tightens a national
+rule); an entry with a new id adds a rule.
 """
 
 from __future__ import annotations
