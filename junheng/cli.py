@@ -61,8 +61,16 @@ def _drop_stdout() -> None:
     os.close(devnull)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors (an unknown flag, a choice not offered) in Chinese too."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} / 参数有误，用 {self.prog} -h 查看用法\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="junheng",
         description="义务教育优质均衡发展监测 — monitoring of compulsory education's high-quality balanced development",
     )

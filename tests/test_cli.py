@@ -117,6 +117,8 @@ def test_user_errors_are_one_line_and_exit_2(args, expected):
     (["load", str(EXAMPLES / "suzhou-sip.json"), "--revision", "-1"], "argument --revision: expected a whole number of at least 0"),
     (["simulate", "--count", "-5"], "argument --count: expected a whole number of at least 0: '-5' / 应为不小于 0 的整数"),
     (["simulate", "--rate", "nan"], "junheng: --rate must be a number of events per second from 0.001 to 1,000,000"),
+    # argparse's own errors were English only.
+    (["bench", "--workers", "9"], "invalid choice: 9 (choose from 1, 2, 3, 4, 5, 6, 7, 8) / 参数有误，用 junheng bench -h 查看用法"),
     # OverflowError tracebacks: the pause after the first event, and the progress interval.
     (["simulate", "--rate", "1e-300"], "junheng: --rate must be a number of events per second from 0.001"),
     (["simulate", "--rate", "1e308"], "junheng: --rate must be a number of events per second from 0.001"),
