@@ -108,6 +108,8 @@ def made_dir(path: Path, named_by: str) -> Path:
     variable named it."""
     try:
         path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # mkdir's own word for it, "File exists", reads as no error at all
+        raise UserError(f"{named_by} {path}: a file, not a directory / 该路径是文件，不是目录") from None
     except OSError as exc:
         raise UserError(f"{named_by} {path}: cannot create ({exc.strerror}) / 无法创建目录") from None
     return path

@@ -102,6 +102,7 @@ def test_assess_passing_snapshot_exits_0(tmp_path):
     (["status", "--url", "http://a b/"], "junheng: --url 'http://a b/': not a web address like http://127.0.0.1:6066"),
     # Refused before the run, not after twenty minutes of it.
     (["bench", "--json", "/nonexistent/figures.json"], "junheng: --json /nonexistent/figures.json: cannot write there"),
+    (["bench", "--workdir", "/etc/hostname"], "junheng: --workdir /etc/hostname: a file, not a directory"),
 ])
 def test_user_errors_are_one_line_and_exit_2(args, expected):
     run = junheng(*args)
