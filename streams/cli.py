@@ -202,7 +202,7 @@ def producing(settings, flush_timeout: float):
     """A `Sending` to the events topic; when the block ends every record is acknowledged, or
     UserError: a broker that stops taking records meanwhile is the user's to know about, in one
     line, as soon as a record fails (at the latest `settings.send_timeout` after it was sent)."""
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaError, MessageSizeTooLargeError
 
     producer = make_producer(settings)
     sending = Sending(producer, settings.topic)
@@ -210,6 +210,9 @@ def producing(settings, flush_timeout: float):
         yield sending
         producer.flush(timeout=flush_timeout)
         sending.check()
+    except MessageSizeTooLargeError as exc:  # the producer's own limit: not the broker's doing
+        raise UserError(f"a record is larger than the {MAX_RECORD_BYTES >> 20} MiB one Kafka request carries "
+                        f"({exc}) / 单条记录超过 {MAX_RECORD_BYTES >> 20} MiB 上限") from None
     except KafkaError as exc:
         raise UserError(f"the broker stopped taking events ({exc}); those not acknowledged can be sent "
                         f"again / Kafka 代理不再接收事件，未确认的事件可重新发送") from None
@@ -240,6 +243,9 @@ class Sending:
         self.acknowledged += 1
 
 
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+
 def make_producer(settings):
     """A kafka-python producer with the settings' security (TLS, SASL) applied. A record the
     broker has not acknowledged within `send_timeout` fails: with kafka-python's default of two
@@ -253,7 +259,7 @@ def make_producer(settings):
     # kafka-python retries a request that timed out until the record's own time is up, and
     # refuses a record time shorter than linger + one request's time.
     return KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=10,
-                         max_request_size=64 * 1024 * 1024, acks=1, delivery_timeout_ms=send_ms,
+                         max_request_size=MAX_RECORD_BYTES, acks=1, delivery_timeout_ms=send_ms,
                          request_timeout_ms=max(100, send_ms // 3), **kafka_python_config(settings))
 
 

@@ -267,6 +267,23 @@ except UserError as exc:
     assert "Kafka 代理不再接收事件" in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
+def test_a_record_too_large_to_send_is_not_blamed_on_the_broker(tmp_path):
+    # It read "the broker stopped taking events (MessageSizeTooLargeError …)": the limit is the producer's.
+    from junheng.errors import UserError
+    from streams.broker import EmbeddedBroker
+    from streams.cli import MAX_RECORD_BYTES, broker_ready, producing
+    from streams.settings import Settings
+
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        settings = Settings(broker=broker.url)
+        broker_ready(settings)
+        with pytest.raises(UserError) as refused:
+            with producing(settings, flush_timeout=10) as send:
+                send(b"320571", b"x" * (MAX_RECORD_BYTES + 1))
+    assert str(refused.value).startswith("a record is larger than the 64 MiB one Kafka request carries")
+    assert "单条记录超过 64 MiB 上限" in str(refused.value)
+
+
 def test_simulate_ends_soon_after_its_broker_is_gone(tmp_path):
     """A broker killed under `junheng simulate`: it ends with one line and exit code 2 once a
     record's send timeout is up, and its progress lines count what the broker acknowledged.
