@@ -19,6 +19,8 @@ from pathlib import Path
 from junheng.errors import EXIT_OK, EXIT_VIOLATIONS, UserError
 
 BATCH_EVENTS = 500
+#: The largest request, and so record, load and simulate send (kafka-python's max_request_size).
+MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 
 def at_least(minimum: int, at_most: int | None = None):
@@ -243,9 +245,6 @@ class Sending:
         self.acknowledged += 1
 
 
-MAX_RECORD_BYTES = 64 * 1024 * 1024
-
-
 def make_producer(settings):
     """A kafka-python producer with the settings' security (TLS, SASL) applied. A record the
     broker has not acknowledged within `send_timeout` fails: with kafka-python's default of two
@@ -260,7 +259,7 @@ def make_producer(settings):
     # refuses a record time shorter than linger + one request's time.
     return KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=10,
                          max_request_size=MAX_RECORD_BYTES, acks=1, delivery_timeout_ms=send_ms,
-                         request_timeout_ms=max(100, send_ms // 3), **kafka_python_config(settings))
+                         request_timeout_ms=send_ms // 3, **kafka_python_config(settings))
 
 
 def _close_quietly(producer) -> None:
