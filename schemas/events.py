@@ -17,9 +17,19 @@ import datetime as dt
 from enum import Enum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
 
 from schemas.snapshot import Amount, Count, District, Identifier, Level, Location, Name, School, SchoolKind
+
+
+#: The time of a timestamp sent without an offset: school systems in China keep local time.
+CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+def _with_offset(moment: dt.datetime) -> dt.datetime:
+    # Compared with each other in a batch and against the newest seen: one naive timestamp
+    # among offset ones stopped the agent mid-record (TypeError) and lost the record's events.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA_STANDARD_TIME)
 
 
 class Event(BaseModel):
@@ -29,7 +39,8 @@ class Event(BaseModel):
     event_id: Identifier
     source: Annotated[str, Field(min_length=1, max_length=100)]
     district: Identifier
-    occurred_at: dt.datetime
+    occurred_at: Annotated[dt.datetime, AfterValidator(_with_offset),
+                           Field(description="ISO 8601; without an offset it is China Standard Time (+08:00)")]
     version: Annotated[int, Field(ge=0, le=2**62)]
 
 
@@ -127,6 +138,15 @@ class TeacherRotated(SchoolEvent):
     to_school: Identifier
     year: Annotated[int, Field(ge=2000, le=2100)]
     image: TeacherImage
+
+    @model_validator(mode="after")
+    def _to_another_school(self) -> "TeacherRotated":
+        # Folded, a rotation to the school itself took the teacher out of it and counted a
+        # rotation: five of them left a school with -5 full-time teachers.
+        if self.to_school == self.school:
+            raise ValueError(f"to_school {self.to_school} is the school itself: a rotation goes to another school"
+                             " / 交流轮岗须调往其他学校")
+        return self
 
 
 # --- classes, enrolment, facilities, money -------------------------------------------------------

@@ -147,7 +147,8 @@ def create_app(settings: Settings) -> faust.App:
             if verdict is Verdict.HELD:
                 writer.handled(record)
                 continue
-            result = pipeline.handle(record.value, message.partition)
+            key = record.key.decode("utf-8", "replace") if record.key is not None else ""
+            result = pipeline.handle(record.value, message.partition, key)
             # Sent beside the agent: a send that fails fails the write that waits for it, before
             # the record's position is stored, and is not an error of the agent's (Faust would
             # start the agent again and go on past the record).

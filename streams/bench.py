@@ -332,7 +332,7 @@ def _in_process(result: BenchResult, load, batched, singles, partitions: int) ->
     def fold(records) -> float:
         started = last = time.perf_counter()
         for key, value, _ in records:
-            pipeline.handle(value, zlib.crc32(key.encode()) % partitions)
+            pipeline.handle(value, zlib.crc32(key.encode()) % partitions, key)
             if time.perf_counter() - last >= interval:
                 store()
                 pipeline.flush()

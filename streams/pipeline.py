@@ -122,9 +122,16 @@ class Pipeline:
         self.building = False
         self._sync_lock = asyncio.Lock()
 
-    def handle(self, value: bytes | None, partition: int) -> RecordResult:
-        """Apply one record's events to the tables; return what must go to the dead-letter topic."""
+    def handle(self, value: bytes | None, partition: int, key: str | None = None) -> RecordResult:
+        """Apply one record's events to the tables; return what must go to the dead-letter topic.
+        With `key` (the record's key as text, "" for none: a worker passes it), an event of
+        another district than the key is refused: its district's state is kept in the key's
+        partition, beside the partition where it belongs, and a restart could bring that stale
+        copy back (seen: a school's figures of a year before, after a newer snapshot)."""
         events, dead_letters = decode(value)
+        if key is not None:
+            events, misplaced = _keyed_by_district(events, key, value)
+            dead_letters += misplaced
         for dead in dead_letters:
             self._count(dead.event_type, fold.REJECTED)
         schools: dict[str, fold.State] = {}
@@ -382,6 +389,20 @@ class Pipeline:
         stamp = occurred_at.timestamp()
         if self.health.newest_event_time is None or stamp > self.health.newest_event_time:
             self.health.newest_event_time = stamp
+
+
+def _keyed_by_district(events, key: str, value: bytes | None):
+    """The events of the key's district, and dead letters for the others."""
+    kept, misplaced = [], []
+    for event, original in events:
+        if event.district == key:
+            kept.append((event, original))
+            continue
+        given = f"the record's key {key!r}" if key else "a record without a key"
+        misplaced.append(DeadLetter(
+            f"{given} is not the event's district {event.district!r}: publish with the district id as the key "
+            f"/ 记录键应为事件所属区县代码", original or event.model_dump_json().encode(), event.type))
+    return kept, misplaced
 
 
 def _cause_of(event: ev.Event) -> Callable[[], Cause]:

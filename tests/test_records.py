@@ -1,0 +1,55 @@
+"""Records a worker's pipeline meets from school systems that do not quite follow the contract:
+each event is applied or dead-lettered with its reason, and none stops the record."""
+
+from __future__ import annotations
+
+import json
+
+from junheng.examples import rural_county
+from pipelines import loaded
+from streams.simulate import Simulator
+
+COUNTY = rural_county()
+
+
+def _batch(events: list[dict]) -> bytes:
+    return json.dumps({"events": events}, ensure_ascii=False).encode()
+
+
+def _changes(count: int, seed: int = 5) -> list[dict]:
+    sim = Simulator(COUNTY, seed=seed)
+    return [json.loads(sim.next_event().model_dump_json()) for _ in range(count)]
+
+
+def test_a_batch_mixing_timestamps_with_and_without_an_offset_is_applied_whole():
+    # A TypeError comparing the two stopped the agent mid-record: the events folded before it
+    # were not written, the ones after it neither applied nor dead-lettered.
+    events = _changes(3)
+    events[1]["occurred_at"] = events[1]["occurred_at"][:19]  # "2026-09-02T08:00:37", local time
+    pipeline = loaded(COUNTY)
+    result = pipeline.handle(_batch(events), 0, key=COUNTY.districts[0].id)
+    assert result.applied == 3 and result.dead_letters == []
+
+
+def test_an_event_of_another_district_than_its_key_is_dead_lettered():
+    # Folded into the key's partition, a school's state had a second, stale copy there, which a
+    # restart brought back over the newer one.
+    event = _changes(1)[0]
+    pipeline = loaded(COUNTY)
+    for key, says in (("110101", "the record's key '110101' is not the event's district '431299'"),
+                      ("", "a record without a key is not the event's district '431299'")):
+        result = pipeline.handle(json.dumps(event).encode(), 0, key=key)
+        assert result.applied == 0 and [d.reason.split(":")[0] for d in result.dead_letters] == [says]
+        assert result.dead_letters[0].original == json.dumps(event).encode()
+    assert pipeline.handle(json.dumps(event).encode(), 0, key="431299").applied == 1
+
+
+def test_a_rotation_to_the_school_itself_is_dead_lettered():
+    # Applied, each took a teacher out of the school and counted a rotation.
+    rotation = next(e for e in _changes(400) if e["type"] == "teacher.rotated")
+    rotation["to_school"] = rotation["school"]
+    pipeline = loaded(COUNTY)
+    before = pipeline.school(rotation["school"])["sums"]
+    result = pipeline.handle(json.dumps(rotation).encode(), 0, key=rotation["district"])
+    assert result.applied == 0 and "a rotation goes to another school" in result.dead_letters[0].reason
+    assert pipeline.school(rotation["school"])["sums"] == before
