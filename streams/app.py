@@ -29,7 +29,7 @@ from streams.freezing import Freezer
 from streams.heap import HeapTrimmer
 from streams.live import LiveAssessment
 from streams.pauses import CollectorPauses
-from streams.pipeline import MAX_RECORD_BYTES, Pipeline
+from streams.pipeline import MAX_RECORD_BYTES, DeadLetter, Pipeline, RecordResult
 from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.stall import watch as watch_broker
@@ -148,7 +148,14 @@ def create_app(settings: Settings) -> faust.App:
                 writer.handled(record)
                 continue
             key = record.key.decode("utf-8", "replace") if record.key is not None else ""
-            result = pipeline.handle(record.value, message.partition, key)
+            try:
+                result = pipeline.handle(record.value, message.partition, key)
+            except Exception as exc:
+                # A fault of the worker's own must not lose the record: Faust would start the
+                # agent again past it (a batch mixing time zones did, before fb8275c).
+                app.log.exception("folding a record failed; it goes to the dead-letter topic / 记录处理失败，已转入死信")
+                result = RecordResult([DeadLetter(f"the worker failed to fold this record ({exc!r}) / 工作进程处理该记录失败",
+                                                  record.value or b"")])
             # Sent beside the agent: a send that fails fails the write that waits for it, before
             # the record's position is stored, and is not an error of the agent's (Faust would
             # start the agent again and go on past the record).
