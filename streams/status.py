@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -47,6 +48,12 @@ def merge_reports(reports: list[Report]) -> Report:
     """One report from the workers' reports; each district lives on exactly one worker."""
     if not reports:
         raise UserError("no worker answered / 没有工作进程应答")
+    held = Counter(d.id for r in reports for d in r.districts)
+    twice = sorted(d for d, times in held.items() if times > 1)
+    if twice:
+        # Merged, they counted every violation twice (one worker given as 127.0.0.1 and localhost).
+        raise UserError(f"districts {', '.join(twice[:5])}{' …' if len(twice) > 5 else ''} answered by two --url: the "
+                        f"same worker given twice? / 同一区县由两个地址返回，是否重复指定了同一工作进程")
     first = reports[0]
 
     # Stable sorts keep each worker's own rule order within a place; districts never overlap.

@@ -149,6 +149,10 @@ def test_status_refuses_a_district_no_worker_holds_and_names_an_http_error(worke
     assert run.returncode == 2, run.stdout
     assert run.stderr.startswith("junheng: --district 43129: no worker holds it"), run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    # The same worker twice (as 127.0.0.1 and localhost in the helper's run): every violation counted twice.
+    run = subprocess.run([sys.executable, "-m", "junheng", "status", "--url", worker.url, "--url", worker.url],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "answered by two --url: the same worker given twice?" in run.stderr, run.stderr
     # The worker answered 404 here: "not reachable (Not Found)" sent the user looking for a network fault.
     run = subprocess.run([sys.executable, "-m", "junheng", "status", "--url", worker.url + "/junheng"],
                          capture_output=True, text=True, timeout=60)
