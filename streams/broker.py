@@ -91,7 +91,7 @@ def wait_for_broker(servers: list[str], timeout: float, process: subprocess.Pope
         except Exception as exc:  # kafka-python raises several kinds while the broker comes up
             last = exc
             time.sleep(0.1)
-    raise BrokerError(f"no Kafka broker answers at {','.join(servers)} within {timeout:.0f} s ({last}) / 无法连接 Kafka 代理")
+    raise BrokerError(f"no Kafka broker answers at {','.join(servers)} within {timeout:g} s ({last}) / 无法连接 Kafka 代理")
 
 
 def declare_topics(servers: list[str], names: dict[str, tuple[int, dict[str, str]]],

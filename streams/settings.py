@@ -22,7 +22,8 @@ ENV_PREFIX = "JUNHENG_"
 class Settings(BaseSettings):
     """Everything a worker, a loader or the simulator needs to find the broker and each other."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    # No NaN or infinity for any number: NaN passed `gt=0`, and was then told "should be ≤ 10".
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", allow_inf_nan=False)
 
     broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap URL, kafka://host:port[;host:port]")
     app_id: str = Field("junheng", pattern=r"^[A-Za-z0-9._-]+$")
@@ -83,6 +84,12 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: Path | None = None
     kafka_ssl_check_hostname: bool = True
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value):
+        # Logging's own names are upper case: JUNHENG_LOG_LEVEL=DEBUG was refused.
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("broker")
     @classmethod
     def _broker_url(cls, value: str) -> str:
@@ -137,7 +144,7 @@ _SHOULD_ZH = {
     "greater_than": "应大于 {gt}", "greater_than_equal": "应不小于 {ge}",
     "less_than": "应小于 {lt}", "less_than_equal": "应不大于 {le}",
     "int_parsing": "应为整数", "int_type": "应为整数", "int_from_float": "应为整数",
-    "float_parsing": "应为数字", "float_type": "应为数字",
+    "float_parsing": "应为数字", "float_type": "应为数字", "finite_number": "应为有限数值",
     "bool_parsing": "应为 true 或 false", "bool_type": "应为 true 或 false",
     "literal_error": "应为以下之一：{expected}",
     "too_short": "应至少有 {min_length} 项",

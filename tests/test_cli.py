@@ -365,6 +365,9 @@ def test_example_command_writes_the_checked_in_example(tmp_path):
     ({"JUNHENG_RULES": "national-2017"}, [], 'JUNHENG_RULES=\'national-2017\': not valid JSON; a list is written '
                                              'like ["national-2017"] / 环境变量 JUNHENG_RULES 应为 JSON'),
     ({}, ["--partitions", "0"], "--partitions 0: Input should be greater than or equal to 1 / 参数 --partitions 应不小于 1"),
+    # NaN passed `gt=0` and was then said to be above 10.
+    ({"JUNHENG_EVALUATE_INTERVAL": "nan"}, [],
+     "JUNHENG_EVALUATE_INTERVAL='nan': Input should be a finite number / 环境变量 JUNHENG_EVALUATE_INTERVAL 应为有限数值"),
     # The flag wins over the variable, and the message names the flag.
     ({"JUNHENG_AS_OF": "2023-09-01"}, ["--as-of", "2023-02-30"], "--as-of '2023-02-30': Input should be a valid date"),
     ({"JUNHENG_KAFKA_SECURITY_PROTOCOL": "SSL", "JUNHENG_KAFKA_SASL_PASSWORD": "hunter2"}, [],
@@ -377,6 +380,13 @@ def test_a_bad_setting_names_its_flag_or_variable_in_both_languages(env, flags, 
     assert run.returncode == 2
     assert run.stderr.startswith(f"junheng: {expected}") and run.stderr.count("\n") == 1
     assert "hunter2" not in run.stderr
+
+
+def test_a_log_level_in_upper_case_is_taken():
+    # Logging's own spelling, DEBUG, was refused.
+    from streams.settings import Settings
+
+    assert Settings(log_level="DEBUG").log_level == "debug"
 
 
 def test_a_bad_password_value_is_not_echoed():
