@@ -81,12 +81,13 @@ def _decode_each(value: bytes) -> tuple[list[tuple[ev.Event, bytes | None]], lis
     if not is_batch:
         event, dead = _one(doc, value)
         return ([(event, value)] if event else []), ([dead] if dead else [])
+    limit = ev.Batch.model_fields["events"].metadata[0].max_length
+    if len(doc["events"]) > limit:
+        # Folded one by one here, a batch past the limit held the event loop for seconds.
+        return [], [DeadLetter(f"a batch of {len(doc['events']):,} events; at most {limit:,} / 批量事件过多", value)]
     events, dead_letters = [], []
     for item in doc["events"]:
-        try:
-            original = json.dumps(item, ensure_ascii=False).encode()
-        except (ValueError, RecursionError):
-            original = b""
+        original = _item_bytes(item)
         event, dead = _one(item, original)
         if event:
             events.append((event, None))
@@ -389,6 +390,19 @@ class Pipeline:
         stamp = occurred_at.timestamp()
         if self.health.newest_event_time is None or stamp > self.health.newest_event_time:
             self.health.newest_event_time = stamp
+
+
+def _item_bytes(item) -> bytes:
+    """A batch item as JSON text for its dead letter; with `\\u` escapes when it holds what
+    UTF-8 cannot encode (a lone surrogate: its dead letter was empty)."""
+    for ascii_only in (False, True):
+        try:
+            return json.dumps(item, ensure_ascii=ascii_only).encode()
+        except UnicodeEncodeError:
+            continue
+        except (ValueError, RecursionError):
+            break
+    return b""
 
 
 def _keyed_by_district(events, key: str, value: bytes | None):

@@ -53,3 +53,22 @@ def test_a_rotation_to_the_school_itself_is_dead_lettered():
     result = pipeline.handle(json.dumps(rotation).encode(), 0, key=rotation["district"])
     assert result.applied == 0 and "a rotation goes to another school" in result.dead_letters[0].reason
     assert pipeline.school(rotation["school"])["sums"] == before
+
+
+def test_a_batch_item_utf8_cannot_encode_keeps_its_bytes_in_its_dead_letter():
+    # A lone surrogate: the item's dead letter was empty, so nothing of it was left to look at.
+    event = _changes(1)[0]
+    event["source"] = "\ud800"
+    pipeline = loaded(COUNTY)
+    result = pipeline.handle(json.dumps({"events": [event]}).encode(), 0, key="431299")
+    assert result.applied == 0 and len(result.dead_letters) == 1
+    assert b"\\ud800" in result.dead_letters[0].original and event["event_id"].encode() in result.dead_letters[0].original
+
+
+def test_a_batch_past_the_limit_is_dead_lettered_whole():
+    # Folded one by one, 100,001 events held the worker's event loop for 4.6 s.
+    value = json.dumps({"events": [{}] * 100_001}).encode()
+    result = loaded(COUNTY).handle(value, 0, key="431299")
+    assert result.applied == 0 and [d.reason for d in result.dead_letters] == [
+        "a batch of 100,001 events; at most 100,000 / 批量事件过多"]
+    assert result.dead_letters[0].original == value
