@@ -35,7 +35,7 @@ from streams.settings import Settings
 from streams.stall import watch as watch_broker
 from streams.positions import Positions, Verdict
 from streams.report_json import report_json_in_steps
-from streams.writer import ChangelogWriter
+from streams.writer import ChangelogWriter, Letter
 
 JSON = faust.Schema(key_serializer="raw", value_serializer="json")
 
@@ -106,8 +106,6 @@ def create_app(settings: Settings) -> faust.App:
     app = faust_app(settings)
     events = app.topic(settings.topic, partitions=settings.partitions, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
-    dead_letters = app.topic(settings.dead_letter_topic, partitions=settings.partitions, key_type=bytes,
-                             value_type=bytes, key_serializer="raw", value_serializer="raw")
     schools = app.Table("schools", partitions=settings.partitions, default=None, schema=JSON)
     districts = app.Table("districts", partitions=settings.partitions, default=None, schema=JSON)
     positions_table = app.Table("positions", partitions=settings.partitions, default=None, schema=JSON)
@@ -156,23 +154,20 @@ def create_app(settings: Settings) -> faust.App:
                 app.log.exception("folding a record failed; it goes to the dead-letter topic / 记录处理失败，已转入死信")
                 result = RecordResult([DeadLetter(f"the worker failed to fold this record ({exc!r}) / 工作进程处理该记录失败",
                                                   record.value or b"")])
-            # Sent beside the agent: a send that fails fails the write that waits for it, before
-            # the record's position is stored, and is not an error of the agent's (Faust would
-            # start the agent again and go on past the record).
-            sends = [left_going(asyncio.ensure_future(dead_lettered(record, dead))) for dead in result.dead_letters]
-            writer.handled(record, sends)
+            # Sent by the next write: a dead letter that fails fails that write, before the
+            # record's position is stored, and is not an error of the agent's (Faust would start
+            # the agent again and go on past the record).
+            writer.handled(record, [dead_letter(record, dead) for dead in result.dead_letters])
             if writer.full():  # back-pressure: otherwise the writer's own timer writes
                 await writer.write()
 
-    async def dead_lettered(record, dead) -> None:
-        """Send a dead letter and wait for the broker's acknowledgement."""
+    def dead_letter(record, dead) -> Letter:
         message = record.message
-        sent = await dead_letters.send(key=record.key, value=dead.original, headers=[
+        return Letter(settings.dead_letter_topic, record.key, dead.original, (
             ("junheng-reason", dead.reason.encode()),
             ("junheng-event-type", dead.event_type.encode()),
             ("junheng-source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
-        ])
-        await sent
+        ))
 
     async def seek(tp, offset: int) -> None:
         # In the consumer's own thread; and Faust drops a delivered record whose offset is below

@@ -8,8 +8,8 @@ and the change was lost for good (the two-worker test caught it about one run in
 
 So the worker consumes without automatic acks and writes through this class: every state changed
 since the last write is stored and sent to its changelog partition once (in record batches built
-here, streams/batches.py, not through Faust's per-record `Topic.send`), the broker's
-acknowledgement of every one of those records (and of any dead letter) is awaited, then the
+here, streams/batches.py, not through Faust's per-record `Topic.send`) with the dead letters of
+the records folded since, the broker's acknowledgement of every one of those is awaited, then the
 partitions' positions (streams/positions.py) are written the same way, and only then are the
 records acknowledged, which is what lets Faust commit their offsets. A crash before that point
 replays the records, and the fold ignores what it has already seen.
@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -45,6 +46,17 @@ class WriteFailed(Exception):
     """A write asked for after an earlier one failed."""
 
 
+@dataclass(frozen=True)
+class Letter:
+    """A record for a topic that is not a changelog (a dead letter), sent with the next write
+    to the partition the producer's partitioner gives its key."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
 class ChangelogWriter:
     """Writes a pipeline's changed states to Faust tables and acks the records behind them."""
 
@@ -59,15 +71,15 @@ class ChangelogWriter:
         self.max_pending = max_pending
         self.lock = asyncio.Lock()
         self.events: list[EventT] = []
-        self.sends: list[Awaitable[Any]] = []
+        self.letters: list[Letter] = []
         self.latest: dict[int, EventT] = {}
         #: The error of the write that failed, after which nothing more is written.
         self.failed: Exception | None = None
 
-    def handled(self, event: EventT, sends: list[Awaitable[Any]] = ()) -> None:
-        """Note a record the pipeline has folded, and the sends (dead letters) it caused."""
+    def handled(self, event: EventT, letters: Sequence[Letter] = ()) -> None:
+        """Note a record the pipeline has folded, and the dead letters it caused."""
         self.events.append(event)
-        self.sends.extend(sends)
+        self.letters.extend(letters)
         self.latest[event.message.partition] = event
 
     def full(self) -> bool:
@@ -107,19 +119,20 @@ class ChangelogWriter:
         writes = self.pipeline.take_writes()
         moved = self.positions.take_moved()
         events, self.events = self.events, []
-        dead_letters, self.sends = self.sends, []
-        return writes, moved, events, dead_letters
+        letters, self.letters = self.letters, []
+        return writes, moved, events, letters
 
-    async def _write(self, writes, moved, events, dead_letters) -> int:
+    async def _write(self, writes, moved, events, letters) -> int:
         states = [(write.table, write.key, write.state, write.partition) for write in writes]
-        await self._store_and_send(states, also_wait_for=dead_letters)
+        # A dead letter that fails fails the write: its record is not acked, and is read again.
+        await self._store_and_send(states, letters)
         # A position goes only after the states it covers: it is never ahead of them.
         await self._store_and_send([("positions", str(p), {"next": offset}, p) for p, offset in moved.items()])
         for event in events:
             await self.ack(event)
         return len(writes)
 
-    async def _store_and_send(self, items, also_wait_for=()) -> None:
+    async def _store_and_send(self, items, letters: Sequence[Letter] = ()) -> None:
         payloads = [orjson.dumps(value) for _, _, value, _ in items]
         for name, key, value, partition in items:
             with self._current(partition):
@@ -128,9 +141,13 @@ class ChangelogWriter:
         # Each key as the table's key serializer writes it, for its recovery to read.
         records = [(topics[name], partition, self._key_bytes(name, key), payload)
                    for (name, key, _, partition), payload in zip(items, payloads)]
-        last, *_ = await asyncio.gather(send_in_batches(self.producer(), records), *also_wait_for)
+        producer = self.producer()
+        records += await _addressed(producer, letters)
+        last = await send_in_batches(producer, records)
         table_of = {topic: self.tables[name] for name, topic in topics.items()}
         for (topic, partition), offset in last.items():
+            if topic not in table_of:  # a dead letter's
+                continue
             # What Faust's own changelog callback did: the RocksDB store keeps the offset its
             # data covers, and recovery at a start reads the changelog from there on.
             table_of[topic].data.set_persisted_offset(TP(topic, partition), offset)
@@ -149,3 +166,13 @@ class ChangelogWriter:
             yield
         finally:
             _current_event.reset(token)
+
+
+async def _addressed(producer: AIOKafkaProducer, letters: Sequence[Letter]) -> list[tuple]:
+    """`letters` as records for `send_in_batches`, each to the partition `producer.send` would
+    have chosen for its key (the partitioner sees every partition, as for a keyed record)."""
+    partitions: dict[str, list[int]] = {}
+    for topic in {letter.topic for letter in letters}:
+        partitions[topic] = sorted(await producer.partitions_for(topic))
+    return [(letter.topic, producer._partitioner(letter.key, partitions[letter.topic], partitions[letter.topic]),
+             letter.key, letter.value, letter.headers) for letter in letters]

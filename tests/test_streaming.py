@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -129,6 +131,80 @@ def test_bad_events_go_to_the_dead_letter_topic_and_the_worker_carries_on(worker
     assert 'junheng_events_total{outcome="rejected",type="enrolment.reported"} 1.0' in metrics
     assert 'junheng_events_total{outcome="rejected",type="budget.set"} 1.0' in metrics
     assert f'outcome="applied",type="{good.type}"' in metrics
+
+
+def test_many_dead_letters_of_one_batch_record_arrive_in_order_and_writes_go_on(worker):
+    """Sent concurrently, the dead letters of one record waited for each other's batches: 3,000
+    took a minute, and no write completed (nor was any record acked) until they all had."""
+    settings = worker.settings
+    loaded = snapshot_events(SIP)
+    handled = worker.events_handled()
+    publish(settings, loaded)
+    worker.wait_handled(handled + len(loaded))
+    count = 5000
+    rejected = [json.dumps({"type": "budget.set", "event_id": f"e-many-{n}", "source": "t", "district": "320571",
+                            "school": "320571-999", "occurred_at": "2026-09-02T08:00:00Z", "version": 1,
+                            "fiscal_year": 2026, "public_funds_budget_cny": float(n)}) for n in range(count)]
+    good = Simulator(SIP, seed=41).next_event()
+    before = _end_offsets(settings, settings.topic)
+    send_records(settings, [("320571", ('{"events":[' + ",".join(rejected) + "]}").encode()),
+                            ("320571", good.model_dump_json().encode())])
+    after = _end_offsets(settings, settings.topic)
+    [(partition, batch_offset)] = [(p, before[p]) for p in after if after[p] != before[p]]
+    assert after[partition] == batch_offset + 2
+
+    source = f"{settings.topic}/{partition}/{batch_offset}".encode()
+    letters = _read_until(settings, settings.dead_letter_topic,
+                          lambda records: sum(dict(r.headers)["junheng-source"] == source for r in records) >= count)
+    mine = [r for r in letters if dict(r.headers)["junheng-source"] == source]
+    assert [json.loads(r.value)["event_id"] for r in mine] == [f"e-many-{n}" for n in range(count)]
+    assert all(dict(r.headers)["junheng-reason"].decode().startswith("unknown school 320571-999") for r in mine)
+    # Each where Faust's keyed send put it: by the key, as the source record.
+    assert {r.partition for r in mine} == {partition} and {r.key for r in mine} == {b"320571"}
+    # The write after them stored the position past the good event: it, and the batch, are acked.
+    key = f'"{partition}"'.encode()
+    _read_until(settings, f"{settings.app_id}-positions-changelog",
+                lambda records: any(r.key == key and json.loads(r.value)["next"] == batch_offset + 2 for r in records))
+    assert f'outcome="applied",type="{good.type}"' in worker.metrics()
+
+
+def _end_offsets(settings, topic: str) -> dict[int, int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def ends():
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            return {tp.partition: offset for tp, offset in (await consumer.end_offsets(tps)).items()}
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(ends())
+
+
+def _read_until(settings, topic: str, done, timeout: float = 60) -> list:
+    """The records of `topic` from its start, read until `done(records)` holds (or the test fails)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def read():
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()])
+            found: list = []
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    found.extend(records)
+                if done(found):
+                    return found
+            raise AssertionError(f"{topic}: not found within {timeout:.0f} s among {len(found)} records")
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
 
 
 def test_status_command_prints_the_live_report(worker):
