@@ -119,7 +119,7 @@ def create_app(settings: Settings) -> faust.App:
                              # Faust's own aiokafka producer, once the worker has started it.
                              ack=None, producer=lambda: app.producer._ensure_producer())
     freezer = Freezer(settings.full_collection_interval)
-    source = _WorkerSource(app, settings, pipeline, freezer)
+    source = _WorkerSource(app, settings, pipeline, freezer, positions)
     watch_broker(app, settings, pipeline.health)
     # A render that outlasts a round (a scrape's, left going after its answer, or one ahead) may
     # meet a build of gained partitions; it waits for the build to end.
@@ -384,8 +384,10 @@ def _owned(app: faust.App, settings: Settings) -> dict:
 class _WorkerSource:
     """The metrics source of one worker: reports of the partitions it owns now."""
 
-    def __init__(self, app: faust.App, settings: Settings, pipeline: Pipeline, freezer: Freezer):
+    def __init__(self, app: faust.App, settings: Settings, pipeline: Pipeline, freezer: Freezer,
+                 positions: Positions):
         self.app, self.settings, self.pipeline, self.freezer = app, settings, pipeline, freezer
+        self.positions = positions
 
     def owned(self) -> frozenset[int]:
         try:
@@ -409,15 +411,26 @@ class _WorkerSource:
         return health
 
     def _lag(self) -> dict[tuple[str, int], int]:
+        """Per owned partition, the records between its end and the next one its state needs.
+
+        Not from Faust's offset of the last record read alone: a worker restarted with nothing
+        new to read has read none, and counting from 0 reported the whole partition (a week of
+        records) as lag, enough for JunhengConsumerLagHigh, until the partition's next record.
+        A partition whose position is not known yet (between a rebalance and the resume from
+        the stored positions, with no record read) has no sample rather than a made-up one."""
         lag = {}
         try:
             consumer = self.app.consumer
-            for tp in _owned(self.app, self.settings).values():
+            resumed = self.positions.generation == self.app.consumer_generation_id
+            for partition, tp in _owned(self.app, self.settings).items():
                 end = consumer.highwater(tp)
                 # Faust keeps the offset of the last record read per partition, without an API.
-                position = consumer._read_offset.get(tp)
-                if end is not None:
-                    lag[(tp.topic, tp.partition)] = max(0, end - (position + 1 if position is not None else 0))
+                read = consumer._read_offset.get(tp)
+                position = self.positions.next.get(partition) if resumed else None
+                if position is None and read is not None:
+                    position = read + 1
+                if end is not None and position is not None:
+                    lag[(tp.topic, tp.partition)] = max(0, end - position)
         except Exception:  # lag is best effort while partitions move
             return lag
         return lag

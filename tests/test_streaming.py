@@ -13,7 +13,7 @@ import time
 import pytest
 
 from junheng.examples import rural_county, suzhou_sip
-from kafka_env import EmbeddedBroker, Worker, publish, read_topic, send_records, worker_settings
+from kafka_env import EmbeddedBroker, Worker, metric_samples, publish, read_topic, send_records, worker_settings
 from rules.evaluate import assess
 from rules.pack import load_packs
 from schemas.report import Report
@@ -270,6 +270,29 @@ def test_rocksdb_store_keeps_state_across_a_restart(broker, tmp_path):
         assert second.report() == before
         assert without_causes(before) == without_causes(expected_for(RURAL))
         assert all(v["cause"]["type"] in ("school.snapshot", "district.snapshot") for v in before["violations"])
+    finally:
+        second.stop()
+
+
+def test_a_worker_restarted_with_nothing_new_to_read_reports_no_consumer_lag(broker, tmp_path):
+    """After a clean stop and a restart, the lag counted from offset 0 (no record read yet):
+    every record of each partition, a week of them on a real topic, until the next arrived."""
+    settings = worker_settings(broker, tmp_path, SIP.as_of, app_id="junheng-lag", topic="lag.events",
+                               dead_letter_topic="lag.dead-letter")
+    first = Worker(settings, tmp_path / "first.log").ready()
+    try:
+        loaded = snapshot_events(SIP) + snapshot_events(RURAL)
+        # One event a record, so that the partitions hold many records.
+        send_records(settings, [(e.district, e.model_dump_json().encode()) for e in loaded])
+        first.wait_handled(len(loaded))
+    finally:
+        first.stop()
+    assert first.process.returncode == 0
+    second = Worker(settings, tmp_path / "second.log").ready()
+    try:
+        lag = metric_samples(second.metrics(), "junheng_consumer_lag")
+        assert len(lag) == settings.partitions and set(lag.values()) == {0.0}, lag
+        assert second.events_handled() == 0  # nothing was read again
     finally:
         second.stop()
 
