@@ -16,6 +16,8 @@ from collections.abc import Iterable
 import faust
 from aiohttp import web
 from faust.web import Request, Response, View
+from faust.web import drivers as web_drivers
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from alerts.metrics import MetricsText
 from junheng.turns import left_going
@@ -47,6 +49,18 @@ DAY_MS = 24 * 3600 * 1000
 SEND_PIECE_BYTES = 1 << 20
 
 
+class OwnPagesWeb(AiohttpWeb):
+    """Faust's aiohttp server, serving the pages the app registers and none of Faust's own."""
+
+    # Faust's settings for its pages (web_tables_enabled, ...) yield to environment variables
+    # (APP_WEB_TABLES_ENABLED, ...) that a worker inherits, and its index at / ({"status": "OK"})
+    # has no setting at all: the driver lists none of them.
+    default_blueprints = debug_blueprints = optional_blueprints = production_blueprints = ()
+
+
+web_drivers.DRIVERS["junheng"] = f"{__name__}:OwnPagesWeb"
+
+
 def topic_partitions(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     """Every topic the worker uses, with its partition count and config, to declare before
     starting. Changelogs are compacted: they hold the state, one record per school or district.
@@ -76,6 +90,16 @@ def faust_app(settings: Settings) -> faust.App:
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
+        # Faust's own pages would show a school's whole state (/table/schools/<id>/), the
+        # cluster's layout (/router/), its sensors and service graph: the worker serves the pages
+        # the app registers (/metrics, /report, /ready) and nothing else (SECURITY.md). The
+        # settings say so; the driver makes it hold whatever Faust's environment variables say.
+        web="junheng://",
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         topic_allow_declare=True,
