@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 from collections.abc import Iterable
 
@@ -38,6 +39,8 @@ from streams.stall import watch as watch_broker
 from streams.positions import Positions, Verdict
 from streams.report_json import report_json_in_steps
 from streams.writer import ChangelogWriter, Letter
+
+log = logging.getLogger(__name__)
 
 JSON = faust.Schema(key_serializer="raw", value_serializer="json")
 
@@ -386,17 +389,23 @@ async def _sent(request: Request, parts: Iterable[bytes], length: int, content_t
                **({"Content-Encoding": encoding} if encoding else {})}
     response = web.StreamResponse(headers=headers)
     response.content_length = length
-    await response.prepare(request)
-    piece: list[bytes] = []
-    size = 0
-    for part in parts:
-        piece.append(part)
-        size += len(part)
-        if size >= SEND_PIECE_BYTES:
-            await response.write(b"".join(piece))
-            piece, size = [], 0
-    await response.write(b"".join(piece))
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        piece: list[bytes] = []
+        size = 0
+        for part in parts:
+            piece.append(part)
+            size += len(part)
+            if size >= SEND_PIECE_BYTES:
+                await response.write(b"".join(piece))
+                piece, size = [], 0
+        await response.write(b"".join(piece))
+        await response.write_eof()
+    except ConnectionError as exc:
+        # The client left (Prometheus at its scrape timeout, say): not the worker's error, and
+        # raised to aiohttp it is logged as one, with its traceback. aiohttp closes the
+        # connection when it finds it gone.
+        log.info("%s left before the end of %s (%s)", request.remote, request.path, exc)
     return response
 
 

@@ -1,14 +1,16 @@
-"""A real worker's web server: the pages it serves."""
+"""A real worker's web server: the pages it serves, and clients that leave early."""
 
 from __future__ import annotations
 
+import socket
+import struct
 import urllib.error
 import urllib.request
 
 import pytest
 
 from junheng.examples import suzhou_sip
-from kafka_env import EmbeddedBroker, Worker, publish, worker_settings
+from kafka_env import EmbeddedBroker, Worker, county_fleet, publish, wait_until, worker_settings
 from streams.load import snapshot_events
 
 SIP = suzhou_sip()
@@ -46,6 +48,10 @@ def status_of(url: str) -> int:
         return exc.code
 
 
+def log_since(worker: Worker, offset: int) -> str:
+    return worker.log.read_bytes()[offset:].decode(errors="replace")
+
+
 def test_only_junhengs_own_pages_are_served(worker):
     school, district = SIP.schools[0].id, SIP.districts[0].id
     # Faust's: its index, a table's keys and values (a school's whole state), which worker holds
@@ -57,3 +63,27 @@ def test_only_junhengs_own_pages_are_served(worker):
     assert status_of(f"{worker.url}/metrics") == 200
     assert status_of(f"{worker.url}/report?district={district}") == 200
     assert status_of(f"{worker.url}/ready") == 200
+
+
+def test_a_client_that_leaves_during_metrics_is_not_logged_as_an_error(worker):
+    # A body larger than what the kernel's send buffer takes at once (up to 4 MiB on loopback):
+    # a smaller one is written whole before the client leaves, and nothing fails.
+    fleet = [event for county in county_fleet(180) for event in snapshot_events(county)]
+    handled = worker.events_handled()
+    publish(worker.settings, fleet)
+    worker.wait_handled(handled + len(fleet), timeout=120)
+    assert len(worker.metrics()) > 6_000_000
+    start = worker.log.stat().st_size
+    for _ in range(3):
+        # Prometheus at its scrape timeout: no gzip, a little read, then gone (RST on close).
+        client = socket.create_connection(("127.0.0.1", worker.settings.web_port), timeout=10)
+        client.sendall(b"GET /metrics HTTP/1.1\r\nHost: worker\r\n\r\n")
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+    wait_until(lambda: log_since(worker, start).count("left before the end of /metrics") == 3
+               or "Traceback" in log_since(worker, start), timeout=30, what="the worker noting the clients gone")
+    log = log_since(worker, start)
+    assert "Traceback" not in log and "[ERROR]" not in log, log[:3000]
+    assert log.count("127.0.0.1 left before the end of /metrics") == 3
+    assert status_of(f"{worker.url}/metrics") == 200
