@@ -16,6 +16,8 @@ from collections.abc import Iterable
 
 import faust
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.log import server_logger
 from faust.web import Request, Response, View
 from faust.web import drivers as web_drivers
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
@@ -62,6 +64,28 @@ class OwnPagesWeb(AiohttpWeb):
 
 
 web_drivers.DRIVERS["junheng"] = f"{__name__}:OwnPagesWeb"
+
+
+class _MalformedRequestsQuietly(logging.Filter):
+    """aiohttp's server logs a request it cannot parse (a request line over its 8190 bytes, a
+    bad header) with its traceback at ERROR. The client has its 400 and the reason: the worker is
+    not at fault, so one INFO line without the traceback says it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        if not server_logger.isEnabledFor(logging.INFO):
+            return False
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        record.msg, record.args = "a malformed request from %s was answered %s: %s", (
+            remote, exc.code, str(exc.message).partition("\n")[0][:200])
+        record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        record.exc_info = record.exc_text = None
+        return True
+
+
+_MALFORMED_QUIETLY = _MalformedRequestsQuietly()
 
 
 def topic_partitions(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
@@ -131,6 +155,8 @@ def faust_app(settings: Settings) -> faust.App:
 def create_app(settings: Settings) -> faust.App:
     """A configured worker application; run it with `faust.Worker(app).execute_from_commandline()`."""
     app = faust_app(settings)
+    if _MALFORMED_QUIETLY not in server_logger.filters:
+        server_logger.addFilter(_MALFORMED_QUIETLY)
     events = app.topic(settings.topic, partitions=settings.partitions, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     schools = app.Table("schools", partitions=settings.partitions, default=None, schema=JSON)

@@ -1,9 +1,12 @@
-"""A real worker's web server: the pages it serves, and clients that leave early."""
+"""A real worker's web server: the pages it serves, and clients that leave early or send a
+request aiohttp cannot parse."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
+import sys
 import urllib.error
 import urllib.request
 
@@ -87,3 +90,33 @@ def test_a_client_that_leaves_during_metrics_is_not_logged_as_an_error(worker):
     assert "Traceback" not in log and "[ERROR]" not in log, log[:3000]
     assert log.count("127.0.0.1 left before the end of /metrics") == 3
     assert status_of(f"{worker.url}/metrics") == 200
+
+
+def test_a_request_line_too_long_is_answered_400_in_one_line_of_log(worker):
+    start = worker.log.stat().st_size
+    client = socket.create_connection(("127.0.0.1", worker.settings.web_port), timeout=10)
+    client.sendall(b"GET /report?district=" + b"4" * 9000 + b" HTTP/1.1\r\nHost: worker\r\n\r\n")
+    answer = b""
+    while chunk := client.recv(4096):
+        answer += chunk
+    client.close()
+    assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")
+    wait_until(lambda: "malformed request" in log_since(worker, start) or "Traceback" in log_since(worker, start),
+               timeout=30, what="the worker noting the request")
+    log = log_since(worker, start)
+    assert "Traceback" not in log and "[ERROR]" not in log, log[:3000]
+    assert "[INFO] a malformed request from 127.0.0.1 was answered 400: Got more than 8190 bytes" in log
+
+
+def test_a_handler_that_fails_is_still_an_error_with_its_traceback():
+    from aiohttp.log import server_logger
+
+    from streams.app import _MALFORMED_QUIETLY
+
+    try:
+        raise RuntimeError("a bug in a page")
+    except RuntimeError:
+        record = server_logger.makeRecord(server_logger.name, logging.ERROR, __file__, 0,
+                                          "Error handling request from %s", ("127.0.0.1",), sys.exc_info())
+    assert _MALFORMED_QUIETLY.filter(record)
+    assert record.levelno == logging.ERROR and record.exc_info[0] is RuntimeError
