@@ -8,6 +8,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from streams.broker import EmbeddedBroker, free_port
 from streams.cli import publish, start_worker_process, stop_process, wait_ready
 from streams.settings import Settings
@@ -58,6 +60,13 @@ class Worker:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+@pytest.fixture(scope="module", name="broker")
+def module_broker(tmp_path_factory):
+    """One broker for the workers of a test module (import it into the module to use it)."""
+    with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log") as running:
+        yield running
 
 
 def worker_settings(broker: EmbeddedBroker, tmp: Path, as_of, partitions: int = 4, **extra) -> Settings:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from junheng.examples import rural_county, suzhou_sip
-from kafka_env import EmbeddedBroker, Worker, metric_samples, publish, read_topic, send_records, worker_settings
+from kafka_env import Worker, metric_samples, module_broker, publish, read_topic, send_records, worker_settings  # noqa: F401 (module_broker: the broker fixture)
 from rules.evaluate import assess
 from rules.pack import load_packs
 from schemas.report import Report
@@ -23,12 +23,6 @@ from streams.simulate import Simulator
 SIP = suzhou_sip()
 RURAL = rural_county()
 PACK = load_packs(["national-2017"])
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log") as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,12 @@ import urllib.request
 import pytest
 
 from junheng.examples import suzhou_sip
-from kafka_env import EmbeddedBroker, Worker, county_fleet, publish, wait_until, worker_settings
+from kafka_env import Worker, county_fleet, module_broker, publish, wait_until, worker_settings  # noqa: F401 (module_broker: the broker fixture)
 from streams.load import snapshot_events
 
 SIP = suzhou_sip()
 FAUST_PAGE_VARIABLES = ["APP_WEB_TABLES_ENABLED", "APP_WEB_ROUTER_ENABLED", "APP_WEB_STATS_ENABLED",
                         "APP_WEB_GRAPH_ENABLED", "APP_WEB_METRICS_ENABLED"]
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log") as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
