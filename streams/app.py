@@ -119,14 +119,9 @@ def faust_app(settings: Settings) -> faust.App:
         web_in_thread=False,
         # Faust's own pages would show a school's whole state (/table/schools/<id>/), the
         # cluster's layout (/router/), its sensors and service graph: the worker serves the pages
-        # the app registers (/metrics, /report, /ready) and nothing else (SECURITY.md). The
-        # settings say so; the driver makes it hold whatever Faust's environment variables say.
+        # the app registers (/metrics, /report, /ready) and nothing else (SECURITY.md). Faust's
+        # web_*_enabled settings only choose among the driver's pages, of which it has none.
         web="junheng://",
-        web_tables_enabled=False,
-        web_router_enabled=False,
-        web_stats_enabled=False,
-        web_graph_enabled=False,
-        web_metrics_enabled=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         topic_allow_declare=True,
