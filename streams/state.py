@@ -388,6 +388,8 @@ def _update_sums(state: State, old: dict, new: dict, undo: "_Undo") -> None:
     change: dict[str, float] = dict(new)
     for key, amount in old.items():
         _bump(change, key, -amount)
+    if not change:  # most registers count nothing; a district's state has no sums to read
+        return
     sums = state["sums"]
     for key, amount in change.items():
         total = sums.get(key, 0) + amount

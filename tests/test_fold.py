@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from junheng.examples import rural_county, suzhou_sip
 from rules.evaluate import assess
 from rules.pack import load_packs
+from schemas import events as ev
 from schemas.snapshot import Snapshot
 from streams import state as st_
 from streams.load import snapshot_events
@@ -94,3 +95,17 @@ def _fold_all(changes):
     for event in snapshot_events(SIP) + changes:
         st_.apply(event, schools, districts)
     return schools
+
+
+def test_district_figures_updated_apply():
+    # District states keep no running sums: every district.updated failed on reading them
+    # (KeyError 'sums'), and the worker dead-lettered its whole record as a fault of its own.
+    schools, districts = {}, {}
+    for event in snapshot_events(SIP):
+        st_.apply(event, schools, districts)
+    district = SIP.districts[0]
+    update = ev.DistrictUpdated(event_id="d1", source="test", district=district.id, version=1,
+                                occurred_at=dt.datetime(2023, 10, 9, tzinfo=dt.timezone.utc),
+                                teacher_avg_pay_cny=201000.0)
+    assert st_.apply(update, schools, districts) == st_.Outcome("applied", district_changed=True)
+    assert st_.district_record(districts[district.id]) == district.model_copy(update={"teacher_avg_pay_cny": 201000.0})
