@@ -3,6 +3,8 @@
 Every event is an upsert or a removal of one entity, identified by its kind and id, and carries
 that entity's version. An entity's state is therefore a function of the set of events about it,
 not of their order or number: a replayed, duplicated or late event changes nothing it should not.
+A version names one content: an event at a version already applied that says something else is
+rejected (dead-lettered), so a correction must carry a higher version.
 Counted entities (teachers, classes) carry their whole image before and after the change, in the
 manner of change-data-capture, so that a change to a teacher already counted in a snapshot can be
 undone from the snapshot's counts without knowing that teacher individually.
@@ -41,7 +43,10 @@ class Event(BaseModel):
     district: Identifier
     occurred_at: Annotated[dt.datetime, AfterValidator(_with_offset),
                            Field(description="ISO 8601; without an offset it is China Standard Time (+08:00)")]
-    version: Annotated[int, Field(ge=0, le=2**62)]
+    version: Annotated[int, Field(ge=0, le=2**62, description=(
+        "The entity's version: a higher one replaces a lower. The same version with the same content is a duplicate"
+        " (ignored); with other content it is rejected to the dead-letter topic: send a correction with a higher"
+        " version / 同一版本号只对应一种内容：更正须使用更高版本号"))]
 
 
 class SchoolEvent(Event):

@@ -154,7 +154,8 @@ def configure_load(p: argparse.ArgumentParser) -> None:
     p.add_argument("snapshot", help="snapshot file, JSON or YAML")
     add_connection_flags(p)
     p.add_argument("--revision", type=at_least(0, at_most=2**62), default=0,  # an event version's range
-                   help="raise to replace an already loaded snapshot of the same date (default 0)")
+                   help="raise to replace an already loaded snapshot of the same date (default 0); at the same "
+                        "revision, each record that differs is dead-lettered")
     p.set_defaults(run=run_load)
 
 

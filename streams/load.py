@@ -12,8 +12,9 @@ def snapshot_events(snapshot: Snapshot, source: str = "junheng-load", revision: 
     """One district.snapshot per district and one school.snapshot per school.
 
     Loading the same snapshot twice changes nothing (same as_of and revision: duplicates); a
-    corrected snapshot of the same date needs a higher `revision`; a newer as_of replaces an
-    older snapshot whatever its revision.
+    corrected snapshot of the same date needs a higher `revision` (at the same revision, each
+    record that differs is dead-lettered); a newer as_of replaces an older snapshot whatever its
+    revision.
     """
     at = dt.datetime.combine(snapshot.as_of, dt.time(23, 59, 59), tzinfo=dt.timezone.utc)
     stamp = f"{snapshot.as_of.isoformat()}.r{revision}"

@@ -8,6 +8,9 @@ event names is kept as either
   image after its latest, so that the school's counts are the snapshot's counts plus
   (after − before) for every such entity.
 Both depend only on the set of events seen, so duplicates, replays and reordering change nothing.
+An event at a version already applied to an entity is a duplicate when it says the same, and is
+rejected (a dead letter) when it says something else: a correction must carry a higher version,
+or it would be dropped silently (see `_set_register`, `_set_images` and `_take_baseline`).
 A snapshot is the truth as of the end of its date: events that happened on or before it are
 already counted in it and are taken as stale.
 """
@@ -183,6 +186,14 @@ def _take_baseline(state: State, event, record, undo: _Undo) -> str:
     current = (state["as_of"], state.get("baseline_version", -1))
     incoming = (event.as_of.isoformat(), event.version)
     if state["as_of"] is not None and incoming == current:
+        # The same snapshot loaded again (a replay, a second `junheng load`) is a duplicate; a
+        # different record under the same date and revision is a correction that needed a higher
+        # revision, and is rejected rather than dropped.
+        if not _same_record(state["baseline"], record):
+            what = f"the {event.type} as of {incoming[0]}"
+            raise Rejected(f"{_owner(state)}: version {event.version} of {what} was already loaded with another "
+                           f"record; load the correction with a higher version (junheng load --revision) / "
+                           f"{incoming[0]} 的快照版本号 {event.version} 已用于不同内容，请以更高版本号（--revision）重新载入")
         return DUPLICATE
     if state["as_of"] is not None and incoming < current:
         return STALE
@@ -199,6 +210,31 @@ def _take_baseline(state: State, event, record, undo: _Undo) -> str:
     return APPLIED
 
 
+def _same_record(stored: str, record) -> bool:
+    """Whether a stored baseline (JSON text) is the record a snapshot event carries. Only asked of
+    a snapshot whose date and version are already applied."""
+    if stored == record.model_dump_json(exclude_none=True):
+        return True
+    # The same record can be stored as other text: one stored before a field was added to the
+    # contract lacks that field's default. Compared as records (pydantic compares field values,
+    # dicts regardless of key order); a stored text the model no longer accepts is not the same.
+    try:
+        return type(record).model_validate_json(stored) == record
+    except ValueError:  # pydantic's ValidationError is a ValueError
+        return False
+
+
+def _owner(state: State) -> str:
+    return f"school {state['school']}" if "school" in state else f"district {state['district']}"
+
+
+def _reused(state: State, key: str, event) -> Rejected:
+    """The dead-letter reason for an event that reuses an applied version with other content."""
+    return Rejected(f"{_owner(state)}: version {event.version} of {key} was already applied with other content; "
+                    f"send the correction with a higher version / {key} 的版本号 {event.version} 已用于不同内容，"
+                    f"请以更高版本号重发更正")
+
+
 def _covered(state: State, event) -> bool:
     return state["as_of"] is not None and event.occurred_at.date().isoformat() <= state["as_of"]
 
@@ -207,6 +243,12 @@ def _set_register(state: State, key: str, value: Any, event, undo: _Undo) -> str
     current = state["registers"].get(key)
     if current is not None:
         if event.version == current["version"]:
+            # Only the value is the register's content. `at` (occurred_at) only says which
+            # snapshot already counts the change, and a sender re-sending its nightly sync may
+            # stamp the same change with the time of the sync: the same value at another time is
+            # a duplicate (the first time seen is kept), another value is a conflict.
+            if current["value"] != value:
+                raise _reused(state, key, event)
             return DUPLICATE
         if event.version < current["version"]:
             return STALE
@@ -222,6 +264,15 @@ def _set_images(state: State, key: str, before: dict | None, after: dict | None,
     if current is None:
         new = {"lo": event.version, "hi": event.version, "at": at, "before": before, "after": after}
     elif event.version in (current["lo"], current["hi"]):
+        # A pair keeps only what its end events said: the image before the change at `lo` and
+        # the image after the change at `hi` (both, when lo == hi: a single change). An event at
+        # either end must say the same there; what it said at the other end of a merged pair
+        # (its `after` at lo < hi, its `before` at hi > lo) was overwritten and cannot be
+        # compared. Versions between lo and hi are stale below, whatever they carry. As for
+        # registers, `at` is not content.
+        if (event.version == current["lo"] and current["before"] != before
+                or event.version == current["hi"] and current["after"] != after):
+            raise _reused(state, key, event)
         return DUPLICATE
     elif current["lo"] < event.version < current["hi"]:
         return STALE

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import random
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -109,3 +111,183 @@ def test_district_figures_updated_apply():
                                 teacher_avg_pay_cny=201000.0)
     assert st_.apply(update, schools, districts) == st_.Outcome("applied", district_changed=True)
     assert st_.district_record(districts[district.id]) == district.model_copy(update={"teacher_avg_pay_cny": 201000.0})
+
+
+# --- a version reused for other content ------------------------------------------------------------
+#
+# An event at a version already applied to its entity is a duplicate when it says the same (a
+# redelivery, a replay after a restart) and is rejected when it says something else: a sender
+# correcting with the old version was dropped silently and the figures stayed wrong.
+
+AT = dt.datetime(2023, 10, 9, 8, 0, tzinfo=dt.timezone.utc)  # after the snapshot: not stale
+DISTRICT = SIP.districts[0].id
+SCHOOL_A, SCHOOL_B = SIP.schools[0].id, SIP.schools[1].id
+REUSED = "was already applied with other content; send the correction with a higher version"
+
+
+def loaded_sip() -> tuple[dict, dict]:
+    schools, districts = {}, {}
+    for event in snapshot_events(SIP):
+        st_.apply(event, schools, districts)
+    return schools, districts
+
+
+def change(model, version: int, school: str | None = SCHOOL_A, at: dt.datetime = AT, **fields):
+    where = {"school": school} if school else {}
+    return model(event_id=f"e-{model.__name__}-{version}", source="test", district=DISTRICT, occurred_at=at,
+                 version=version, **where, **fields)
+
+
+def folded(events, states=None) -> tuple[dict, dict]:
+    schools, districts = states or loaded_sip()
+    for event in events:
+        assert st_.apply(event, schools, districts).outcome == "applied"
+    return schools, districts
+
+
+def assert_duplicate(event, schools, districts):
+    before = copy.deepcopy((schools, districts))
+    assert st_.apply(event, schools, districts).outcome == "duplicate"
+    assert (schools, districts) == before
+
+
+def assert_rejected(event, schools, districts, reason: str):
+    """Rejected with `reason` (English) and the Chinese one, every state as it was."""
+    before = copy.deepcopy((schools, districts))
+    with pytest.raises(st_.Rejected) as rejected:
+        st_.apply(event, schools, districts)
+    assert reason in str(rejected.value) and "已用于不同内容，请以更高版本号" in str(rejected.value)
+    assert (schools, districts) == before
+
+
+REGISTERS = {
+    "enrolment": (lambda v, **f: change(ev.EnrolmentReported, v, level="primary", **{"students": 1700, **f}),
+                  {"students": 1710}, "school 320571-001: version 4 of enrolment:primary"),
+    "budget": (lambda v, **f: change(ev.BudgetSet, v, fiscal_year=2024, **{"public_funds_budget_cny": 2.8e6, **f}),
+               {"public_funds_budget_cny": 2.9e6}, "school 320571-001: version 4 of budget"),
+    "school attributes": (lambda v, **f: change(ev.SchoolRegistered, v, type="school.updated", kind="primary",
+                                                location="urban", **{"name": "星海实验小学", **f}),
+                          {"name": "星海小学"}, "school 320571-001: version 4 of school"),
+    "posting withdrawn": (lambda v, **f: change(ev.TrainingSpent, v, posting="P1", **{"amount_cny": 1000.0, **f}),
+                          {"amount_cny": None}, "school 320571-001: version 4 of spend:P1"),
+    "district figures": (lambda v, **f: change(ev.DistrictUpdated, v, school=None, name="苏州工业园区",
+                                               **{"teacher_avg_pay_cny": 200000.0, **f}),
+                         {"teacher_avg_pay_cny": 201000.0}, "district 320571: version 4 of teacher_avg_pay_cny"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTERS))
+def test_a_register_at_an_applied_version_is_a_duplicate_with_its_value_and_rejected_with_another(kind):
+    make, other, reason = REGISTERS[kind]
+    schools, districts = folded([make(3), make(4)])
+    assert_duplicate(make(4), schools, districts)
+    # The same value sent at another time is the same change (a re-sent sync may stamp it anew).
+    assert_duplicate(make(4, at=AT + dt.timedelta(days=1)), schools, districts)
+    assert_rejected(make(4, **other), schools, districts, f"{reason} {REUSED}")
+    # What the sender should do: a higher version applies; an older one is stale, whatever it says.
+    assert st_.apply(make(3, **other), schools, districts).outcome == "stale"
+    assert st_.apply(make(5, **other), schools, districts).outcome == "applied"
+
+
+def test_facilities_at_an_applied_version_with_one_figure_changed_are_rejected_whole():
+    def facilities(version, **fields):
+        return change(ev.FacilitiesUpdated, version, **fields)
+
+    figures = {"sports_area_m2": 18200.0, "equipment_value_cny": 7.3e6, "music_rooms_m2": [106.0, 120.0, 116.0, 121.0]}
+    schools, districts = folded([facilities(2, teaching_aux_area_m2=9300.0), facilities(3, **figures)])
+    assert_duplicate(facilities(3, **figures), schools, districts)
+    assert_rejected(facilities(3, **{**figures, "equipment_value_cny": 7.4e6}), schools, districts,
+                    f"version 3 of facilities:school:equipment_value_cny {REUSED}")
+    # Its first figure is newer than the one held (version 2) and is set before the changed
+    # one is met: the rejection takes it back, with the running sums.
+    assert_rejected(facilities(3, teaching_aux_area_m2=9400.0, **{**figures, "music_rooms_m2": [106.0, 120.0, 116.0]}),
+                    schools, districts, f"version 3 of facilities:school:music_rooms_m2 {REUSED}")
+    assert schools[SCHOOL_A]["registers"]["facilities:school:teaching_aux_area_m2"]["version"] == 2
+
+
+TEACHER = [ev.TeacherImage(level="primary", degree_above_required=True, certified=certified) for certified in (True, False)]
+CLASS = [ev.ClassImage(level="primary", students=students) for students in (40, 41)]
+IMAGES = {  # a factory of events and two images differing in one field
+    "teacher": (lambda v, before, after: change(ev.TeacherChanged, v, type="teacher.updated", teacher="T9",
+                                                before=before, after=after), TEACHER, "teacher:T9"),
+    "class": (lambda v, before, after: change(ev.ClassChanged, v, type="class.resized", class_id="C9",
+                                              before=before, after=after), CLASS, "class:C9"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGES))
+def test_an_image_at_an_applied_version_is_a_duplicate_with_its_image_and_rejected_with_another(kind):
+    make, (x, y), key = IMAGES[kind]
+    reason = f"school 320571-001: version 1 of {key} {REUSED}"
+    schools, districts = folded([make(1, None, x)])
+    # One change held (lo == hi): both its images must be the same.
+    assert_duplicate(make(1, None, x), schools, districts)
+    assert_rejected(make(1, None, y), schools, districts, reason)
+    assert_rejected(make(1, y, x), schools, districts, reason)
+    # Merged with a change at version 3: the pair keeps the image before version 1 and the one
+    # after version 3, and only these can be compared.
+    folded([make(3, x, y)], (schools, districts))
+    assert_duplicate(make(1, None, x), schools, districts)
+    assert_duplicate(make(3, x, y), schools, districts)
+    assert_rejected(make(1, x, x), schools, districts, reason)
+    assert_rejected(make(3, x, x), schools, districts, reason.replace("version 1", "version 3"))
+    assert_duplicate(make(1, None, y), schools, districts)  # what version 1 said after is no longer held
+    before = copy.deepcopy((schools, districts))
+    assert st_.apply(make(2, y, y), schools, districts).outcome == "stale"  # between lo and hi: not a duplicate
+    assert (schools, districts) == before
+
+
+def rotation(version: int, image: ev.TeacherImage, **fields):
+    return change(ev.TeacherRotated, version, teacher="T9", **{"to_school": SCHOOL_B, "year": 2024, "image": image, **fields})
+
+
+def hired(version: int, image: ev.TeacherImage, school: str = SCHOOL_A):
+    return change(ev.TeacherChanged, version, school=school, type="teacher.hired", teacher="T9", after=image)
+
+
+def test_a_rotation_at_an_applied_version_with_another_image_is_rejected_at_either_school():
+    x, y = TEACHER
+    schools, districts = folded([hired(4, x), rotation(5, x)])
+    assert_duplicate(rotation(5, x), schools, districts)
+    # Only `certified` differs: the rotation's register (key teacher or not) and the school left
+    # say the same, the school reached holds the other image.
+    assert_rejected(rotation(5, y), schools, districts, f"school {SCHOOL_B}: version 5 of teacher:T9 {REUSED}")
+    # Only the key level differs: the rotation's register holds whether she is a key teacher.
+    county = x.model_copy(update={"key_level": ev.KeyLevel.county})
+    assert_rejected(rotation(5, county), schools, districts, f"school {SCHOOL_A}: version 5 of rotation:T9:2024 {REUSED}")
+
+
+def test_a_rotation_rejected_at_the_school_reached_takes_back_what_it_set_at_the_school_left():
+    # Version 5 of the teacher already says she was hired at school B as `x`; a rotation at
+    # version 5 that brings her there as `y` first sets its register and her leaving school A
+    # (both new there), then meets the conflict at school B.
+    x, y = TEACHER
+    schools, districts = folded([hired(4, x), hired(5, x, school=SCHOOL_B)])
+    assert_rejected(rotation(5, y), schools, districts, f"school {SCHOOL_B}: version 5 of teacher:T9 {REUSED}")
+    assert "rotation:T9:2024" not in schools[SCHOOL_A]["registers"]
+
+
+SNAPSHOTS = {
+    "school": (lambda e: isinstance(e, ev.SchoolSnapshot) and e.school == SCHOOL_A, {"sports_area_m2": 18000.0},
+               f"school {SCHOOL_A}: version 0 of the school.snapshot as of 2023-09-01", lambda s, d: s[SCHOOL_A]),
+    "district": (lambda e: isinstance(e, ev.DistrictSnapshot), {"teacher_avg_pay_cny": 199000.0},
+                 f"district {DISTRICT}: version 0 of the district.snapshot as of 2023-09-01", lambda s, d: d[DISTRICT]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SNAPSHOTS))
+def test_a_snapshot_at_an_applied_date_and_version_is_a_duplicate_with_its_record_and_rejected_with_another(kind):
+    pick, other, reason, state_of = SNAPSHOTS[kind]
+    event = next(e for e in snapshot_events(SIP) if pick(e))
+    corrected = event.model_copy(update={"record": event.record.model_copy(update=other)})
+    schools, districts = folded([change(ev.BudgetSet, 1, fiscal_year=2024, public_funds_budget_cny=2.8e6)])
+    assert_duplicate(event, schools, districts)
+    assert_rejected(corrected, schools, districts,
+                    f"{reason} was already loaded with another record; load the correction with a higher version")
+    # The same record stored as other text (keys in another order, a defaulted field absent, as
+    # a baseline stored before the field existed) is still the same record.
+    stored = orjson.loads(state_of(schools, districts)["baseline"])
+    stored.pop("boarding", None)
+    state_of(schools, districts)["baseline"] = orjson.dumps(dict(reversed(stored.items()))).decode()
+    assert_duplicate(event, schools, districts)
+    assert st_.apply(corrected.model_copy(update={"version": 1}), schools, districts).outcome == "applied"

@@ -3,6 +3,7 @@ each event is applied or dead-lettered with its reason, and none stops the recor
 
 from __future__ import annotations
 
+import copy
 import json
 
 from junheng.examples import rural_county
@@ -72,3 +73,25 @@ def test_a_batch_past_the_limit_is_dead_lettered_whole():
     assert result.applied == 0 and [d.reason for d in result.dead_letters] == [
         "a batch of 100,001 events; at most 100,000 / 批量事件过多"]
     assert result.dead_letters[0].original == value
+
+
+def test_an_event_reusing_an_applied_version_for_other_content_is_dead_lettered_and_a_redelivery_is_not():
+    # A correction sent with the version already applied was taken as a duplicate and dropped:
+    # nothing told the sender, and the figures stayed wrong.
+    event = next(e for e in _changes(60) if e["type"] == "enrolment.reported")
+    pipeline = loaded(COUNTY)
+    key = event["district"]
+    assert pipeline.handle(json.dumps(event).encode(), 0, key=key).applied == 1
+    state = copy.deepcopy(pipeline.school(event["school"]))
+    redelivered = pipeline.handle(json.dumps(event).encode(), 0, key=key)
+    assert redelivered.applied == 0 and redelivered.dead_letters == []
+    correction = json.dumps({**event, "event_id": "fix", "students": event["students"] + 1}).encode()
+    other = next(e for e in _changes(60, seed=6) if e["school"] != event["school"])
+    result = pipeline.handle(_batch([json.loads(correction), other]), 0, key=key)
+    assert result.applied == 1 and [json.loads(d.original) for d in result.dead_letters] == [json.loads(correction)]
+    assert result.dead_letters[0].reason == (
+        f"school {event['school']}: version {event['version']} of enrolment:{event['level']} was already applied "
+        f"with other content; send the correction with a higher version / enrolment:{event['level']} 的版本号 "
+        f"{event['version']} 已用于不同内容，请以更高版本号重发更正")
+    assert pipeline.school(event["school"]) == state
+    assert pipeline.health.events[("enrolment.reported", "rejected")] == 1
