@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import functools
 import json
+import logging
 from collections.abc import Callable, Collection, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
@@ -24,6 +25,8 @@ from schemas.loading import describe
 from schemas.report import Cause
 from streams import state as fold
 from streams.live import LiveAssessment
+
+log = logging.getLogger(__name__)
 
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 
@@ -147,6 +150,15 @@ class Pipeline:
                 outcome = fold.apply(event, schools, districts)
             except fold.Rejected as exc:
                 dead_letters.append(DeadLetter(str(exc), original or event.model_dump_json().encode(), event.type))
+                self._count(event.type, fold.REJECTED)
+                continue
+            except Exception as exc:
+                # A fault of junheng's own, in this event alone (`apply` took its changes back):
+                # the record's other events fold as usual, and this one is kept as a dead letter
+                # with the fault, to be sent again once the fault is fixed.
+                log.exception("folding an event failed; it goes to the dead-letter topic / 事件处理失败，已转入死信")
+                dead_letters.append(DeadLetter(f"the worker failed to fold this event ({exc!r}) / 工作进程处理该事件失败",
+                                               original or event.model_dump_json().encode(), event.type))
                 self._count(event.type, fold.REJECTED)
                 continue
             self._count(event.type, outcome.outcome)

@@ -58,14 +58,17 @@ def apply(event: ev.Event, schools: dict[str, State], districts: dict[str, State
 
     `schools` must hold every school the event names that has state; absent ones are unknown.
     Raises Rejected, leaving every state as it was, for events that contradict what is known (an
-    unknown school, a school of another district, a record that would not validate).
+    unknown school, a school of another district, a record that would not validate). Any other
+    exception (a fault of junheng's own) also leaves every state as it was before it propagates.
     """
     undo = _Undo()
     try:
         if isinstance(event, ev.DistrictSnapshot | ev.DistrictUpdated):
             return _apply_district(event, districts, undo)
         return _apply_school(event, schools, undo)
-    except Rejected:
+    except BaseException:
+        # A fault halfway through an event (a KeyError once left every district.updated half
+        # applied) must not leave part of it in states the worker goes on folding into.
         undo.rollback()
         raise
 

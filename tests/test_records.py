@@ -95,3 +95,28 @@ def test_an_event_reusing_an_applied_version_for_other_content_is_dead_lettered_
         f"{event['version']} 已用于不同内容，请以更高版本号重发更正")
     assert pipeline.school(event["school"]) == state
     assert pipeline.health.events[("enrolment.reported", "rejected")] == 1
+
+
+def test_a_fault_folding_one_event_dead_letters_that_event_alone_and_takes_its_changes_back(monkeypatch):
+    # A fault of junheng's own (a KeyError made every district.updated fail) went out of the
+    # pipeline: the events of the record folded before it stayed in memory unmarked for writing,
+    # the record was dead-lettered whole, and the faulty event's own changes were left half made.
+    import streams.state
+
+    changes = _changes(400)
+    facilities = next(e for e in changes if e["type"] == "facilities.updated")
+    others = [e for e in changes if e["school"] != facilities["school"] and e["type"] == "enrolment.reported"][:2]
+    pipeline = loaded(COUNTY)
+    state = copy.deepcopy(pipeline.school(facilities["school"]))
+
+    def fault(_state):  # runs once the facilities update's registers are set
+        raise KeyError("sums")
+
+    monkeypatch.setattr(streams.state, "_check_shared_figures", fault)
+    result = pipeline.handle(_batch([others[0], facilities, others[1]]), 0, key=facilities["district"])
+    assert result.applied == 2 and [json.loads(d.original) for d in result.dead_letters] == [facilities]
+    assert result.dead_letters[0].reason == (
+        "the worker failed to fold this event (KeyError('sums')) / 工作进程处理该事件失败")
+    assert pipeline.school(facilities["school"]) == state
+    assert {others[0]["school"], others[1]["school"]} <= set(pipeline.dirty_schools)
+    assert pipeline.health.events[("facilities.updated", "rejected")] == 1
