@@ -150,6 +150,8 @@ def _fold_school(event, schools: dict[str, State], undo: _Undo) -> str:
         if event.record.id != event.school or event.record.district != event.district:
             raise Rejected(f"school.snapshot for {event.school} carries school {event.record.id}")
         return _take_baseline(state, event, event.record, undo)
+    if isinstance(event, ev.TeacherRotated):
+        return _rotate(state, schools[event.to_school], event, undo)
     if _covered(state, event):
         return STALE
     if isinstance(event, ev.SchoolRegistered):
@@ -159,14 +161,6 @@ def _fold_school(event, schools: dict[str, State], undo: _Undo) -> str:
         return _set_register(state, "school", {"closed": True}, event, undo)
     if isinstance(event, ev.TeacherChanged):
         return _set_images(state, f"teacher:{event.teacher}", _image(event.before), _image(event.after), event, undo)
-    if isinstance(event, ev.TeacherRotated):
-        image = _image(event.image)
-        return _merge([
-            _set_register(state, f"rotation:{event.teacher}:{event.year}",
-                          event.image.key_level.value in KEY_LEVELS, event, undo),
-            _set_images(state, f"teacher:{event.teacher}", image, None, event, undo),
-            _set_images(schools[event.to_school], f"teacher:{event.teacher}", None, image, event, undo),
-        ])
     if isinstance(event, ev.ClassChanged):
         return _set_images(state, f"class:{event.class_id}", _image(event.before), _image(event.after), event, undo)
     if isinstance(event, ev.EnrolmentReported):
@@ -181,6 +175,24 @@ def _fold_school(event, schools: dict[str, State], undo: _Undo) -> str:
     if isinstance(event, ev.TrainingSpent):
         return _set_register(state, f"spend:{event.posting}", event.amount_cny, event, undo)
     raise Rejected(f"event type {event.type} is not handled")  # unreachable while the union is covered
+
+
+def _rotate(left: State, reached: State, event, undo: _Undo) -> str:
+    """A rotation changes two schools, and each may already count it in a snapshot of its own
+    (the two need not be of the same date): each school's part is stale under its own snapshot.
+    Checking the school left alone counted the teacher twice at a school reached whose newer
+    snapshot already had her, and lost her arrival where only the school left was newer."""
+    image = _image(event.image)
+    outcomes = []
+    if not _covered(left, event):
+        outcomes += [
+            _set_register(left, f"rotation:{event.teacher}:{event.year}",
+                          event.image.key_level.value in KEY_LEVELS, event, undo),
+            _set_images(left, f"teacher:{event.teacher}", image, None, event, undo),
+        ]
+    if not _covered(reached, event):
+        outcomes.append(_set_images(reached, f"teacher:{event.teacher}", None, image, event, undo))
+    return _merge(outcomes)
 
 
 # --- registers and images ------------------------------------------------------------------------

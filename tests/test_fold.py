@@ -291,3 +291,37 @@ def test_a_snapshot_at_an_applied_date_and_version_is_a_duplicate_with_its_recor
     state_of(schools, districts)["baseline"] = orjson.dumps(dict(reversed(stored.items()))).decode()
     assert_duplicate(event, schools, districts)
     assert st_.apply(corrected.model_copy(update={"version": 1}), schools, districts).outcome == "applied"
+
+
+def _newer_snapshot(school_id: str, as_of: dt.date):
+    """A school's snapshot of a later date than the SIP one, with the same record."""
+    record = next(s for s in SIP.schools if s.id == school_id)
+    return ev.SchoolSnapshot(event_id=f"snap-{school_id}", source="test", district=DISTRICT, school=school_id,
+                             occurred_at=dt.datetime.combine(as_of, dt.time(23, 59, 59), tzinfo=dt.timezone.utc),
+                             version=0, as_of=as_of, record=record)
+
+
+@pytest.mark.parametrize("newer", [SCHOOL_A, SCHOOL_B])
+def test_each_school_of_a_rotation_takes_it_as_stale_under_its_own_snapshot(newer):
+    # Only the school left was asked: a school reached whose newer snapshot already counted the
+    # teacher counted her again (108 full-time teachers became 109), and where the school left
+    # was the newer one, her arrival at the other school was lost.
+    x, _ = TEACHER
+    schools, districts = folded([_newer_snapshot(newer, AT.date() + dt.timedelta(days=30))])
+    older = SCHOOL_B if newer == SCHOOL_A else SCHOOL_A
+    before = copy.deepcopy(schools[newer])
+    assert st_.apply(rotation(5, x), schools, districts).outcome == "applied"
+    assert schools[newer] == before
+    teacher = orjson.loads(schools[older]["images"]["teacher:T9"])
+    assert (teacher["before"], teacher["after"]) == ((x.model_dump(mode="json"), None) if older == SCHOOL_A
+                                                     else (None, x.model_dump(mode="json")))
+    assert ("rotation:T9:2024" in schools[SCHOOL_A]["registers"]) == (older == SCHOOL_A)
+
+
+def test_a_rotation_both_schools_count_in_their_snapshots_is_stale():
+    x, _ = TEACHER
+    later = AT.date() + dt.timedelta(days=30)
+    schools, districts = folded([_newer_snapshot(SCHOOL_A, later), _newer_snapshot(SCHOOL_B, later)])
+    before = copy.deepcopy((schools, districts))
+    assert st_.apply(rotation(5, x), schools, districts).outcome == "stale"
+    assert (schools, districts) == before
