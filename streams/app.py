@@ -57,9 +57,8 @@ SEND_PIECE_BYTES = 1 << 20
 class OwnPagesWeb(AiohttpWeb):
     """Faust's aiohttp server, serving the pages the app registers and none of Faust's own."""
 
-    # Faust's settings for its pages (web_tables_enabled, ...) yield to environment variables
-    # (APP_WEB_TABLES_ENABLED, ...) that a worker inherits, and its index at / ({"status": "OK"})
-    # has no setting at all: the driver lists none of them.
+    # Faust's settings for its pages (web_tables_enabled, ...) cannot turn off its index at /
+    # ({"status": "OK"}), which has no setting at all: the driver lists none of them.
     default_blueprints = debug_blueprints = optional_blueprints = production_blueprints = ()
 
 
@@ -108,6 +107,11 @@ def faust_app(settings: Settings) -> faust.App:
     producer = {"producer_max_batch_size": settings.producer_max_batch_size} if settings.producer_max_batch_size else {}
     app = faust.App(
         settings.app_id,
+        # Faust lets environment variables override what it is given here (WEB_PORT, WEB_BIND,
+        # BROKER_URL, APP_WEB_ENABLED, ... and APP_ENV_PREFIX, which renames them all): an
+        # operator's WEB_PORT=8080 made a worker listen on 0.0.0.0:8080 instead of the
+        # JUNHENG_WEB_HOST and port it was told. Given an empty environment, it reads none of them.
+        env={},
         broker=settings.broker,
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=str(settings.data_dir),
@@ -116,6 +120,9 @@ def faust_app(settings: Settings) -> faust.App:
         # its URLs): the address to listen on is web_bind.
         web_bind=settings.web_host,
         web_port=settings.web_port,
+        # Its default comes from FAUST_WEB_TRANSPORT (faust/types/_env.py), which env={} does
+        # not cover: unix://... put the pages on a socket file and nothing on the port.
+        web_transport="tcp://",
         web_in_thread=False,
         # Faust's own pages would show a school's whole state (/table/schools/<id>/), the
         # cluster's layout (/router/), its sensors and service graph: the worker serves the pages

@@ -14,20 +14,34 @@ import pytest
 
 from junheng.examples import suzhou_sip
 from kafka_env import Worker, county_fleet, module_broker, publish, wait_until, worker_settings  # noqa: F401 (module_broker: the broker fixture)
+from streams.broker import free_port
 from streams.load import snapshot_events
 
 SIP = suzhou_sip()
 FAUST_PAGE_VARIABLES = ["APP_WEB_TABLES_ENABLED", "APP_WEB_ROUTER_ENABLED", "APP_WEB_STATS_ENABLED",
                         "APP_WEB_GRAPH_ENABLED", "APP_WEB_METRICS_ENABLED"]
+#: Where Faust's own environment variables, which overrode what junheng gave it, would send the
+#: module's worker: filled in by the fixture.
+FAUST_ELSEWHERE: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
 def worker(broker, tmp_path_factory):
-    settings = worker_settings(broker, tmp_path_factory.mktemp("worker"), SIP.as_of)
+    tmp = tmp_path_factory.mktemp("worker")
+    settings = worker_settings(broker, tmp, SIP.as_of)
+    # Names an operator's environment may hold for something else, all pointing away from the
+    # worker's settings: another port on every interface, a broker nobody runs, a socket file.
+    FAUST_ELSEWHERE.update({
+        "WEB_PORT": str(free_port()), "WEB_BIND": "0.0.0.0", "WEB_HOST": "elsewhere.invalid",
+        "BROKER_URL": f"kafka://127.0.0.1:{free_port()}", "FAUST_WEB_TRANSPORT": f"unix://{tmp / 'web.sock'}",
+        "APP_WEB_ENABLED": "false",
+    })
     with pytest.MonkeyPatch.context() as env:
-        # Faust's settings yield to these, and a worker inherits its environment.
+        # Faust's settings yielded to all of these (streams/app.py), and a worker inherits its environment.
         for name in FAUST_PAGE_VARIABLES:
             env.setenv(name, "true")
+        for name, value in FAUST_ELSEWHERE.items():
+            env.setenv(name, value)
         running = Worker(settings, settings.data_dir.parent / "worker.log").ready()
     loaded = snapshot_events(SIP)
     publish(settings, loaded)
@@ -60,6 +74,41 @@ def test_only_junhengs_own_pages_are_served(worker):
     assert status_of(f"{worker.url}/metrics") == 200
     assert status_of(f"{worker.url}/report?district={district}") == 200
     assert status_of(f"{worker.url}/ready") == 200
+
+
+def test_fausts_environment_variables_do_not_move_the_worker(worker):
+    # The fixture's worker is ready: it joined its consumer group on junheng's broker, not on
+    # BROKER_URL's, and serves its pages on its own port (the worker with Faust's web disabled
+    # by APP_WEB_ENABLED, or on a socket file, or on WEB_PORT, had none there).
+    port = worker.settings.web_port
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    # Its web host only, not every interface as WEB_BIND says; and nothing on WEB_PORT.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", port), timeout=5).close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", int(FAUST_ELSEWHERE["WEB_PORT"])), timeout=5).close()
+    assert not (worker.settings.data_dir.parent / "web.sock").exists()
+
+
+def test_fausts_environment_variables_do_not_override_the_apps_settings(monkeypatch, tmp_path):
+    from streams.app import faust_app
+    from streams.settings import Settings
+
+    settings = Settings(broker="kafka://127.0.0.1:9093", web_port=6067, partitions=3, store="rocksdb",
+                        data_dir=tmp_path / "junheng")
+    for name, value in {"BROKER_URL": "kafka://10.0.0.9:9092", "WEB_PORT": "8080", "WEB_BIND": "0.0.0.0",
+                        "APP_DATADIR": str(tmp_path / "faust"), "APP_STORE": "memory://", "TOPIC_PARTITIONS": "64",
+                        "APP_WEB_ENABLED": "false"}.items():
+        monkeypatch.setenv(name, value)
+    # FAUST_WEB_TRANSPORT is read once, when Faust is imported: the worker's test sets it.
+    conf = faust_app(settings).conf
+    assert ([str(url) for url in conf.broker], conf.web_port, conf.web_bind, conf.datadir, str(conf.store),
+            conf.topic_partitions, conf.web_enabled, conf.web_transport.scheme) == (
+        ["kafka://127.0.0.1:9093"], 6067, "127.0.0.1", tmp_path / "junheng", "rocksdb:", 3, True, "tcp")
+    # APP_ENV_PREFIX renames every one of Faust's variables (FOO_WEB_PORT...).
+    monkeypatch.setenv("APP_ENV_PREFIX", "FOO_")
+    monkeypatch.setenv("FOO_WEB_PORT", "8081")
+    assert faust_app(settings).conf.web_port == 6067
 
 
 def test_a_client_that_leaves_during_metrics_is_not_logged_as_an_error(worker):
