@@ -25,7 +25,6 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from alerts.metrics import MetricsText
 from junheng.turns import left_going
 from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.exposition import gzip_accepted
 from rules.evaluate import Assessor
 from rules.pack import load_packs
 from streams.ahead import RenderAhead
@@ -365,7 +364,7 @@ def create_app(settings: Settings) -> faust.App:
             # Sent before the render the budget left going resumes (MetricsText.sending): a
             # response returned to aiohttp is written after the handler, interleaved with it.
             async with metrics.sending():
-                if gzip_accepted(request.headers.get("Accept-Encoding", "")):
+                if accepts_gzip(request.headers.get("Accept-Encoding", "")):
                     return await _sent(request, body.gzip_pieces(), body.gzip_length(), CONTENT_TYPE_LATEST,
                                        encoding="gzip")
                 return await _sent(request, body.parts, body.text_length(), CONTENT_TYPE_LATEST)
@@ -405,6 +404,30 @@ async def _synced_within(source: "_WorkerSource", seconds: float) -> None:
     await asyncio.wait({syncing}, timeout=seconds)
     if syncing.done():
         syncing.result()
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header takes a gzip body (RFC 9110, section 12.5.3): gzip
+    listed with a q-value above 0, or, gzip not listed, `*` with one."""
+    # prometheus_client's gzip_accepted looks for the name only: "gzip;q=0", a client's "anything
+    # but gzip", got gzip. A q-value that is not a number counts as 0: the plain body is one
+    # every client reads.
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, *params = item.split(";")
+        coding = coding.strip().lower()
+        if coding not in ("gzip", "*"):
+            continue
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 0.0
+        weights[coding] = max(weight, weights.get(coding, weight))
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 async def _sent(request: Request, parts: Iterable[bytes], length: int, content_type: str,

@@ -3,6 +3,7 @@ request aiohttp cannot parse."""
 
 from __future__ import annotations
 
+import gzip
 import logging
 import socket
 import struct
@@ -109,6 +110,32 @@ def test_fausts_environment_variables_do_not_override_the_apps_settings(monkeypa
     monkeypatch.setenv("APP_ENV_PREFIX", "FOO_")
     monkeypatch.setenv("FOO_WEB_PORT", "8081")
     assert faust_app(settings).conf.web_port == 6067
+
+
+@pytest.mark.parametrize("header, gzipped", [
+    ("gzip", True), ("GZIP", True), ("deflate, gzip;q=0.5, br", True), ("gzip; q=1.0", True), ("*", True),
+    ("identity, *;q=0.1", True), ("gzip;q=0.001", True),
+    ("", False), ("identity", False), ("deflate, br", False),
+    # q=0: "not acceptable"; and gzip named outranks `*` either way.
+    ("gzip;q=0", False), ("gzip; Q=0.000", False), ("*;q=0", False), ("gzip;q=0, *", False),
+    ("gzip;q=0.5, *;q=0", True), ("gzip;q=not-a-number", False),
+])
+def test_gzip_is_sent_only_to_a_client_that_accepts_it(header, gzipped):
+    from streams.app import accepts_gzip
+
+    assert accepts_gzip(header) is gzipped
+
+
+def test_metrics_in_gzip_only_when_accepted(worker):
+    def encoding(accept: str) -> tuple[str | None, bytes]:
+        request = urllib.request.Request(f"{worker.url}/metrics", headers={"Accept-Encoding": accept})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.headers.get("Content-Encoding"), resp.read()
+
+    coding, body = encoding("gzip;q=0, identity")
+    assert coding is None and body.startswith(b"# HELP")
+    coding, body = encoding("gzip;q=0.8")
+    assert coding == "gzip" and gzip.decompress(body).startswith(b"# HELP")
 
 
 def test_a_client_that_leaves_during_metrics_is_not_logged_as_an_error(worker):
