@@ -369,11 +369,21 @@ def create_app(settings: Settings) -> faust.App:
                                        encoding="gzip")
                 return await _sent(request, body.parts, body.text_length(), CONTENT_TYPE_LATEST)
 
+    def settled(owned: frozenset[int]) -> bool:
+        """Whether the live assessment holds exactly the partitions the worker owns, with no
+        rebalance, table recovery or build under way: a district it does not hold then is not
+        this worker's."""
+        return app.tables.recovery.completed.is_set() and not app.rebalancing and pipeline.holds(owned)
+
     @app.page("/report")
     class ReportView(View):
         async def get(self, request: Request) -> Response:
             await source.sync()
             wanted = request.query.getall("district", []) or None
+            unheld = [d for d in dict.fromkeys(wanted or ()) if not pipeline.live.has_district(d)]
+            if unheld:
+                body, status = _not_held(unheld, settled(source.owned()))
+                return self.json(body, status=status)
             report = await pipeline.live.report_in_steps(wanted)
             return self.bytes(await report_json_in_steps(report), content_type="application/json")
 
@@ -385,8 +395,7 @@ def create_app(settings: Settings) -> faust.App:
             # the next evaluation round builds their districts, and until that build ends /report
             # waits and /metrics shows only the districts kept (it said ready with no school
             # built, between the recovery and that round).
-            ready = (app.tables.recovery.completed.is_set() and not app.rebalancing and bool(owned)
-                     and pipeline.holds(owned))
+            ready = bool(owned) and settled(owned)
             return self.json({"ready": ready, "partitions": sorted(owned), "building": pipeline.building,
                               "schools": sum(len(d.schools) for d in pipeline.live.districts.values()),
                               "handled": sum(pipeline.health.events.values())},
@@ -394,6 +403,21 @@ def create_app(settings: Settings) -> faust.App:
 
     app.junheng_pipeline = pipeline  # for tests and the benchmark
     return app
+
+
+def _not_held(districts: list[str], settled: bool) -> tuple[dict, int]:
+    """The JSON body and status of /report asked for `districts` the live assessment lacks."""
+    names = ", ".join(districts[:5]) + (f" … ({len(districts)} in all)" if len(districts) > 5 else "")
+    if settled:
+        # Answered 200 with an empty report, a mistyped district read as "no violations".
+        return {"error": f"district {names} is not held by this worker / 该工作进程未持有区县 {names}",
+                "districts": districts}, 404
+    # /report waits for a build under way (source.sync), but not for a rebalance or Faust's
+    # recovery of the tables, after which another build may bring the district: until then
+    # nobody can say whether the worker holds it, and /ready answers 503 too.
+    return {"error": f"this worker is taking over its partitions and cannot tell yet whether it holds district "
+                     f"{names}: ask again shortly / 工作进程正在接管分区，尚不能确定是否持有区县 {names}，请稍后再试",
+            "districts": districts}, 503
 
 
 async def _synced_within(source: "_WorkerSource", seconds: float) -> None:

@@ -563,9 +563,16 @@ class _Worker:
         except (OSError, ValueError):
             return {}
 
-    def report(self, district: str) -> dict:
-        with urllib.request.urlopen(f"{self.url}/report?district={district}", timeout=60) as resp:
-            return json.load(resp)
+    def report(self, district: str) -> dict | None:
+        """The worker's report of `district`; None when it does not hold it (404), or cannot
+        tell yet (503). Either answer comes after the same sync, and evaluation, as a report."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/report?district={district}", timeout=60) as resp:
+                return json.load(resp)
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 503):
+                return None
+            raise
 
     def rss(self) -> int:
         with open(f"/proc/{self.process.pid}/status", encoding="ascii") as status:
@@ -652,8 +659,11 @@ class _Workers:
         return marks
 
     def report(self, district: str) -> dict:
-        reports = [m.report(district) for m in self.members]
-        return next((r for r in reports if r.get("districts")), reports[0])
+        """The report of `district` from the member holding it; asked of every member, which
+        makes each evaluate what it folded (`follow` asks for a district nobody holds for that).
+        An empty report when no member holds it."""
+        reports = [r for r in (m.report(district) for m in self.members) if r is not None]
+        return next(iter(reports), {"districts": [], "schools": [], "violations": []})
 
     def rss(self) -> int:
         return sum(m.rss() for m in self.members)

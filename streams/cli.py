@@ -354,8 +354,9 @@ def run_status(args) -> int:
 
     for url in args.url:
         check_web_address(url, "http://127.0.0.1:6066", "工作进程")
-    report = merge_reports(fetch_reports(args.url, args.district))
-    check_districts_held(report, args.district or [])
+    reports = fetch_reports(args.url, args.district)
+    check_districts_held(reports, args.district or [])
+    report = merge_reports(reports)
     print_report(report, args.format)
     return EXIT_VIOLATIONS if report.violations else EXIT_OK
 

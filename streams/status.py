@@ -15,28 +15,72 @@ from schemas.report import Report
 
 
 def fetch_reports(urls: list[str], districts: list[str] | None = None, timeout: float = 10) -> list[Report]:
-    """Each worker's report (only the given districts, when named)."""
-    query = urllib.parse.urlencode([("district", d) for d in districts or []])
+    """Each worker's report (only the given districts, when named); a worker that holds none of
+    the named districts gives none."""
     reports = []
     for url in urls:
-        target = f"{url.rstrip('/')}/report{'?' + query if query else ''}"
-        try:
-            with urllib.request.urlopen(target, timeout=timeout) as resp:
-                reports.append(Report.model_validate_json(resp.read()))
-        except urllib.error.HTTPError as exc:  # it answered, with an error: not "not reachable"
-            raise UserError(f"{url}: answered HTTP {exc.code} {exc.reason} instead of a report / "
-                            f"工作进程返回 HTTP {exc.code}，没有返回评估报告") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise UserError(f"{url}: worker not reachable ({getattr(exc, 'reason', exc)}) / 无法连接工作进程") from None
-        except (ValidationError, json.JSONDecodeError):
-            raise UserError(f"{url}: did not answer with a junheng report / 返回的不是 junheng 评估报告") from None
+        asked = list(districts) if districts else None
+        while True:
+            try:
+                reports.append(_fetch_report(url, asked, timeout))
+                break
+            except _NotHeld as exc:
+                # A worker answers 404 naming the districts it does not hold (each lives on one
+                # worker): it is asked again for the others it may hold.
+                left = [d for d in asked or () if d not in exc.districts]
+                if asked is None or len(left) == len(asked):  # it named none of those asked
+                    raise _answered_error(url, exc.error) from None
+                if not left:
+                    break
+                asked = left
     return reports
 
 
-def check_districts_held(report: Report, districts: list[str]) -> None:
+class _NotHeld(Exception):
+    """A worker's 404 naming districts it does not hold."""
+
+    def __init__(self, error: urllib.error.HTTPError, districts: list[str]):
+        super().__init__(districts)
+        self.error, self.districts = error, districts
+
+
+def _fetch_report(url: str, districts: list[str] | None, timeout: float) -> Report:
+    query = urllib.parse.urlencode([("district", d) for d in districts or []])
+    target = f"{url.rstrip('/')}/report{'?' + query if query else ''}"
+    try:
+        with urllib.request.urlopen(target, timeout=timeout) as resp:
+            return Report.model_validate_json(resp.read())
+    except urllib.error.HTTPError as exc:  # it answered, with an error: not "not reachable"
+        said = _error_body(exc)
+        if exc.code == 404 and isinstance(said.get("districts"), list):
+            raise _NotHeld(exc, [str(d) for d in said["districts"]]) from None
+        raise _answered_error(url, exc, said.get("error")) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise UserError(f"{url}: worker not reachable ({getattr(exc, 'reason', exc)}) / 无法连接工作进程") from None
+    except (ValidationError, json.JSONDecodeError):
+        raise UserError(f"{url}: did not answer with a junheng report / 返回的不是 junheng 评估报告") from None
+
+
+def _error_body(exc: urllib.error.HTTPError) -> dict:
+    """The JSON object a worker's error answer carries ({"error": ..., "districts": [...]}), or {}."""
+    try:
+        body = json.loads(exc.read(64 * 1024))
+    except (OSError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _answered_error(url: str, exc: urllib.error.HTTPError, said: object = None) -> UserError:
+    # The worker's own words, when it gave any (a 503 says it is taking over its partitions).
+    why = f": {said}" if isinstance(said, str) and said else ""
+    return UserError(f"{url}: answered HTTP {exc.code} {exc.reason} instead of a report{why} / "
+                     f"工作进程返回 HTTP {exc.code}，没有返回评估报告")
+
+
+def check_districts_held(reports: list[Report], districts: list[str]) -> None:
     """Refuse districts no worker holds: a report without them reads as all clear, and a
     mistyped district id printed 'violations: none ✓' with exit code 0."""
-    held = {d.id for d in report.districts}
+    held = {d.id for report in reports for d in report.districts}
     missing = [d for d in districts if d not in held]
     if missing:
         names = ", ".join(missing)

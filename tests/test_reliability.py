@@ -119,6 +119,12 @@ def test_a_second_worker_takes_half_the_partitions_and_then_all_of_them(broker, 
     assert not districts[0] & districts[1] and districts[0] | districts[1] == {d.id for d in FLEET.districts}
     indicators = [metric_samples(w.metrics(), "junheng_school_indicator") for w in both]
     assert not set(indicators[0]) & set(indicators[1])
+    # `junheng status --district` asks each worker for every district named: a worker answers
+    # 404 naming those it does not hold, and is asked again for the others.
+    from streams.status import fetch_reports, merge_reports
+
+    ids = sorted(d.id for d in FLEET.districts)
+    assert [d.id for d in merge_reports(fetch_reports([w.url for w in both], ids)).districts] == ids
 
     first.stop()
     wait_until(lambda: _owned(second) == set(range(settings.partitions)), SETTLE,

@@ -4,10 +4,12 @@ request aiohttp cannot parse."""
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import socket
 import struct
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -51,6 +53,17 @@ def worker(broker, tmp_path_factory):
     running.stop()
 
 
+def answer(url: str) -> tuple[int | None, dict]:
+    """A page's status and JSON body; None while the worker does not listen yet."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+    except (urllib.error.URLError, OSError):
+        return None, {}
+
+
 def status_of(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=10) as resp:
@@ -75,6 +88,55 @@ def test_only_junhengs_own_pages_are_served(worker):
     assert status_of(f"{worker.url}/metrics") == 200
     assert status_of(f"{worker.url}/report?district={district}") == 200
     assert status_of(f"{worker.url}/ready") == 200
+
+
+def test_a_district_the_worker_does_not_hold_is_answered_404_naming_it(worker):
+    # It was a 200 with an empty report, which reads as "no violations".
+    held = SIP.districts[0].id
+    status, body = answer(f"{worker.url}/report?district=999999")
+    assert status == 404 and body["districts"] == ["999999"]
+    assert body["error"] == "district 999999 is not held by this worker / 该工作进程未持有区县 999999"
+    # One held and one not: no partial report that leaves the other out.
+    status, body = answer(f"{worker.url}/report?district={held}&district=999999&district=999999")
+    assert status == 404 and body["districts"] == ["999999"]
+    status, body = answer(f"{worker.url}/report?district={held}")
+    assert status == 200 and [d["id"] for d in body["districts"]] == [held]
+
+
+def test_the_bench_still_reads_a_district_no_worker_holds_as_an_empty_report(worker):
+    # `junheng bench` asks every worker for district "none" to make each evaluate what it folded.
+    from streams.bench import _Worker, _Workers
+
+    member = object.__new__(_Worker)  # the running worker, not one the bench starts
+    member.url = worker.url
+    workers = object.__new__(_Workers)
+    workers.members = [member]
+    nobodys = workers.report("none")
+    assert nobodys["districts"] == [] and nobodys["schools"] == []
+    assert [d["id"] for d in workers.report(SIP.districts[0].id)["districts"]] == [SIP.districts[0].id]
+
+
+def test_a_district_asked_for_while_the_worker_takes_over_its_partitions_is_answered_503(broker, tmp_path):
+    # Its own consumer group, so that the module's worker keeps its partitions.
+    settings = worker_settings(broker, tmp_path, SIP.as_of, app_id="junheng-early", topic="early.events",
+                               dead_letter_topic="early.dead-letter")
+    early = Worker(settings, tmp_path / "early.log")
+    try:
+        seen = []  # every answer until the first that is not a 503
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and early.process.poll() is None and (not seen or seen[-1][0] == 503):
+            status, body = answer(f"{early.url}/report?district=320571")
+            if status is not None:
+                seen.append((status, body))
+            time.sleep(0.02)
+        # Between its start and the end of Faust's recovery of its (empty) tables it cannot tell
+        # whether it will hold the district; then it can, and does not.
+        assert seen[0][0] == 503 and seen[-1][0] == 404, [status for status, _ in seen]
+        assert seen[0][1]["districts"] == ["320571"]
+        assert seen[0][1]["error"].startswith("this worker is taking over its partitions and cannot tell yet "
+                                              "whether it holds district 320571: ask again shortly / ")
+    finally:
+        early.stop()
 
 
 def test_fausts_environment_variables_do_not_move_the_worker(worker):
