@@ -12,11 +12,12 @@ class Health:
     `events` counts handled events by (type, outcome), outcome being one of `applied`,
     `duplicate`, `stale`, `rejected` (contracts.md §3); `consumer_lag` is the number of messages
     behind the end of each owned (topic, partition); `newest_event_time` is the event time (Unix
-    seconds) of the newest applied event, None before the first; `broker_stalls` counts the
-    outages of the broker the worker saw (one per outage, streams/stall.py) and `broker_stalled`
-    is True while one lasts; `rereads` counts the times the consumer was sent back to a
-    partition's position: records arrived ahead of it, or the partition had records waiting and
-    made no progress (streams/positions.py).
+    seconds) of the newest applied event, None before the first, and never later than the
+    worker's clock when it applied it (an event may be a little ahead, streams/future.py);
+    `broker_stalls` counts the outages of the broker the worker saw (one per outage,
+    streams/stall.py) and `broker_stalled` is True while one lasts; `rereads` counts the times
+    the consumer was sent back to a partition's position: records arrived ahead of it, or the
+    partition had records waiting and made no progress (streams/positions.py).
     """
 
     events: dict[tuple[str, str], int] = field(default_factory=dict)

@@ -166,7 +166,8 @@ def create_app(settings: Settings) -> faust.App:
     assessor = Assessor(load_packs(settings.rules), settings.as_of or dt.date.today())
     # The pipeline reads and writes the tables' stores directly: their changelog records are
     # sent by the writer, not by Faust's buffered table assignment.
-    pipeline = Pipeline(schools.data, districts.data, LiveAssessment(assessor))
+    pipeline = Pipeline(schools.data, districts.data, LiveAssessment(assessor),
+                        future_tolerance=settings.future_tolerance)
     positions = Positions(positions_table.data)
     writer = ChangelogWriter(pipeline, positions,
                              {"schools": schools, "districts": districts, "positions": positions_table},

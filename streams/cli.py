@@ -166,10 +166,22 @@ def run_load(args) -> int:
     settings = settings_from(args)
     snapshot = read_snapshot(args.snapshot)
     events = snapshot_events(snapshot, revision=args.revision)
+    not_ahead(args.snapshot, events, settings)
     sent = publish(settings, events)
     print(f"loaded {args.snapshot}: {len(snapshot.districts)} districts, {len(snapshot.schools)} schools, "
           f"{sent} events in batches to {settings.topic} / 快照已发布")
     return EXIT_OK
+
+
+def not_ahead(path: str, events: list, settings) -> None:
+    """Refuse a snapshot whose as_of the workers would refuse, dated ahead of the clock
+    (streams/future.py), before any of its events is sent: its every event would be dead-lettered."""
+    from streams import future
+
+    horizon = future.Horizon(time.time(), settings.future_tolerance, ("this machine's clock", "本机时钟"))
+    reason = horizon.refuses(events[0]) if events else None
+    if reason is not None:
+        raise UserError(f"{path}: {reason}")
 
 
 def broker_ready(settings) -> None:
@@ -444,12 +456,14 @@ def run_dev(args) -> int:
             raise UserError(str(exc)) from None
         settings = load_settings({"web_port": args.web_port}, broker=broker.url, producer_max_batch_size=1,
                                  session_timeout=2, data_dir=workdir / "worker", as_of=snapshot.as_of)
+        events = _load_events(snapshot)
+        not_ahead(args.snapshot or "the SIP example", events, settings)
         can_listen(settings.web_host, settings.web_port)
         read_packs(settings.rules)  # a bad pack here, not later in the worker's log
         worker = start_worker_process(settings, workdir / "worker.log")
         url = f"http://127.0.0.1:{settings.web_port}"
         wait_ready(url, worker, timeout=60, log=workdir / "worker.log")
-        publish(settings, _load_events(snapshot))
+        publish(settings, events)
         print(f"junheng dev: broker {broker.url}, worker {url}\n"
               f"  metrics / 指标:         {url}/metrics\n"
               f"  assessment / 评估报告:  junheng status --url {url}   (JSON: {url}/report)\n"

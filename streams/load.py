@@ -15,8 +15,13 @@ def snapshot_events(snapshot: Snapshot, source: str = "junheng-load", revision: 
     corrected snapshot of the same date needs a higher `revision` (at the same revision, each
     record that differs is dead-lettered); a newer as_of replaces an older snapshot whatever its
     revision.
+
+    The events are dated at the last second of the as_of day in China Standard Time, the time
+    zone a date is read in (streams/future.py): a snapshot dated today (China time) is then less
+    than a day ahead of the clock, and workers take it. At 23:59:59 UTC, as they were dated
+    before, eight hours later, one loaded in the first eight hours of its day would be refused.
     """
-    at = dt.datetime.combine(snapshot.as_of, dt.time(23, 59, 59), tzinfo=dt.timezone.utc)
+    at = dt.datetime.combine(snapshot.as_of, dt.time(23, 59, 59), tzinfo=ev.CHINA_STANDARD_TIME)
     stamp = f"{snapshot.as_of.isoformat()}.r{revision}"
     events: list[ev.Event] = [
         ev.DistrictSnapshot(event_id=f"snapshot:{d.id}:{stamp}", source=source, district=d.id,

@@ -9,10 +9,10 @@ costs one store write and one changelog record.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable, Collection, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
@@ -23,6 +23,7 @@ from junheng.turns import Turns
 from schemas import events as ev
 from schemas.loading import describe
 from schemas.report import Cause
+from streams import future
 from streams import state as fold
 from streams.live import LiveAssessment
 
@@ -108,11 +109,14 @@ class Pipeline:
     events touched it since the last flush. The worker flushes on a short timer and before every
     read, so a read always sees every event handled before it.
 
-    `schools` and `districts` are the stores: plain mappings from id to state.
+    `schools` and `districts` are the stores: plain mappings from id to state. An event dated
+    more than `future_tolerance` seconds after `clock()` (Unix seconds: the wall clock, or a
+    test's) is dead-lettered (streams/future.py).
     """
 
     def __init__(self, schools: MutableMapping, districts: MutableMapping, live: LiveAssessment,
-                 health: Health | None = None):
+                 health: Health | None = None, future_tolerance: float = future.FUTURE_TOLERANCE,
+                 clock: Callable[[], float] = time.time):
         self.schools = schools
         self.districts = districts
         self.live = live
@@ -124,6 +128,8 @@ class Pipeline:
         self.causes: dict[tuple[str, str | None], ev.Event] = {}
         self.unwritten: dict[tuple[str, str], Write] = {}
         self.building = False
+        self.future_tolerance = future_tolerance
+        self.clock = clock
         self._sync_lock = asyncio.Lock()
 
     def handle(self, value: bytes | None, partition: int, key: str | None = None) -> RecordResult:
@@ -144,7 +150,13 @@ class Pipeline:
         changed_districts: set[str] = set()
         applied = 0
         newest = None
+        horizon = future.Horizon(self.clock(), self.future_tolerance)
         for event, original in events:
+            ahead = horizon.refuses(event)
+            if ahead is not None:
+                dead_letters.append(DeadLetter(ahead, original or event.model_dump_json().encode(), event.type))
+                self._count(event.type, fold.REJECTED)
+                continue
             self._load(event, schools, districts)
             try:
                 outcome = fold.apply(event, schools, districts)
@@ -174,7 +186,9 @@ class Pipeline:
                 changed_districts.add(event.district)
             newest = event.occurred_at if newest is None or event.occurred_at > newest else newest
         if newest is not None:
-            self._note_event_time(newest)
+            # No later than the clock: an event accepted a little ahead of it (within the
+            # tolerance) would otherwise hold the event lag at 0 until the clock caught up.
+            self._note_event_time(min(newest.timestamp(), horizon.now))
         self._keep_unwritten(schools, changed_schools, districts, changed_districts, partition)
         for school_id in changed_schools:
             self.dirty_schools[school_id] = schools[school_id]["district"]
@@ -398,8 +412,7 @@ class Pipeline:
         if outcome == fold.REJECTED:
             self.health.dead_lettered += 1
 
-    def _note_event_time(self, occurred_at: dt.datetime) -> None:
-        stamp = occurred_at.timestamp()
+    def _note_event_time(self, stamp: float) -> None:
         if self.health.newest_event_time is None or stamp > self.health.newest_event_time:
             self.health.newest_event_time = stamp
 

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from junheng.errors import UserError
 from schemas.loading import printable
+from streams.future import FUTURE_TOLERANCE
 from streams.heap import TRIM_INTERVAL
 
 ENV_PREFIX = "JUNHENG_"
@@ -68,6 +69,13 @@ class Settings(BaseSettings):
     # worker can take a shorter wait.
     write_timeout: float = Field(1200.0, ge=1, le=24 * 3600,
                                  description="seconds the broker gets to acknowledge a write before the worker stops")
+    # An event dated further ahead of the worker's clock than this (a school system's wrong clock,
+    # a year typed wrong), or a snapshot whose as_of day ends further ahead, is dead-lettered
+    # (streams/future.py). A day by default: school systems' clocks and time zones differ by
+    # hours, not days. At most 366 days: a longer one would let through the wrong years it is
+    # there to catch.
+    future_tolerance: float = Field(FUTURE_TOLERANCE, gt=0, le=366 * 24 * 3600,
+                                    description="seconds an event's time may be ahead of the worker's clock")
     broker_wait: float = Field(30.0, gt=0, le=3600, description="seconds to wait for the broker to answer at start")
     send_timeout: float = Field(30.0, ge=1, le=3600,
                                 description="seconds the broker gets to acknowledge an event `load` or `simulate` sent")

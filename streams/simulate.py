@@ -11,6 +11,7 @@ import datetime as dt
 import itertools
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from schemas import events as ev
@@ -29,11 +30,24 @@ _SUBJECTS, _SUBJECT_CUM_WEIGHTS = ("other", "pe", "music", "art"), list(itertool
 _KEY_LEVELS_ANY, _KEY_LEVEL_CUM_WEIGHTS = ("none",) + KEY_LEVELS, list(itertools.accumulate((75, 15, 7, 3)))
 
 
+def wall_clock() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
 class Simulator:
-    """Generates change events for a snapshot's schools and keeps the snapshot they lead to."""
+    """Generates change events for a snapshot's schools and keeps the snapshot they lead to.
+
+    The events are dated from `start` (by default 08:00 the day after the snapshot's as_of) on,
+    `step_seconds` apart, but never later than `now()`, the wall clock: a worker refuses events
+    dated ahead of its clock (streams/future.py). A bench's 500,000 events span 214 days of 37 s
+    steps, and `junheng simulate`, which starts at the clock, would run ahead of it at any rate
+    above one event per 37 s. Once a step would pass the clock, the event is dated at the clock
+    instead, so that the simulated time goes on with the real one; until then the events do not
+    depend on the clock (nor do the rotation and budget years, taken from the event's date)."""
 
     def __init__(self, snapshot: Snapshot, seed: int = 1, start: dt.datetime | None = None,
-                 source: str = "junheng-simulator", step_seconds: float = 37.0):
+                 source: str = "junheng-simulator", step_seconds: float = 37.0,
+                 now: Callable[[], dt.datetime] = wall_clock):
         self.rng = random.Random(seed)
         self.truth = snapshot.model_dump(mode="json", exclude_none=True)
         self.schools = {s["id"]: s for s in self.truth["schools"] if s.get("kind") != "special" and s["sections"]}
@@ -42,8 +56,13 @@ class Simulator:
         for school_id in self.school_ids:
             school = self.schools[school_id]
             self.district_schools.setdefault(school["district"], []).append(school)
-        self.clock = start or dt.datetime.combine(snapshot.as_of + dt.timedelta(days=1), dt.time(8),
-                                                  tzinfo=dt.timezone(dt.timedelta(hours=8)))
+        start = start or dt.datetime.combine(snapshot.as_of + dt.timedelta(days=1), dt.time(8),
+                                             tzinfo=dt.timezone(dt.timedelta(hours=8)))
+        if start.tzinfo is None:  # as the events read it
+            start = start.replace(tzinfo=ev.CHINA_STANDARD_TIME)
+        self.now = now
+        self._passed = now()  # a moment the wall clock has passed: read again only when reached
+        self.clock = min(start, self._passed.astimezone(start.tzinfo))
         self.step = dt.timedelta(seconds=step_seconds)
         self.source = source
         self.versions: Counter = Counter()
@@ -78,8 +97,17 @@ class Simulator:
                 school = self.rng.choice(self.district_schools[district])
             event = getattr(self, f"_{kind}")(school)
             if event is not None:
-                self.clock += self.step
+                self._advance()
                 return event
+
+    def _advance(self) -> None:
+        """The next event's time: a step later, but no later than the wall clock."""
+        clock = self.clock + self.step
+        if clock > self._passed:
+            self._passed = self.now()
+            if clock > self._passed:
+                clock = self._passed.astimezone(self.clock.tzinfo)
+        self.clock = clock
 
     # --- teachers ---------------------------------------------------------------------------------
 

@@ -12,9 +12,10 @@ from streams.pipeline import Pipeline
 PACK = load_packs(["national-2017"])
 
 
-def loaded(snapshot) -> Pipeline:
-    """A pipeline, with its live assessment, that has folded and evaluated `snapshot`."""
-    pipeline = Pipeline({}, {}, LiveAssessment(Assessor(PACK, snapshot.as_of)))
+def loaded(snapshot, **options) -> Pipeline:
+    """A pipeline, with its live assessment, that has folded and evaluated `snapshot`; `options`
+    go to the Pipeline (`clock`, `future_tolerance`)."""
+    pipeline = Pipeline({}, {}, LiveAssessment(Assessor(PACK, snapshot.as_of)), **options)
     fold(pipeline, snapshot_events(snapshot))
     return pipeline
 

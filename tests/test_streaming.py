@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import random
 import socket
@@ -160,6 +161,50 @@ def test_many_dead_letters_of_one_batch_record_arrive_in_order_and_writes_go_on(
     _read_until(settings, f"{settings.app_id}-positions-changelog",
                 lambda records: any(r.key == key and json.loads(r.value)["next"] == batch_offset + 2 for r in records))
     assert f'outcome="applied",type="{good.type}"' in worker.metrics()
+
+
+def test_events_dated_ahead_of_the_workers_clock_are_dead_lettered(worker):
+    # Applied, the change held junheng_event_lag_seconds at 0 (until 2999), and the snapshot
+    # took every change dated up to its as_of as counted in it.
+    settings = worker.settings
+    loaded = snapshot_events(SIP)
+    handled = worker.events_handled()
+    publish(settings, loaded)
+    worker.wait_handled(handled + len(loaded))
+    handled = worker.events_handled()
+    sim = Simulator(SIP, seed=51)
+    change = sim.next_event().model_copy(update={"event_id": "e-year-2999",
+                                                 "occurred_at": dt.datetime(2999, 1, 1, tzinfo=dt.timezone.utc)})
+    [snapshot] = [e for e in loaded if e.type == "school.snapshot" and e.school == SIP.schools[1].id]
+    snapshot = snapshot.model_copy(update={"event_id": "e-as-of-2999", "as_of": dt.date(2999, 1, 1)})
+    good = sim.next_event()
+    send_records(settings, [(e.district, e.model_dump_json().encode()) for e in (change, snapshot, good)])
+    worker.wait_handled(handled + 3)
+    ids = {"e-year-2999", "e-as-of-2999"}
+    letters = _read_until(settings, settings.dead_letter_topic,
+                          lambda records: ids <= {_event_id(r.value) for r in records})
+    reasons = {_event_id(r.value): dict(r.headers)["junheng-reason"].decode()
+               for r in letters if _event_id(r.value) in ids}
+    assert reasons["e-year-2999"].startswith("occurred_at 2999-01-01T00:00:00+00:00 is more than 1 day ahead of the "
+                                             "worker's clock (")
+    assert "请检查发送系统的时钟" in reasons["e-year-2999"]
+    assert reasons["e-as-of-2999"].startswith("as_of 2999-01-01 ends more than 1 day after the worker's clock (")
+    metrics = worker.metrics()
+    assert f'junheng_events_total{{outcome="rejected",type="{change.type}"}}' in metrics
+    assert 'junheng_events_total{outcome="rejected",type="school.snapshot"} 1.0' in metrics
+    assert f'outcome="applied",type="{good.type}"' in metrics
+    # The newest applied event is of 2023: the lag is years, not 0.
+    [lag] = metric_samples(metrics, "junheng_event_lag_seconds").values()
+    assert lag > 365 * 24 * 3600
+
+
+def _event_id(value: bytes) -> str | None:
+    """The event id of a dead letter that holds one event."""
+    try:
+        event = json.loads(value)
+    except ValueError:
+        return None
+    return event.get("event_id") if isinstance(event, dict) else None
 
 
 def _end_offsets(settings, topic: str) -> dict[int, int]:
