@@ -42,7 +42,9 @@ class Event(BaseModel):
     source: Annotated[str, Field(min_length=1, max_length=100)]
     district: Identifier
     occurred_at: Annotated[dt.datetime, AfterValidator(_with_offset),
-                           Field(description="ISO 8601; without an offset it is China Standard Time (+08:00)")]
+                           Field(description="ISO 8601; without an offset it is China Standard Time (+08:00). "
+                                             "A worker dead-letters an event dated more than "
+                                             "JUNHENG_FUTURE_TOLERANCE (1 day) ahead of its clock")]
     version: Annotated[int, Field(ge=0, le=2**62, description=(
         "The entity's version: a higher one replaces a lower. The same version with the same content is a duplicate"
         " (ignored); with other content it is rejected to the dead-letter topic: send a correction with a higher"
@@ -55,17 +57,24 @@ class SchoolEvent(Event):
 
 # --- snapshots: the baseline a district and its schools start from -----------------------------
 
+#: A snapshot's date. The worker's check of it against its clock is in streams/future.py: the
+#: schemas read no clock.
+AsOf = Annotated[dt.date, Field(description="the snapshot counts every change dated up to the end of this day "
+                                            "(China Standard Time); a worker dead-letters a snapshot whose day ends "
+                                            "more than JUNHENG_FUTURE_TOLERANCE (1 day) ahead of its clock")]
+
+
 class SchoolSnapshot(SchoolEvent):
     """A school's whole record as of a statistical snapshot; replaces any older snapshot of it."""
 
     type: Literal["school.snapshot"] = "school.snapshot"
-    as_of: dt.date
+    as_of: AsOf
     record: School
 
 
 class DistrictSnapshot(Event):
     type: Literal["district.snapshot"] = "district.snapshot"
-    as_of: dt.date
+    as_of: AsOf
     record: District
 
 
