@@ -25,6 +25,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from schemas.events import SchoolEvent
 from streams.broker import EmbeddedBroker, declare_topics, free_port
 from streams.settings import Settings, load_settings
 
@@ -150,7 +151,7 @@ def run_bench(config: BenchConfig, workdir: Path, say=print) -> BenchResult:
     sim = Simulator(snapshot, seed=config.seed)
     changes = sim.events(config.batched_events)
     batched = _sync_records(changes, config.events_per_record)
-    result.batched_schools_touched = len({e.school for e in changes})
+    result.batched_schools_touched = len({e.school for e in changes if isinstance(e, SchoolEvent)})
     result.batched_events_per_record = len(changes) / max(1, len(batched))
     singles = [(e.district, e.model_dump_json().encode(), 1) for e in sim.events(config.single_events)]
     say("the same records folded in-process, without Kafka or Faust / 进程内折叠 …")
@@ -429,10 +430,11 @@ def _load_records(events) -> list[tuple[str, bytes, int]]:
 
 
 def _sync_records(events, per_record: int) -> list[tuple[str, bytes, int]]:
-    """Changes grouped as school systems send them: one record per school's sync."""
+    """Changes grouped as school systems send them: one record per school's sync (a district's
+    own figures in its office's)."""
     by_school: dict[str, list] = {}
     for event in events:
-        by_school.setdefault(event.school, []).append(event)
+        by_school.setdefault(event.school if isinstance(event, SchoolEvent) else event.district, []).append(event)
     records = []
     for items in by_school.values():
         for i in range(0, len(items), per_record):

@@ -325,7 +325,7 @@ def _send_simulated(send: Sending, sim, rate: float, count: int, quiet: bool) ->
         sent += 1
         if not quiet and sent % max(1, int(rate * 10)) == 0:
             print(f"simulated {sent} events, {send.acknowledged} acknowledged by the broker ({event.type} at "
-                  f"{event.school}) / 已模拟 {sent} 个事件，代理已确认 {send.acknowledged} 个", flush=True)
+                  f"{getattr(event, 'school', event.district)}) / 已模拟 {sent} 个事件，代理已确认 {send.acknowledged} 个", flush=True)
         pause = started + sent / rate - time.monotonic()
         if pause > 0:
             time.sleep(pause)

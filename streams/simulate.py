@@ -20,7 +20,7 @@ from schemas.snapshot import Snapshot
 KEY_LEVELS = ("county", "city", "province")
 WEIGHTS = {
     "hire": 18, "leave": 14, "update": 10, "rotate": 8, "open_class": 8, "resize_class": 10,
-    "close_class": 6, "enrolment": 7, "facilities": 7, "budget": 4, "training": 8,
+    "close_class": 6, "enrolment": 7, "facilities": 7, "budget": 4, "training": 8, "teacher_pay": 1,
 }
 # Cumulative weights, given once: `random.choices` would add the weights up at every draw (a
 # fifth of the simulator's time), and draws the same values either way.
@@ -52,6 +52,7 @@ class Simulator:
         self.truth = snapshot.model_dump(mode="json", exclude_none=True)
         self.schools = {s["id"]: s for s in self.truth["schools"] if s.get("kind") != "special" and s["sections"]}
         self.school_ids = sorted(self.schools)
+        self.districts = {d["id"]: d for d in self.truth["districts"]}
         self.district_schools: dict[str, list[dict]] = {}
         for school_id in self.school_ids:
             school = self.schools[school_id]
@@ -304,6 +305,19 @@ class Simulator:
         school["training_spend_cny"] = school.get("training_spend_cny", 0.0) + amount
         posting = f"P{self.seed}-{next(self.ids)}"
         return self._event(ev.TrainingSpent, school, f"spend:{posting}", posting=posting, amount_cny=amount)
+
+    def _teacher_pay(self, school):
+        # A district-wide figure, so that the stream carries district.updated events too: it
+        # carried none, and a fault that made every one of them fail to fold went unnoticed.
+        district = self.districts[school["district"]]
+        if "teacher_avg_pay_cny" not in district:
+            return None
+        district["teacher_avg_pay_cny"] = float(round(district["teacher_avg_pay_cny"] * self.rng.uniform(0.97, 1.05), -2))
+        key = (district["id"], "teacher_avg_pay_cny")
+        self.versions[key] += 1
+        return ev.DistrictUpdated(event_id=f"{self.source}-{self.seed}-{next(self.ids)}", source=self.source,
+                                  district=district["id"], occurred_at=self.clock, version=self.versions[key],
+                                  teacher_avg_pay_cny=district["teacher_avg_pay_cny"])
 
     def _place(self, kind: str, entity: str, school_id: str, image: dict | None) -> None:
         """Where a teacher or class the simulator named is now (image None: gone)."""

@@ -105,7 +105,7 @@ def test_a_fault_folding_one_event_dead_letters_that_event_alone_and_takes_its_c
 
     changes = _changes(400)
     facilities = next(e for e in changes if e["type"] == "facilities.updated")
-    others = [e for e in changes if e["school"] != facilities["school"] and e["type"] == "enrolment.reported"][:2]
+    others = [e for e in changes if e["type"] == "enrolment.reported" and e["school"] != facilities["school"]][:2]
     pipeline = loaded(COUNTY)
     state = copy.deepcopy(pipeline.school(facilities["school"]))
 
