@@ -18,8 +18,8 @@ from rules.indicators import IDS
 from rules.messages import place_names, render
 from rules.pack import Rule, RulePack
 from rules.places import DistrictLevelPlace, DistrictPlace, SchoolPlace, Standards
-from rules.quantities import QUANTITIES, Observation, Scope
-from rules.sections import SectionFacts, excluded_reason, school_sections
+from rules.quantities import QUANTITIES, RESOURCE_QUANTITIES, Observation, Scope
+from rules.sections import SectionFacts, excluded_reason, school_sections, sections_outside_resources
 from schemas.report import (
     DistrictIndicator, DistrictReport, DistrictSection, NotEvaluated, Report, SchoolIndicator,
     SchoolReport, SchoolSection, Violation,
@@ -138,6 +138,14 @@ class Assessor:
                 if rule.quantity == "compliance":
                     outcome = result
             compliance[section.level] = outcome
+        # A teaching point under 50 students is outside the resource area, not outside the
+        # class-size limit: its sections meet the other section rules, and add nothing to the
+        # district's sections or its report.
+        for section in sections_outside_resources(school):
+            names = _Names.of(district, school, section.level)
+            for rule in self._fitting(Scope.section, kind, location, section.level):
+                if rule.quantity not in RESOURCE_QUANTITIES:
+                    self._check(rule, section, section.level, names, findings, district.id, school.id, section.level)
         names = _Names.of(district, school, None)
         place = SchoolPlace(school, tuple(sections), school.students, school.classes)
         for rule in self._fitting(Scope.school, kind, location, None):

@@ -243,6 +243,10 @@ def _rotation(part: int, whole: int, names: tuple[str, str]) -> Measure:
     return measure
 
 
+#: The section quantities of the resource-allocation area (indicators.md §1), which the schools
+#: it leaves out are not measured on; their other section rules (class size) still apply.
+RESOURCE_QUANTITIES = frozenset((*IDS, "compliance"))
+
 COMPLIANCE_PARAMS = {
     # Reached indicators are counted; a short one is below its standard, so a floor above 1
     # would refuse every short indicator, which min_reached says more plainly.

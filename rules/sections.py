@@ -41,6 +41,20 @@ def school_sections(school: School) -> list[SectionFacts]:
     """The sections of a school inside the resource assessment, with students > 0."""
     if excluded_reason(school) is not None:
         return []
+    return _sections(school)
+
+
+def sections_outside_resources(school: School) -> list[SectionFacts]:
+    """A small teaching point's sections (students > 0): left out of the resource area only
+    (indicators.md §1), its classes are primary classes all the same, and the class-size limit
+    (G5, §2: every primary class at most 45) holds for them. Special-education schools are not
+    primary or junior schools, and stay out of section rules altogether."""
+    if excluded_reason(school) != "small_teaching_point":
+        return []
+    return _sections(school)
+
+
+def _sections(school: School) -> list[SectionFacts]:
     # Built at every evaluation of a changed school: a whole-school figure is split between the
     # sections only when one of them lacks its own, and then once.
     shares: dict[str, dict] = {}

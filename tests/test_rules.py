@@ -245,6 +245,26 @@ def test_g5_class_size(level, largest, violated):
         assert found[("G5", "320571-001", level)] == (float(largest), 45.0 if level == "primary" else 50.0)
 
 
+def test_g5_class_size_holds_at_teaching_points_left_out_of_resources():
+    # indicators.md §1 (lines 15-17) leaves teaching points under 50 students out of the resource
+    # area only ("they appear elsewhere"); G5 (line 57) holds for every primary class. 48 pupils in
+    # one multi-grade class: 48 > 45. Its resource indicators stay unassessed (no R rule, not even
+    # "not evaluated"), and it stays out of the district's sections.
+    point = school(kind="teaching_point", location="village",
+                   sections={"primary": {"students": 48, "class_sizes": [48]}},
+                   public_funds_budget_cny=65000.0, training_spend_cny=4000.0)
+    report = assess(snapshot(school("320571-002"), point), NATIONAL)
+    assert violations(snapshot(school("320571-002"), point)) == {("G5", "320571-001", "primary"): (48.0, 45.0)}
+    assert [n for n in report.not_evaluated if n.school == "320571-001"] == []
+    by_id = {s.id: s for s in report.schools}
+    assert by_id["320571-001"].excluded == "small_teaching_point" and by_id["320571-001"].sections == {}
+    assert report.districts[0].sections["primary"].schools == 1
+    # 45 in the one class is within the limit.
+    at_45 = school(kind="teaching_point", location="village", sections={"primary": {"students": 45, "class_sizes": [45]}},
+                   public_funds_budget_cny=65000.0, training_spend_cny=4000.0)
+    assert violations(snapshot(at_45)) == {}
+
+
 @pytest.mark.parametrize("students,budget,location,violated", [
     (99, 65000.0, "village", False),   # funded as for 100 students × 650 CNY
     (99, 64999.0, "village", True),
