@@ -261,3 +261,19 @@ def test_extends_is_still_found_from_the_current_directory_and_built_in_names_st
 def test_an_extends_not_found_names_the_pack_extending_it(tmp_path):
     district = _bureau_packs(tmp_path, "common/town.yaml")
     assert refusal(district).startswith(f"rule pack 'common/town.yaml' not found (extended by {district}; built-in:")
+
+
+# --- the built-in packs say what they check ----------------------------------------------------
+
+def test_an_overlay_that_changes_a_limit_its_title_states_restates_the_title():
+    # An overlay that changes a rule's threshold inherits its titles. The SIP pack raised
+    # G6.special to 9600 CNY (sip-self-assessment.txt: 特殊教育学校生均公用经费9600元) and its alerts
+    # went on reading "特殊教育学校生均公用经费不低于 6000 元" above a limit of 9600.
+    national = {r.id: r for r in load_packs(["national-2017"]).rules}
+    for rule in load_packs(["suzhou-sip-2023"]).rules:
+        base = national.get(rule.id)
+        if base is None or base.threshold == rule.threshold or not isinstance(rule.threshold, float | int):
+            continue
+        for field in ("title_zh", "title_en"):
+            if f"{base.threshold:g}" in getattr(base, field):
+                assert f"{rule.threshold:g}" in getattr(rule, field), (rule.id, field, getattr(rule, field))
