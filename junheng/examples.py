@@ -24,7 +24,8 @@ MIXED_KINDS = ("nine_year", "twelve_year")
 
 #: Public funds per student a year (Suzhou High-tech zone figures quoted in indicators.md §5).
 SIP_FUNDS_PER_STUDENT = {"primary": (1500, 1700), "junior": (1750, 1900)}
-#: National floor for central and western rural schools; G6 funds small schools as if 100 students.
+#: The 2016 national benchmark (基准定额) for eastern provinces, which the national pack's G6 uses
+#: (central and western: 600 and 800); G6 funds small schools as if 100 students.
 RURAL_FUNDS_PER_STUDENT = {"primary": 650, "junior": 850}
 SMALL_SCHOOL_FLOOR_STUDENTS = 100
 
