@@ -11,10 +11,49 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from schemas.loading import yaml_problem
+from schemas.loading import printable, yaml_problem
 
 M = TypeVar("M", bound=BaseModel)
-PARSERS = {"YAML": yaml.safe_load, "JSON": json.loads}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that names a key twice. PyYAML keeps the last
+    silently: a leads file listing a district twice sent its alerts to the second lead only,
+    and the first lead, still in the file, was never told."""
+
+
+class DuplicateKey(yaml.YAMLError):
+    """A mapping naming `key` twice, at 1-based `line` and first at `first`."""
+
+    def __init__(self, key, line: int, first: int):
+        super().__init__(f"key {key!r} at line {line} appears twice (first at line {first})")
+        self.key, self.line, self.first = key, line, first
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    # Only the keys written in this mapping: one merged in by `<<` may be overridden, as YAML says.
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            first = seen.setdefault(key, key_node)
+        except TypeError:  # an unhashable key: construct_mapping reports it as PyYAML always has
+            break
+        if first is not key_node:
+            raise DuplicateKey(key, key_node.start_mark.line + 1, first.start_mark.line + 1)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+PARSERS = {"YAML": _yaml, "JSON": json.loads}
 
 
 def load_config(path: Path, model: type[M], error: type[Exception], name_zh: str, syntax: str = "YAML") -> M:
@@ -39,6 +78,9 @@ def _parse(path: Path, error: type[Exception], name_zh: str, syntax: str):
         raise error(f"{path}: not UTF-8 text (byte {exc.start}) / {name_zh}不是 UTF-8 文本") from None
     except RecursionError:
         raise error(f"{path}: not valid {syntax} (nested too deeply) / {name_zh}不是有效的 {syntax}") from None
+    except DuplicateKey as exc:
+        raise error(f"{path}: {printable(str(exc))} / {name_zh}中键 {printable(repr(exc.key))} 出现了两次"
+                    f"（第 {exc.line} 行，首次在第 {exc.first} 行）") from None
     except yaml.YAMLError as exc:
         english, chinese = yaml_problem(exc)
         raise error(f"{path}: not valid YAML {english} / {name_zh}不是有效的 YAML{chinese}") from None
@@ -51,4 +93,5 @@ def _first_error(exc: ValidationError) -> str:
     where = ".".join(str(p) for p in err["loc"])
     # A model's type error names its Python class, which means nothing to whoever wrote the file.
     message = "Input should be a valid dictionary" if err["type"] == "model_type" else err["msg"]
-    return f"{where + ': ' if where else ''}{message}"
+    # The place names keys from the file, which may hold a line break: keep the message one line.
+    return printable(f"{where + ': ' if where else ''}{message}")

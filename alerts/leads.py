@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerts.config_file import load_config
+from schemas.snapshot import Identifier
 
 
 class _Strict(BaseModel):
@@ -57,7 +58,9 @@ class Smtp(_Strict):
 class Leads(_Strict):
     smtp: Smtp | None = None
     operators: Contact | None = None
-    districts: dict[str, Lead]
+    # Keyed by district id as snapshots spell it (contracts.md §1): what no snapshot can name
+    # (empty, a line break, a control character) could only ever route nothing.
+    districts: dict[Identifier, Lead]
 
     @model_validator(mode="after")
     def _email_needs_smtp(self) -> "Leads":

@@ -557,6 +557,13 @@ def test_a_bad_windows_file_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys
     (None, "cannot read"),
     (b"districts: {}\n# \xff\n", "not UTF-8 text"),
     ("districts: {}\nx: " + "9" * 5000, "not valid YAML (Exceeds the limit (4300 digits)"),
+    # PyYAML kept the second silently: the first lead, still in the file, was never told.
+    ("districts:\n  '320571': {district_name: 苏州工业园区, name: 张伟, webhook: {url: 'http://a'}}\n"
+     "  '320571': {district_name: 姑苏区, name: 李娜, webhook: {url: 'http://b'}}\n",
+     "key '320571' at line 3 appears twice (first at line 2) / 负责人名录中键 '320571' 出现了两次"),
+    # No snapshot can name such a district (contracts.md §1); and the message stays one line.
+    ("districts: {\"a\\nb\": {district_name: x, name: y, webhook: {url: 'http://a'}}}",
+     "districts.a\\nb.[key]: String should match pattern"),
 ])
 def test_a_bad_leads_file_is_one_line_and_exit_2(tmp_path, capsys, text, says):
     from alerts import cli
