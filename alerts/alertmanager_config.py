@@ -48,7 +48,7 @@ def alertmanager_config(leads: Leads, pack: RulePack, windows: Windows,
         "group_interval": notify.group_interval,
         "repeat_interval": max(notify.repeat_interval.values(), key=seconds),
         "routes": [
-            *[{"receiver": receiver_name(d), "matchers": [f'district="{d}"'], "continue": False,
+            *[{"receiver": receiver_name(d), "matchers": [matcher("district", "=", d)], "continue": False,
                "routes": _by_severity(windows)} for d in sorted(leads.districts)],
             {"receiver": fallback, "matchers": ['scope="pipeline"'], "group_by": ["alertname", "instance"],
              "routes": _by_severity(windows)},
@@ -69,8 +69,8 @@ def inhibit_rules(pack: RulePack) -> list[dict[str, Any]]:
     rules = []
     if indicator_rules and compliance:
         rules.append({
-            "source_matchers": [f'alertname="{alert_name(compliance[0])}"'],
-            "target_matchers": [f'rule=~"{"|".join(_regex_literal(i) for i in indicator_rules)}"',
+            "source_matchers": [matcher("alertname", "=", alert_name(compliance[0]))],
+            "target_matchers": [matcher("rule", "=~", "|".join(_regex_literal(i) for i in indicator_rules)),
                                 'severity="warning"'],
             "equal": ["district", "school", "section"],
         })
@@ -80,6 +80,15 @@ def inhibit_rules(pack: RulePack) -> list[dict[str, Any]]:
         "equal": ["instance"],
     })
     return rules
+
+
+def matcher(label: str, op: str, value: str) -> str:
+    """An Alertmanager matcher with `value` quoted as its parser reads it back: a district id may
+    hold any printable character (contracts.md §1), and one with a `"` or a `\\` written as it
+    was made the whole file one amtool and Alertmanager refuse (0.25's parser unescapes `\\\\`,
+    `\\"` and `\\n`)."""
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{label}{op}"{quoted}"'
 
 
 def _global(leads: Leads) -> dict[str, Any]:

@@ -118,6 +118,40 @@ def test_each_district_routes_to_its_lead_only(am_config, labels, receiver):
     assert result.stdout.strip() == receiver
 
 
+#: District ids a snapshot accepts (contracts.md §1: any printable characters) that a leads file
+#: may therefore name: Chinese, a quote, a backslash, a space, and two long ones alike for 40 characters.
+ODD_DISTRICTS = ["苏州工业园区", '32"0508', "3205\\", 'a\\"b', "3205 08",
+                 "320571-0000000000000000000000000000000001", "320571-0000000000000000000000000000000002"]
+
+
+@pytest.fixture
+def odd_leads(tmp_path) -> Path:
+    leads = tmp_path / "odd-leads.yaml"
+    leads.write_text(yaml.safe_dump({"districts": {
+        d: {"district_name": f"区县 {i}", "name": f"负责人 {i}", "webhook": {"url": f"http://relay/{i}"}}
+        for i, d in enumerate(ODD_DISTRICTS)}}, allow_unicode=True), encoding="utf-8")
+    return leads
+
+
+def test_district_ids_with_quotes_backslashes_or_chinese_route_to_their_lead(tmp_path, odd_leads):
+    # A `"` or `\` was written into the matcher as it was: amtool refused the whole file.
+    out = tmp_path / "am"
+    assert cli.main(["render", "alertmanager", "--out", str(out), "--leads", str(odd_leads)]) == 0
+    config = yaml.safe_load((out / "alertmanager.yml").read_text(encoding="utf-8"))
+    config["templates"] = [str(out / "templates" / "*.tmpl")]
+    (out / "alertmanager.yml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    result = run(["amtool", "check-config", str(out / "alertmanager.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
+    for district in [*ODD_DISTRICTS, "320599"]:
+        # amtool reads its label arguments as matchers: quote the value as its parser wants.
+        label = 'district="%s"' % district.replace("\\", "\\\\").replace('"', '\\"')
+        result = run(["amtool", "config", "routes", "test", f"--config.file={out / 'alertmanager.yml'}",
+                      label, "rule=G5", "severity=critical"])
+        assert result.returncode == 0, result.stdout + result.stderr
+        expected = receiver_name(district) if district in ODD_DISTRICTS else "unrouted"
+        assert result.stdout.strip() == expected, district
+
+
 def test_no_secret_is_written_into_the_config():
     config = yaml.safe_load((ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text())
     assert "smtp_auth_password" not in config["global"]
