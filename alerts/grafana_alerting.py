@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from grafana_foundation_sdk.builders import alerting, expr
@@ -98,17 +99,34 @@ def contact_points(leads: Leads) -> dict[str, Any]:
     return {"apiVersion": 1, "contactPoints": points}
 
 
+#: What Grafana accepts as a uid (pkg/util: `^[a-zA-Z0-9\-\_]*$`, at most 40 characters); it
+#: refuses to create a contact point whose uid does not match, and a provisioning file with one
+#: stops Grafana's start.
+GRAFANA_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def receiver_uid(name: str, kind: str) -> str:
+    """The uid of a contact point's `kind` (email, webhook) integration: `<name>-<kind>` when
+    Grafana accepts that, else `<kind>-` and a digest of the name. A district id may be Chinese,
+    hold spaces or quotes or be long (contracts.md §1): cut to 40 characters, two long ids with
+    the same beginning shared a uid, and the other characters made uids Grafana refuses."""
+    uid = f"{name}-{kind}"
+    if GRAFANA_UID.match(uid):
+        return uid
+    return f"{kind}-{hashlib.sha1(name.encode()).hexdigest()[:16]}"
+
+
 def _contact_point(name: str, contact: Contact) -> dict[str, Any]:
     receivers = []
     if contact.email:
-        receivers.append({"uid": f"{name}-email"[:40], "type": "email", "disableResolveMessage": False,
+        receivers.append({"uid": receiver_uid(name, "email"), "type": "email", "disableResolveMessage": False,
                           "settings": {"addresses": contact.email, "singleEmail": True}})
     if contact.webhook:
         settings: dict[str, Any] = {"url": contact.webhook.url, "httpMethod": "POST"}
         if contact.webhook.credentials_file:
             settings["authorization_scheme"] = "Bearer"
             settings["authorization_credentials"] = f"$__file{{{contact.webhook.credentials_file}}}"
-        receivers.append({"uid": f"{name}-webhook"[:40], "type": "webhook", "disableResolveMessage": False,
+        receivers.append({"uid": receiver_uid(name, "webhook"), "type": "webhook", "disableResolveMessage": False,
                           "settings": settings})
     return {"orgId": 1, "name": name, "receivers": receivers}
 

@@ -152,6 +152,22 @@ def test_district_ids_with_quotes_backslashes_or_chinese_route_to_their_lead(tmp
         assert result.stdout.strip() == expected, district
 
 
+def test_grafana_contact_point_uids_are_what_grafana_accepts_whatever_the_district_id(tmp_path, odd_leads):
+    # Grafana refuses a contact point uid outside [a-zA-Z0-9_-]{1,40} (pkg/util ValidateUID); ids
+    # were cut to 40 characters, so two long districts shared one.
+    out = tmp_path / "grafana"
+    assert cli.main(["render", "grafana", "--out", str(out), "--leads", str(odd_leads)]) == 0
+    points = yaml.safe_load((out / "provisioning" / "alerting" / "contact-points.yaml").read_text(encoding="utf-8"))
+    uids = [r["uid"] for p in points["contactPoints"] for r in p["receivers"]]
+    assert len(uids) == len(ODD_DISTRICTS)
+    assert all(re.fullmatch(r"[a-zA-Z0-9_-]{1,40}", u) for u in uids), uids
+    assert len(set(uids)) == len(uids), uids
+    # The checked-in ones keep their readable uids.
+    checked_in = yaml.safe_load((ROOT / GRAFANA_DIR / "provisioning" / "alerting" / "contact-points.yaml").read_text())
+    assert {r["uid"] for p in checked_in["contactPoints"] for r in p["receivers"]} >= {
+        "district-320571-email", "district-320571-webhook", "operators-email"}
+
+
 def test_no_secret_is_written_into_the_config():
     config = yaml.safe_load((ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text())
     assert "smtp_auth_password" not in config["global"]
