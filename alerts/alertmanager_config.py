@@ -140,11 +140,18 @@ TEMPLATE = r'''{{/* junheng 告警通知模板（由 alerts/alertmanager_config.
 
 {{ define "junheng.subject" }}【义务教育优质均衡监测】{{ template "junheng.status" . }}：{{ if .CommonLabels.rule }}规则 {{ .CommonLabels.rule }}{{ else }}{{ .CommonLabels.alertname }}{{ end }}，{{ .Alerts.Firing | len }} 处未达标{{ if .Alerts.Resolved }}，{{ .Alerts.Resolved | len }} 处已恢复{{ end }}{{ end }}
 
-{{ define "junheng.alert" }}{{ if .Annotations.place_zh }}{{ .Annotations.place_zh }}：{{ end }}{{ .Annotations.summary }}
+{{/* 北京时间：Alertmanager 容器的本地时区是 UTC，.Local 显示的时间比北京时间早 8 小时且不标时区；
+     0.25 的模板没有 tz 函数，中国不实行夏令时，故固定加 8 小时（28800 秒）。
+     Beijing time: the container's local zone is UTC, so .Local showed times 8 hours early with no
+     zone; 0.25 templates have no tz function, and China keeps no daylight saving time. */}}
+{{ define "junheng.time" }}{{ (.UTC.Add 28800000000000).Format "2006-01-02 15:04" }}{{ end }}
+
+{{/* 摘要已以地点开头（place_zh），不再重复。The summary already begins with the place. */}}
+{{ define "junheng.alert" }}{{ .Annotations.summary }}
 {{ if .Annotations.value }}  当前值 {{ .Annotations.value }}，限值 {{ .Annotations.limit }}（{{ template "junheng.severity" .Labels.severity }}）
 {{ end }}{{ if .Annotations.description }}  {{ .Annotations.description }}
 {{ end }}  处理指引：{{ .Annotations.runbook_url }}
-  开始时间：{{ .StartsAt.Local.Format "2006-01-02 15:04" }}{{ if eq .Status "resolved" }}，恢复时间：{{ .EndsAt.Local.Format "2006-01-02 15:04" }}{{ end }}
+  开始时间（北京时间）：{{ template "junheng.time" .StartsAt }}{{ if eq .Status "resolved" }}，恢复时间：{{ template "junheng.time" .EndsAt }}{{ end }}
 {{ end }}
 
 {{ define "junheng.text" }}{{ template "junheng.subject" . }}

@@ -4,6 +4,7 @@ compose, and the render and sync commands behave (exit codes, bilingual one-line
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -166,6 +167,28 @@ def test_grafana_contact_point_uids_are_what_grafana_accepts_whatever_the_distri
     checked_in = yaml.safe_load((ROOT / GRAFANA_DIR / "provisioning" / "alerting" / "contact-points.yaml").read_text())
     assert {r["uid"] for p in checked_in["contactPoints"] for r in p["receivers"]} >= {
         "district-320571-email", "district-320571-webhook", "operators-email"}
+
+
+def test_notification_names_the_place_once_and_gives_beijing_time(tmp_path):
+    """The lead's e-mail as Alertmanager renders it (amtool, the container's zone: UTC)."""
+    place = "苏州工业园区星海实验小学（320571-001）小学部"
+    alert = {"status": "firing", "labels": {"alertname": "JunhengRule_G5", "rule": "G5", "district": "320571",
+                                            "severity": "critical"},
+             "annotations": {"summary": f"{place}：班额 / Class size", "place_zh": place, "value": "46",
+                             "limit": "45", "runbook_url": "https://example/#rule-g5"},
+             "startsAt": "2026-09-02T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}
+    data = {"receiver": "district-320571", "status": "firing", "alerts": [alert],
+            "groupLabels": {"district": "320571", "rule": "G5"}, "commonLabels": alert["labels"],
+            "commonAnnotations": {}, "externalURL": "http://alertmanager"}
+    (tmp_path / "data.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    result = subprocess.run(
+        ["amtool", "template", "render", f"--template.glob={ROOT / ALERTMANAGER_DIR / 'templates' / '*.tmpl'}",
+         '--template.text={{ template "junheng.text" . }}', f"--template.data={tmp_path / 'data.json'}"],
+        capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"], "TZ": "UTC"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = result.stdout
+    assert text.count(place) == 1, text  # it was said twice: "place：place：班额"
+    assert "开始时间（北京时间）：2026-09-02 16:00" in text, text  # 08:00 UTC, shown as 08:00 before
 
 
 def test_no_secret_is_written_into_the_config():
