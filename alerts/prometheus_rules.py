@@ -97,12 +97,14 @@ def pipeline_alerts(windows: Windows) -> list[dict[str, Any]]:
         alert("JunhengWorkerDown", f'up{{job="{WORKER_JOB}"}} == 0', p["worker_down"], "critical",
               "junheng 工作进程 {{ $labels.instance }} 无法抓取指标，其负责区县的违规告警暂停",
               "junheng worker {{ $labels.instance }} cannot be scraped; alerts of its districts are paused"),
+        # Progress is events handled, whatever their dates (windows.yaml says why not the event
+        # lag); a worker with no junheng_events_total yet has handled nothing, and `unless` keeps it.
         alert("JunhengWorkerStuck",
-              f"max by (instance) (junheng_event_lag_seconds) > {stuck.get('event_lag_seconds')}\n"
-              "  and on (instance) sum by (instance) (junheng_consumer_lag) > 0",
+              "sum by (instance) (junheng_consumer_lag) > 0\n"
+              f"  unless on (instance) sum by (instance) (increase(junheng_events_total[{stuck.get('window')}])) > 0",
               stuck, "critical",
-              "junheng 工作进程 {{ $labels.instance }} 有待处理消息，但最新已应用事件已是 {{ $value | humanizeDuration }} 之前",
-              "junheng worker {{ $labels.instance }} has messages waiting but applied nothing newer than {{ $value | humanizeDuration }} ago"),
+              f"junheng 工作进程 {{{{ $labels.instance }}}} 有 {{{{ $value }}}} 条消息待处理，但 {stuck.get('window')} 内未处理任何事件",
+              f"junheng worker {{{{ $labels.instance }}}} has {{{{ $value }}}} messages waiting but handled no event in the last {stuck.get('window')}"),
         alert("JunhengConsumerLagHigh",
               f"sum by (instance) (junheng_consumer_lag) > {lag.get('messages')}", lag, "warning",
               "junheng 工作进程 {{ $labels.instance }} 落后 {{ $value }} 条消息",
@@ -259,7 +261,7 @@ def common_tests(windows: Windows, rule_file: str) -> dict[str, Any]:
     worker = {"job": WORKER_JOB}
     w1, w2 = {**worker, "instance": "worker-1:8000"}, {**worker, "instance": "worker-2:8000"}
     down, stuck, lag, behind = (seconds(p[k].for_) // 60 for k in ("worker_down", "stuck", "consumer_lag", "metrics_behind"))
-    lag_limit, stuck_limit = p["consumer_lag"].get("messages"), p["stuck"].get("event_lag_seconds")
+    lag_limit, stuck_window = p["consumer_lag"].get("messages"), p["stuck"].get("window")
     span = max(down, stuck, lag, behind) + 10
 
     def fired(name, instance, severity, summary):
@@ -309,8 +311,6 @@ def common_tests(windows: Windows, rule_file: str) -> dict[str, Any]:
             _series("junheng_consumer_lag", {"topic": "junheng.events", "partition": "0", **w1},
                     f"{lag_limit + 1}x{span}"),
             _series("junheng_consumer_lag", {"topic": "junheng.events", "partition": "1", **w2}, f"0x{span}"),
-            _series("junheng_event_lag_seconds", w1, f"{stuck_limit + 60}+60x{span}"),
-            _series("junheng_event_lag_seconds", w2, f"{stuck_limit + 60}+60x{span}"),
             _series("junheng_dead_letter_total", w1, f"0x3 1 1x{span}"),
             _series("junheng_dead_letter_total", w2, f"0x{span}"),
             _series("junheng_broker_stalls_total", w1, f"0x{span}"),
@@ -349,35 +349,41 @@ def common_tests(windows: Windows, rule_file: str) -> dict[str, Any]:
             {"eval_time": f"{max(behind - 1, 0)}m", "alertname": "JunhengMetricsBehind", "exp_alerts": []},
         ],
     }
+    window = seconds(stuck_window) // 60
+    waiting = 50
+    # worker-1 handled events, then none from minute 3 on, with messages waiting; worker-2 has
+    # applied nothing since it started (no event counter, no event lag) with messages waiting from
+    # minute 3; worker-3 catches up on events dated an hour ago: the newest one it applied is old,
+    # but it handles thousands a minute, so it is not stuck.
+    w3 = {**worker, "instance": "worker-3:8000"}
     stuck_case = {
-        "name": "a worker is stuck when messages wait and nothing new is applied",
+        "name": "a worker is stuck when messages wait and it handles no event, whatever their dates",
         "interval": "1m",
-        "input_series": pipeline["input_series"][2:6],
+        "input_series": [
+            _series("junheng_consumer_lag", {"topic": "junheng.events", "partition": "0", **w1}, f"{waiting}x{span + window}"),
+            _series("junheng_events_total", {"type": "class.resized", "outcome": "applied", **w1}, f"0+10x3 30x{span + window}"),
+            _series("junheng_consumer_lag", {"topic": "junheng.events", "partition": "1", **w2},
+                    f"0x3 {waiting}x{span + window}"),
+            _series("junheng_consumer_lag", {"topic": "junheng.events", "partition": "2", **w3},
+                    f"500000-5000x{span + window}"),
+            _series("junheng_events_total", {"type": "class.resized", "outcome": "applied", **w3},
+                    f"0+5000x{span + window}"),
+            _series("junheng_event_lag_seconds", w3, f"3600x{span + window}"),
+        ],
+        # worker-2 after its `for:`; worker-1 once its window has no event in it, and its `for:`.
         "alert_rule_test": [
-            {"eval_time": f"{stuck + 1}m", "alertname": "JunhengWorkerStuck",
-             "exp_alerts": [fired("JunhengWorkerStuck", "worker-1:8000", "critical",
-                                  _stuck_summary(stuck_limit + 60 + 60 * (stuck + 1)))]},
-            {"eval_time": f"{max(stuck - 1, 0)}m", "alertname": "JunhengWorkerStuck", "exp_alerts": []},
+            {"eval_time": f"{3 + stuck - 1}m", "alertname": "JunhengWorkerStuck", "exp_alerts": []},
+            *[{"eval_time": f"{at}m", "alertname": "JunhengWorkerStuck",
+               "exp_alerts": [fired("JunhengWorkerStuck", instance, "critical",
+                                    _stuck_summary(instance, waiting, stuck_window)) for instance in stuck_ones]}
+              for at, stuck_ones in ((3 + stuck + 1, ["worker-2:8000"]),
+                                     (3 + window + stuck - 1, ["worker-2:8000"]),
+                                     (3 + window + stuck + 1, ["worker-1:8000", "worker-2:8000"]))],
         ],
     }
     return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": [rollups, pipeline, stuck_case]}
 
 
-def _stuck_summary(lag_seconds: int) -> str:
-    shown = _humanize_duration(lag_seconds)
-    return (f"junheng 工作进程 worker-1:8000 有待处理消息，但最新已应用事件已是 {shown} 之前 / "
-            f"junheng worker worker-1:8000 has messages waiting but applied nothing newer than {shown} ago")
-
-
-def _humanize_duration(total: int) -> str:
-    """Prometheus's humanizeDuration for whole seconds of at least one: `1h 2m 3s`."""
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h {minutes}m {secs}s"
-    if hours:
-        return f"{hours}h {minutes}m {secs}s"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
+def _stuck_summary(instance: str, waiting: int, window: str) -> str:
+    return (f"junheng 工作进程 {instance} 有 {waiting} 条消息待处理，但 {window} 内未处理任何事件 / "
+            f"junheng worker {instance} has {waiting} messages waiting but handled no event in the last {window}")
