@@ -153,6 +153,13 @@ def faust_app(settings: Settings) -> faust.App:
     return app
 
 
+def faust_worker(app: faust.App, settings: Settings) -> faust.Worker:
+    """The Faust worker that runs `app`. Its debug mode is off whatever FAUST_DEBUG says, as the
+    app's settings are whatever Faust's variables say (`faust_app`): that mode starts a blocking
+    detector signalling the event loop and tries to open a console on port 50101."""
+    return faust.Worker(app, loglevel=settings.log_level, quiet=True, debug=False)
+
+
 def create_app(settings: Settings) -> faust.App:
     """A configured worker application; run it with `faust.Worker(app).execute_from_commandline()`."""
     app = faust_app(settings)

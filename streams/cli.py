@@ -82,10 +82,8 @@ def configure_worker(p: argparse.ArgumentParser) -> None:
 
 
 def run_worker(args) -> int:
-    import faust
-
     from rules.pack import PackError, load_packs
-    from streams.app import create_app, topic_partitions
+    from streams.app import create_app, faust_worker, topic_partitions
     from streams.broker import BrokerError, declare_topics, wait_for_broker
     from streams.security import kafka_python_config
 
@@ -100,7 +98,7 @@ def run_worker(args) -> int:
         raise UserError(str(exc)) from None
     tune_runtime()
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = faust_worker(app, settings)
     worker.execute_from_commandline()
     return EXIT_OK
 

@@ -15,7 +15,7 @@ import time
 import faust
 from faust.web import Request, Response, View
 
-from streams.app import faust_app
+from streams.app import faust_app, faust_worker
 from streams.settings import Settings, load_settings
 
 
@@ -47,7 +47,7 @@ def main() -> None:
 
     settings = load_settings()
     tune_runtime()  # uvloop and the collector's thresholds, as in a worker
-    faust.Worker(create_plain_app(settings), loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    faust_worker(create_plain_app(settings), settings).execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def worker(broker, tmp_path_factory):
     FAUST_ELSEWHERE.update({
         "WEB_PORT": str(free_port()), "WEB_BIND": "0.0.0.0", "WEB_HOST": "elsewhere.invalid",
         "BROKER_URL": f"kafka://127.0.0.1:{free_port()}", "FAUST_WEB_TRANSPORT": f"unix://{tmp / 'web.sock'}",
-        "APP_WEB_ENABLED": "false",
+        "APP_WEB_ENABLED": "false", "FAUST_DEBUG": "1",
     })
     with pytest.MonkeyPatch.context() as env:
         # Faust's settings yielded to all of these (streams/app.py), and a worker inherits its environment.
@@ -151,6 +151,13 @@ def test_fausts_environment_variables_do_not_move_the_worker(worker):
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", int(FAUST_ELSEWHERE["WEB_PORT"])), timeout=5).close()
     assert not (worker.settings.data_dir.parent / "web.sock").exists()
+
+
+def test_fausts_debug_mode_stays_off(worker):
+    # FAUST_DEBUG=1 turned it on: a blocking detector signalling the event loop, and a console
+    # the worker tried to open on port 50101 (aiomonitor is not installed: it logged that).
+    assert "Cannot start console" not in worker.log.read_text()
+    assert "Worker ready" in worker.log.read_text()
 
 
 def test_fausts_environment_variables_do_not_override_the_apps_settings(monkeypatch, tmp_path):
