@@ -53,7 +53,20 @@ def _yaml(text: str):
     return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
-PARSERS = {"YAML": _yaml, "JSON": json.loads}
+def _unique_pairs(pairs: list[tuple]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:  # json keeps the last, as PyYAML does (see _UniqueKeyLoader)
+            raise ValueError(f"key {key!r} appears twice in one object")
+        seen[key] = value
+    return seen
+
+
+def _json(text: str):
+    return json.loads(text, object_pairs_hook=_unique_pairs)
+
+
+PARSERS = {"YAML": _yaml, "JSON": _json}
 
 
 def load_config(path: Path, model: type[M], error: type[Exception], name_zh: str, syntax: str = "YAML") -> M:

@@ -419,9 +419,13 @@ DEEP = "[" * 3_000 + "]" * 3_000
     (BUREAU_JSON, '{"uid": "a", "n": ' + "9" * 5000 + "}", "not valid JSON (Exceeds the limit (4300 digits)"),
     (BUREAU_JSON, "[]", "Input should be a valid dictionary / 看板文件有误"),
     (BUREAU_JSON, '{"title": "no uid"}', "uid: Field required / 看板文件有误"),
+    # Kept the last uid, as Grafana would, and said nothing of the first.
+    (BUREAU_JSON, '{"uid": "junheng-bureau", "title": "t", "uid": "junheng-other"}',
+     "not valid JSON (key 'uid' appears twice in one object) / 看板文件不是有效的 JSON"),
 ], ids=["empty", "a-list", "group-without-rules", "interval-soon", "rules-not-utf8", "rules-too-deep",
         "rules-a-directory", "rule-without-uid", "rule-with-a-date", "group-name-with-a-slash", "dashboard-not-utf8",
-        "dashboard-too-deep", "dashboard-huge-integer", "dashboard-a-list", "dashboard-without-uid"])
+        "dashboard-too-deep", "dashboard-huge-integer", "dashboard-a-list", "dashboard-without-uid",
+        "dashboard-key-twice"])
 def test_grafana_sync_refuses_a_broken_file_before_calling_grafana(tmp_path, monkeypatch, capsys, rel, content, says):
     grafana_dir = tmp_path / "grafana"
     shutil.copytree(ROOT / GRAFANA_DIR, grafana_dir)
