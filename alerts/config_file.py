@@ -4,69 +4,18 @@ English and Chinese."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from schemas.loading import printable, yaml_problem
+from schemas.loading import DuplicateKey, load_json, load_yaml, printable, yaml_problem
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a mapping that names a key twice. PyYAML keeps the last
-    silently: a leads file listing a district twice sent its alerts to the second lead only,
-    and the first lead, still in the file, was never told."""
-
-
-class DuplicateKey(yaml.YAMLError):
-    """A mapping naming `key` twice, at 1-based `line` and first at `first`."""
-
-    def __init__(self, key, line: int, first: int):
-        super().__init__(f"key {key!r} at line {line} appears twice (first at line {first})")
-        self.key, self.line, self.first = key, line, first
-
-
-def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict = {}
-    # Only the keys written in this mapping: one merged in by `<<` may be overridden, as YAML says.
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            first = seen.setdefault(key, key_node)
-        except TypeError:  # an unhashable key: construct_mapping reports it as PyYAML always has
-            break
-        if first is not key_node:
-            raise DuplicateKey(key, key_node.start_mark.line + 1, first.start_mark.line + 1)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
-
-
-def _yaml(text: str):
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-
-
-def _unique_pairs(pairs: list[tuple]) -> dict:
-    seen: dict = {}
-    for key, value in pairs:
-        if key in seen:  # json keeps the last, as PyYAML does (see _UniqueKeyLoader)
-            raise ValueError(f"key {key!r} appears twice in one object")
-        seen[key] = value
-    return seen
-
-
-def _json(text: str):
-    return json.loads(text, object_pairs_hook=_unique_pairs)
-
-
-PARSERS = {"YAML": _yaml, "JSON": _json}
+PARSERS = {"YAML": load_yaml, "JSON": load_json}
 
 
 def load_config(path: Path, model: type[M], error: type[Exception], name_zh: str, syntax: str = "YAML") -> M:
@@ -92,8 +41,7 @@ def _parse(path: Path, error: type[Exception], name_zh: str, syntax: str):
     except RecursionError:
         raise error(f"{path}: not valid {syntax} (nested too deeply) / {name_zh}不是有效的 {syntax}") from None
     except DuplicateKey as exc:
-        raise error(f"{path}: {printable(str(exc))} / {name_zh}中键 {printable(repr(exc.key))} 出现了两次"
-                    f"（第 {exc.line} 行，首次在第 {exc.first} 行）") from None
+        raise error(f"{path}: {printable(str(exc))} / {name_zh}中{exc.chinese()}") from None
     except yaml.YAMLError as exc:
         english, chinese = yaml_problem(exc)
         raise error(f"{path}: not valid YAML {english} / {name_zh}不是有效的 YAML{chinese}") from None

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from rules.messages import template_fields
 from rules.quantities import QUANTITIES, Scope
-from schemas.loading import printable, yaml_problem
+from schemas.loading import DuplicateKey, load_yaml, printable, yaml_problem
 from schemas.snapshot import Level, Location, SchoolKind
 
 PACK_DIR = Path(__file__).parent / "packs"
@@ -309,7 +309,9 @@ def _pack_text(path: Path, name: str, extended_by: Path | None) -> str:
 def _parsed(path: Path, text: str) -> PackFile:
     where = printable(str(path))
     try:
-        return PackFile.model_validate(yaml.safe_load(text))
+        return PackFile.model_validate(load_yaml(text))
+    except DuplicateKey as exc:
+        raise PackError(f"rule pack {where}: {printable(str(exc))} / 规则包中{exc.chinese()}") from None
     except yaml.YAMLError as exc:
         english, chinese = yaml_problem(exc)
         raise PackError(f"rule pack {where}: not valid YAML {english} / 规则包不是有效的 YAML{chinese}") from None

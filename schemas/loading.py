@@ -40,9 +40,11 @@ def parse_snapshot(text: str, where: str = "snapshot", yaml_ok: bool = False) ->
     """Parse and validate snapshot text (JSON, or YAML when `yaml_ok`)."""
     syntax = "YAML" if yaml_ok else "JSON"
     try:
-        data = yaml.safe_load(text) if yaml_ok else json.loads(text)
+        data = load_yaml(text) if yaml_ok else load_json(text)
     except RecursionError:
         raise SnapshotError(f"{where}: not valid {syntax} (nested too deeply) / 快照不是有效的 {syntax}") from None
+    except DuplicateKey as exc:
+        raise SnapshotError(f"{where}: {printable(str(exc))} / 快照中{exc.chinese()}") from None
     except yaml.YAMLError as exc:
         english, chinese = yaml_problem(exc)
         raise SnapshotError(f"{where}: not valid YAML {english} / 快照不是有效的 YAML{chinese}") from None
@@ -66,6 +68,65 @@ def describe(exc: ValidationError, what_zh: str = "快照校验失败") -> str:
     # Keys and values in a path come from the input: escape what a terminal or a Kafka header
     # would not show as one line (newlines, bidi overrides, other control characters).
     return printable(f"{path + ': ' if path else ''}{message}{more} / {what_zh}")
+
+
+class DuplicateKey(ValueError):
+    """A mapping naming `key` twice: at 1-based `line`, first at `first` (YAML), or in one JSON
+    object (no lines: json's hook is not told where)."""
+
+    def __init__(self, key, line: int | None = None, first: int | None = None):
+        where = f" at line {line} appears twice (first at line {first})" if line else " appears twice in one object"
+        super().__init__(f"key {key!r}{where}")
+        self.key, self.line, self.first = key, line, first
+
+    def chinese(self) -> str:
+        """The same in Chinese, after the name of the file's kind ("快照中" + this)."""
+        where = f"（第 {self.line} 行，首次在第 {self.first} 行）" if self.line else "（同一对象中）"
+        return f"键 {printable(repr(self.key))} 出现了两次{where}"
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that names a key twice. PyYAML keeps the last
+    silently: a leads file listing a district twice sent its alerts to the second lead only, and
+    a snapshot or a rule pack with a figure written twice kept the second without a word."""
+
+
+def _unique_mapping(loader: UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    # Only the keys written in this mapping: one merged in by `<<` may be overridden, as YAML says.
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            first = seen.setdefault(key, key_node)
+        except TypeError:  # an unhashable key: construct_mapping reports it as PyYAML always has
+            break
+        if first is not key_node:
+            raise DuplicateKey(key, key_node.start_mark.line + 1, first.start_mark.line + 1)
+    return loader.construct_mapping(node, deep=deep)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def load_yaml(text: str):
+    """YAML text as data, refusing a key written twice in one mapping (DuplicateKey)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _unique_pairs(pairs: list[tuple]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:  # json keeps the last, as PyYAML does
+            raise DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def load_json(text: str):
+    """JSON text as data, refusing a key written twice in one object (DuplicateKey)."""
+    return json.loads(text, object_pairs_hook=_unique_pairs)
 
 
 def printable(text: str) -> str:

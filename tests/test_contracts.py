@@ -9,7 +9,7 @@ import pytest
 
 from make import DISTRICT, school
 from schemas.export import OUT, contracts, schema_text
-from schemas.loading import SnapshotError, parse_snapshot
+from schemas.loading import SnapshotError, load_snapshot, parse_snapshot
 
 
 def doc(**changes) -> dict:
@@ -84,3 +84,19 @@ def test_missing_optional_fields_mean_not_reported():
 def test_checked_in_json_schemas_match_the_models(stem):
     """Regenerate with `python -m schemas.export`."""
     assert (OUT / f"{stem}.schema.json").read_text(encoding="utf-8") == schema_text(contracts()[stem])
+
+
+@pytest.mark.parametrize("suffix, text, says", [
+    (".yaml", "as_of: 2024-09-01\ndistricts: []\nschools: []\nas_of: 2025-09-01\n",
+     "key 'as_of' at line 4 appears twice (first at line 1) / 快照中键 'as_of' 出现了两次（第 4 行，首次在第 1 行）"),
+    (".json", '{"as_of": "2024-09-01", "districts": [], "schools": [], "schools": []}',
+     "key 'schools' appears twice in one object / 快照中键 'schools' 出现了两次（同一对象中）"),
+])
+def test_a_snapshot_naming_a_key_twice_is_refused(tmp_path, suffix, text, says):
+    # Parsers keep the last: a school's figure written twice, or a second `schools` list, left
+    # the first out without a word.
+    path = tmp_path / f"snapshot{suffix}"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SnapshotError) as refused:
+        load_snapshot(path)
+    assert str(refused.value) == f"{path}: {says}"

@@ -213,6 +213,14 @@ def test_a_pack_nested_too_deeply_is_refused_in_one_line(tmp_path):
     assert refusal(deep) == f"rule pack {deep}: nested too deeply / 规则包嵌套层级过深"
 
 
+def test_a_pack_naming_a_key_twice_is_refused(tmp_path):
+    # The second threshold was taken without a word: a district that wrote its own limit above a
+    # copied one had the copy checked.
+    pack = write_pack(tmp_path, "  - id: G4\n    threshold: 1800\n    threshold: 2000\n")
+    assert refusal(pack) == (f"rule pack {pack}: key 'threshold' at line 8 appears twice (first at line 7) "
+                             "/ 规则包中键 'threshold' 出现了两次（第 8 行，首次在第 7 行）")
+
+
 def test_bad_yaml_is_one_line_with_its_line_and_column(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: [\n  b: c\n\tx: 1\n", encoding="utf-8")  # was six lines of PyYAML's text

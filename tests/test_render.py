@@ -421,7 +421,7 @@ DEEP = "[" * 3_000 + "]" * 3_000
     (BUREAU_JSON, '{"title": "no uid"}', "uid: Field required / 看板文件有误"),
     # Kept the last uid, as Grafana would, and said nothing of the first.
     (BUREAU_JSON, '{"uid": "junheng-bureau", "title": "t", "uid": "junheng-other"}',
-     "not valid JSON (key 'uid' appears twice in one object) / 看板文件不是有效的 JSON"),
+     "key 'uid' appears twice in one object / 看板文件中键 'uid' 出现了两次（同一对象中）"),
 ], ids=["empty", "a-list", "group-without-rules", "interval-soon", "rules-not-utf8", "rules-too-deep",
         "rules-a-directory", "rule-without-uid", "rule-with-a-date", "group-name-with-a-slash", "dashboard-not-utf8",
         "dashboard-too-deep", "dashboard-huge-integer", "dashboard-a-list", "dashboard-without-uid",
