@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -227,7 +228,20 @@ def load_packs(names: list[str]) -> RulePack:
             raise PackError(_first_error(f"rule {raw.get('id')}", exc)) from None
     if not rules:
         raise PackError(f"rule pack {'+'.join(names)}: no rules / 规则包中没有规则")
+    _alertable(rules)
     return RulePack(name="+".join(names), ids=tuple(ids), rules=tuple(rules))
+
+
+def _alertable(rules: list[Rule]) -> None:
+    """Refuse two rule ids that differ only in `.`, `-` and `_`: a Prometheus alert name allows `_`
+    alone there, so R1.cv and R1_cv would become one alert (JunhengRule_R1_cv), each firing as the
+    other, and their generated promtool tests would contradict each other."""
+    seen: dict[str, str] = {}
+    for rule in rules:
+        first = seen.setdefault(re.sub(r"[.\-]", "_", rule.id), rule.id)
+        if first != rule.id:
+            raise PackError(f"rules {first} and {rule.id} differ only in '.', '-' or '_', which alert names cannot "
+                            f"tell apart: rename one / 规则 {first} 与 {rule.id} 仅在 '.'、'-'、'_' 上不同，告警名称无法区分，请重命名其一")
 
 
 def builtin_packs() -> list[str]:

@@ -285,3 +285,13 @@ def test_an_overlay_that_changes_a_limit_its_title_states_restates_the_title():
         for field in ("title_zh", "title_en"):
             if f"{base.threshold:g}" in getattr(base, field):
                 assert f"{rule.threshold:g}" in getattr(rule, field), (rule.id, field, getattr(rule, field))
+
+
+def test_rule_ids_an_alert_name_cannot_tell_apart_are_refused(tmp_path):
+    # Both became the alert JunhengRule_R1_cv: each fired as the other, and their generated
+    # promtool tests contradicted each other.
+    pack = write_pack(tmp_path, "  - {id: R1_cv, scope: district_section, quantity: R1.cv, op: '<=', threshold: 0.5,"
+                                " severity: warning, title_zh: 变异系数, title_en: CV, message_zh: '{value}',"
+                                " message_en: '{value}'}\n")
+    assert refusal(pack) == ("rules R1.cv and R1_cv differ only in '.', '-' or '_', which alert names cannot tell "
+                             "apart: rename one / 规则 R1.cv 与 R1_cv 仅在 '.'、'-'、'_' 上不同，告警名称无法区分，请重命名其一")
