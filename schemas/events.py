@@ -21,11 +21,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
 
+from schemas.china_time import CHINA_STANDARD_TIME
 from schemas.snapshot import Amount, Count, District, Identifier, Level, Location, Name, School, SchoolKind
-
-
-#: The time of a timestamp sent without an offset: school systems in China keep local time.
-CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
 
 
 def _with_offset(moment: dt.datetime) -> dt.datetime:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from schemas.china_time import CHINA_STANDARD_TIME
+
 if TYPE_CHECKING:  # streams/settings.py imports this module: the event models took 23 ms more
     from schemas import events as ev
 
-#: The time zone of a date, as of a timestamp without an offset (schemas.events.CHINA_STANDARD_TIME).
-CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
 #: JUNHENG_FUTURE_TOLERANCE's default, seconds: one day. School systems' clocks drift, and their
 #: time zones differ from China Standard Time (a timestamp sent in local time without an offset
 #: is read as +08:00), by hours, not days; and a snapshot dated today (China time) is accepted from

@@ -119,9 +119,6 @@ def test_an_event_a_little_ahead_does_not_hold_the_event_lag_at_zero():
 
 def test_a_snapshot_dated_today_is_taken_from_the_first_second_of_the_day_and_one_dated_tomorrow_never():
     # China Standard Time, as `junheng load` dates its events (the last second of the as_of day).
-    from streams import future
-
-    assert future.CHINA_STANDARD_TIME.utcoffset(None) == CST.utcoffset(None)
     midnight = dt.datetime(2026, 11, 27, tzinfo=CST)
     today = snapshot_events(COUNTY.model_copy(update={"as_of": midnight.date()}))
     pipeline = Pipeline({}, {}, LiveAssessment(Assessor(PACK, midnight.date())), clock=clock(midnight))
