@@ -16,7 +16,7 @@ from rules.balance import Contribution, DistrictBalance, IndicatorBalance
 from rules.compare import holds
 from rules.indicators import IDS
 from rules.messages import place_names, render
-from rules.pack import Rule, RulePack
+from rules.pack import LEVELS, Rule, RulePack
 from rules.places import DistrictLevelPlace, DistrictPlace, SchoolPlace, Standards
 from rules.quantities import QUANTITIES, RESOURCE_QUANTITIES, Observation, Scope
 from rules.sections import SectionFacts, excluded_reason, school_sections, sections_outside_resources
@@ -322,10 +322,17 @@ def _place_order(item, order: dict[str, int]):
 
 
 def _standards(section_rules: list[Rule]) -> dict[str, dict[str, float]]:
+    """Each level's R1–R7 standards, as the indicator rules in force hold each level to them. A
+    threshold may be one number for both levels (`threshold: 5.5`): read only from a mapping by
+    level, such a standard was dropped, and a section far below it still counted as compliant,
+    its indicator shown with no standard beside the violation saying it is short."""
     by_level: dict[str, dict[str, float]] = {}
     for rule in section_rules:
-        if rule.quantity in IDS and isinstance(rule.threshold, dict):
-            for level, limit in rule.threshold.items():
+        if rule.quantity not in IDS:
+            continue
+        for level in LEVELS:
+            limit = rule.limit_for(level)
+            if limit is not None and (not rule.when.levels or level in rule.when.levels):
                 by_level.setdefault(level, {})[rule.quantity] = limit
     return by_level
 

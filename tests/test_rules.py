@@ -114,6 +114,21 @@ def test_compliance_is_counted_per_district_level():
     assert (section.schools, section.schools_compliant, section.students) == (2, 1, 2000)
 
 
+def test_a_standard_given_as_one_number_counts_for_compliance(tmp_path):
+    # `threshold: 8` on R1 holds both levels to 8 per 100; read only by level, the standard was
+    # dropped: 5.0 per 100 (62% of it) was a violation of R1, yet the section was compliant and
+    # its R1 showed no standard.
+    pack = tmp_path / "ours.yaml"
+    pack.write_text("pack: ours\ntitle_zh: 本区\ntitle_en: ours\nextends: national-2017\n"
+                    "rules:\n  - id: R1\n    threshold: 8\n", encoding="utf-8")
+    report = assess(snapshot(), load_packs([str(pack)]))
+    section = report.schools[0].sections["primary"]
+    assert (section.indicators["R1"].standard, section.indicators["R1"].ok) == (8.0, False)
+    assert section.compliant is False
+    assert {v.rule for v in report.violations} == {"R1", "school_compliance"}
+    assert report.districts[0].sections["primary"].schools_compliant == 0
+
+
 def test_compliance_message_names_school_and_the_short_indicator():
     report = assess(_sports(5000.0), NATIONAL)
     v = next(v for v in report.violations if v.rule == "school_compliance")
