@@ -15,12 +15,15 @@ def render_table(report: Report) -> str:
     """Per district and level: each indicator's value, CV and limit, compliant schools, then the
     violations and what could not be evaluated."""
     out = [f"均衡发展监测 junheng — 评估日期 as of {report.as_of} — 规则包 rule pack {report.rule_pack}", ""]
+    undetermined = _undetermined(report)
     for district in report.districts:
         out.append(f"■ {district.name or ''}（{district.id}）")
         for level, section in district.sections.items():
+            unknown = undetermined.get((district.id, level), 0)
             out.append(
                 f"  {LEVEL_ZH.get(level, level)} {level}: 学生 students {section.students:,}，"
                 f"学校 schools {section.schools}，达标学校 compliant {section.schools_compliant}/{section.schools}"
+                + (f"（{unknown} 所未能判定 undetermined）" if unknown else "")
             )
             rows = [["指标 indicator", "均值 mean", "差异系数 CV", "上限 limit", ""]]
             for ind, figures in section.indicators.items():
@@ -43,6 +46,18 @@ def render_table(report: Report) -> str:
         if len(report.not_evaluated) > 20:
             out.append(f"  … {len(report.not_evaluated) - 20} more / 另有 {len(report.not_evaluated) - 20} 项")
     return "\n".join(out)
+
+
+def _undetermined(report: Report) -> dict[tuple[str, str], int]:
+    """Sections whose compliance could not be decided for want of data, by district and level:
+    without them, "compliant 0/2" read as two failing schools when neither had reported a figure."""
+    counts: dict[tuple[str, str], int] = {}
+    for school in report.schools:
+        if school.excluded is None:
+            for level, section in school.sections.items():
+                if section.compliant is None:
+                    counts[school.district, level] = counts.get((school.district, level), 0) + 1
+    return counts
 
 
 def _violations(report: Report) -> str:

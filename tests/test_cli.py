@@ -396,3 +396,20 @@ def test_a_bad_password_value_is_not_echoed():
     with pytest.raises(UserError) as caught:
         load_settings(kafka_sasl_password=["hunter2"])
     assert str(caught.value).startswith("JUNHENG_KAFKA_SASL_PASSWORD: ") and "hunter2" not in str(caught.value)
+
+
+def test_the_table_tells_undetermined_compliance_from_failing():
+    # Both schools reach six standards and did not report their equipment: whether each
+    # complies is unknown, and the table read "compliant 0/2", as if both failed.
+    from make import school, snapshot
+    from junheng.table import render_table
+    from rules.evaluate import assess
+    from rules.pack import load_packs
+
+    lacking = [school("320571-001"), school("320571-002")]
+    for s in lacking:
+        del s["sections"]["primary"]["equipment_value_cny"]
+    table = render_table(assess(snapshot(*lacking, school("320571-003")), load_packs(["national-2017"])))
+    assert "达标学校 compliant 1/3（2 所未能判定 undetermined）" in table, table
+    table = render_table(assess(snapshot(), load_packs(["national-2017"])))
+    assert "达标学校 compliant 1/1\n" in table, table
