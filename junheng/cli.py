@@ -83,17 +83,25 @@ def _parser() -> argparse.ArgumentParser:
 # --- assess ------------------------------------------------------------------------------------
 
 def _configure_assess(p: argparse.ArgumentParser) -> None:
-    p.add_argument("snapshot", help="snapshot file, JSON or YAML (contracts.md §1)")
+    # `--rules` takes every name after it, so `assess --rules suzhou-sip-2023 rural.json` left no
+    # snapshot and was refused ("required: snapshot") though one was given: the snapshot is
+    # optional to argparse, and missing, it is the last name after --rules (see _assess).
+    p.usage = "%(prog)s [-h] [--rules PACK [PACK ...]] [--as-of AS_OF] [--format {table,json}] snapshot"
+    p.add_argument("snapshot", nargs="?", help="snapshot file, JSON or YAML (contracts.md §1)")
     p.add_argument("--rules", nargs="+", default=["national-2017"], metavar="PACK",
                    help="rule packs by built-in name or YAML path, later ones over earlier (default: national-2017)")
     p.add_argument("--as-of", type=_date, help="date the rules are taken at (default: the snapshot's as_of)")
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.set_defaults(run=_assess)
+    p.set_defaults(run=_assess, parser=p)
 
 
 def _assess(args) -> int:
     from rules.evaluate import assess
 
+    if args.snapshot is None:
+        if len(args.rules) < 2:
+            args.parser.error("the following arguments are required: snapshot")
+        args.snapshot = args.rules.pop()
     snapshot = read_snapshot(args.snapshot)
     pack = read_packs(args.rules)
     report = assess(snapshot, pack, args.as_of)

@@ -413,3 +413,13 @@ def test_the_table_tells_undetermined_compliance_from_failing():
     assert "达标学校 compliant 1/3（2 所未能判定 undetermined）" in table, table
     table = render_table(assess(snapshot(), load_packs(["national-2017"])))
     assert "达标学校 compliant 1/1\n" in table, table
+
+
+def test_the_snapshot_may_follow_the_rules():
+    # --rules takes every name after it: the snapshot written last was taken for a pack, and the
+    # command refused for want of a snapshot.
+    run = junheng("assess", "--rules", "suzhou-sip-2023", str(EXAMPLES / "suzhou-sip.json"), "--format", "json")
+    assert run.returncode == 1, run.stderr
+    assert json.loads(run.stdout)["rule_pack"] == "suzhou-sip-2023"
+    run = junheng("assess", "--rules", "suzhou-sip-2023")
+    assert run.returncode == 2 and "required: snapshot" in run.stderr and "参数有误" in run.stderr
