@@ -11,7 +11,7 @@ import datetime as dt
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 Amount = Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
@@ -129,10 +129,19 @@ class District(Strict):
     civil_servant_avg_pay_cny: Amount | None = None
 
 
+def _date_as_written(value):
+    """A snapshot's date is written 2026-09-01. Statistics systems also write 20260901, which
+    pydantic read as seconds since 1970 and refused with "Datetimes provided to dates should have
+    zero time"; a number of seconds was taken as a date without a word."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+        raise ValueError(f"{value!r} is not a date written YYYY-MM-DD, such as 2026-09-01 / 日期应写作 YYYY-MM-DD，如 2026-09-01")
+    return value
+
+
 class Snapshot(Strict):
     """A whole statistical snapshot: districts and their schools at one date."""
 
-    as_of: dt.date
+    as_of: Annotated[dt.date, BeforeValidator(_date_as_written)]
     districts: list[District]
     schools: list[School]
 

@@ -100,3 +100,12 @@ def test_a_snapshot_naming_a_key_twice_is_refused(tmp_path, suffix, text, says):
     with pytest.raises(SnapshotError) as refused:
         load_snapshot(path)
     assert str(refused.value) == f"{path}: {says}"
+
+
+@pytest.mark.parametrize("as_of", ["20260901", 20260901, 1788220800])
+def test_a_date_written_as_digits_is_refused_as_such(as_of):
+    # 20260901 was refused as "Datetimes provided to dates should have zero time" (read as
+    # seconds since 1970), and 1788220800 was taken for 2026-09-01 without a word.
+    message = error_of(doc(as_of=as_of))
+    assert message.startswith(f"snapshot: as_of: {as_of!r} is not a date written YYYY-MM-DD"), message
+    assert "日期应写作 YYYY-MM-DD" in message
