@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from rules.indicators import BY_ID
@@ -17,7 +18,7 @@ def render_table(report: Report) -> str:
     out = [f"均衡发展监测 junheng — 评估日期 as of {report.as_of} — 规则包 rule pack {report.rule_pack}", ""]
     undetermined = _undetermined(report)
     for district in report.districts:
-        out.append(f"■ {district.name or ''}（{district.id}）")
+        out.append(f"■ {_one_line(district.name or '')}（{district.id}）")
         for level, section in district.sections.items():
             unknown = undetermined.get((district.id, level), 0)
             out.append(
@@ -69,8 +70,20 @@ def _violations(report: Report) -> str:
     summary = "，".join(f"{SEVERITY_ZH.get(k, k)} {k} {n}" for k, n in sorted(counts.items()))
     lines = [f"违规 violations: {len(report.violations)}（{summary}）"]
     for v in report.violations:
-        lines.append(f"  [{SEVERITY_ZH.get(v.severity, v.severity)}] {v.rule:<22} {v.message_zh}")
+        lines.append(f"  [{SEVERITY_ZH.get(v.severity, v.severity)}] {v.rule:<22} {_one_line(v.message_zh)}")
     return "\n".join(lines)
+
+
+#: Control characters, line and paragraph separators, and bidirectional marks, embeddings,
+#: overrides and isolates (which reorder what follows them on a terminal's line: 56 read as 65).
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _one_line(text: str) -> str:
+    """A name, or a message naming one, as one line of the table: a line break in a school name
+    (Alt+Enter in a spreadsheet cell) split its violation over two lines, and a bidi override
+    turned the rest of the line around. Such characters are shown escaped (\\n, \\u202e)."""
+    return _NOT_ONE_LINE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _num(value: float | None, digits: int = 2) -> str:

@@ -423,3 +423,18 @@ def test_the_snapshot_may_follow_the_rules():
     assert json.loads(run.stdout)["rule_pack"] == "suzhou-sip-2023"
     run = junheng("assess", "--rules", "suzhou-sip-2023")
     assert run.returncode == 2 and "required: snapshot" in run.stderr and "参数有误" in run.stderr
+
+
+def test_a_name_with_a_line_break_or_a_bidi_override_stays_on_its_table_line():
+    # A line break in a school name (Alt+Enter in a spreadsheet cell) split its violation over
+    # two lines; a right-to-left override in a district name turned the rest of its lines around.
+    from make import school, snapshot
+    from junheng.table import render_table
+    from rules.evaluate import assess
+    from rules.pack import load_packs
+
+    snap = snapshot(school(name="第一\n小学", sections={"primary": {"class_sizes": [50]}}), name="园\u202e区")
+    table = render_table(assess(snap, load_packs(["national-2017"])))
+    assert "■ 园\\u202e区（320571）" in table
+    assert "[严重] G5                     第一\\n小学（320571-001，园\\u202e区）小学部最大班额 50 人" in table, table
+    assert "\u202e" not in table and "第一\n" not in table
