@@ -64,6 +64,11 @@ def describe(exc: ValidationError, what_zh: str = "快照校验失败") -> str:
     first = errors[0]
     path = ".".join(str(p) for p in first["loc"])
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "string_type" and isinstance(first.get("input"), (int, float)) and not isinstance(first["input"], bool):
+        # A district code written bare in YAML (id: 320571) is read as a number; "Input should be
+        # a valid string" did not say what to do. The value read is not echoed: YAML reads 0320571
+        # as octal.
+        message += " (a number where text is expected: put it in quotes, \"320571\" / 此处应为文本，请给数字加引号)"
     more = f" (and {len(errors) - 1} more / 另有 {len(errors) - 1} 处错误)" if len(errors) > 1 else ""
     # Keys and values in a path come from the input: escape what a terminal or a Kafka header
     # would not show as one line (newlines, bidi overrides, other control characters).

@@ -109,3 +109,13 @@ def test_a_date_written_as_digits_is_refused_as_such(as_of):
     message = error_of(doc(as_of=as_of))
     assert message.startswith(f"snapshot: as_of: {as_of!r} is not a date written YYYY-MM-DD"), message
     assert "日期应写作 YYYY-MM-DD" in message
+
+
+def test_a_district_code_written_bare_in_yaml_is_told_to_be_quoted():
+    # `id: 320571` is a number to YAML; the error said only "Input should be a valid string".
+    text = json.dumps(doc()).replace('"id": "320571"', '"id": 320571').replace('"district": "320571"', '"district": 320571')
+    with pytest.raises(SnapshotError) as caught:
+        parse_snapshot(text, yaml_ok=True)
+    message = str(caught.value)
+    assert message.startswith("snapshot: districts.0.id: Input should be a valid string (a number where text is expected: put it in quotes")
+    assert "请给数字加引号" in message
