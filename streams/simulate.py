@@ -3,6 +3,10 @@
 The simulator keeps its own copy of the truth — the snapshot as each change leaves it — mutated
 directly, without going through the event fold. Tests use that copy as the batch side: folding
 the simulator's events (in any order, with duplicates) must give the same assessment.
+
+The truth keeps the snapshot's `as_of`, and its figures mean what a folded school's do
+(streams/state.py `school_record`): money of the school's current period, the newest fiscal year
+with a budget (the snapshot's year at least), rotations of the snapshot's year only.
 """
 
 from __future__ import annotations
@@ -79,6 +83,13 @@ class Simulator:
                                 for s in self.schools.values() for lvl, sec in s["sections"].items()}
         self.ids = itertools.count(1)
         self.seed = seed
+        # Money by year, so that the truth's budget and spend follow the school's current period
+        # across a new year: budgets by fiscal year, training spend by the year of its postings.
+        self.year = snapshot.as_of.year
+        self.budgets = {s["id"]: ({self.year: s["public_funds_budget_cny"]} if "public_funds_budget_cny" in s else {})
+                        for s in self.schools.values()}
+        self.spent = {s["id"]: ({self.year: s["training_spend_cny"]} if "training_spend_cny" in s else {})
+                      for s in self.schools.values()}
 
     def snapshot(self) -> Snapshot:
         """The snapshot the events so far lead to."""
@@ -154,11 +165,17 @@ class Simulator:
         self._name(school, teacher, image)
         self._count_teacher(school, image, -1)
         self._count_teacher(target, image, +1)
-        school["rotated"] = school.get("rotated", 0) + 1
-        school["rotated_key"] = school.get("rotated_key", 0) + int(image["key_level"] in KEY_LEVELS)
+        year = self._year()
+        if year == self.year:  # the snapshot's rotation figures are of its year only
+            school["rotated"] = school.get("rotated", 0) + 1
+            school["rotated_key"] = school.get("rotated_key", 0) + int(image["key_level"] in KEY_LEVELS)
         self._place("teacher", teacher, target["id"], image)
         return self._event(ev.TeacherRotated, school, f"teacher:{teacher}", teacher=teacher,
-                           to_school=target["id"], year=self.clock.year, image=image)
+                           to_school=target["id"], year=year, image=image)
+
+    def _year(self) -> int:
+        """The year of the next event's date, China Standard Time (fiscal and rotation years)."""
+        return self.clock.astimezone(ev.CHINA_STANDARD_TIME).year
 
     def _new_image(self, school) -> dict:
         level = self.rng.choice(sorted(school["sections"]))
@@ -296,15 +313,35 @@ class Simulator:
     def _budget(self, school):
         if "public_funds_budget_cny" not in school:
             return None
-        school["public_funds_budget_cny"] = float(round(school["public_funds_budget_cny"] * self.rng.uniform(0.97, 1.08), -2))
-        return self._event(ev.BudgetSet, school, "budget", fiscal_year=self.clock.year,
-                           public_funds_budget_cny=school["public_funds_budget_cny"])
+        budget = float(round(school["public_funds_budget_cny"] * self.rng.uniform(0.97, 1.08), -2))
+        year = self._year()
+        self.budgets[school["id"]][year] = budget
+        self._settle(school)
+        return self._event(ev.BudgetSet, school, "budget", fiscal_year=year, public_funds_budget_cny=budget)
 
     def _training(self, school):
         amount = float(self.rng.randint(5, 60) * 100)
-        school["training_spend_cny"] = school.get("training_spend_cny", 0.0) + amount
+        spent = self.spent[school["id"]]
+        year = self._year()
+        spent[year] = spent.get(year, 0.0) + amount
+        self._settle(school)
         posting = f"P{self.seed}-{next(self.ids)}"
         return self._event(ev.TrainingSpent, school, f"spend:{posting}", posting=posting, amount_cny=amount)
+
+    def _settle(self, school) -> None:
+        """The truth's budget and spend: those of the school's current period."""
+        budgets, spent = self.budgets[school["id"]], self.spent[school["id"]]
+        period = max((*budgets, self.year))
+        if period in budgets:
+            school["public_funds_budget_cny"] = budgets[period]
+        else:
+            school.pop("public_funds_budget_cny", None)
+        if period in spent:
+            school["training_spend_cny"] = spent[period]
+        elif "training_spend_cny" in self.baseline[school["id"]]:
+            school["training_spend_cny"] = 0.0  # reported, and nothing posted yet this year
+        else:
+            school.pop("training_spend_cny", None)
 
     def _teacher_pay(self, school):
         # A district-wide figure, so that the stream carries district.updated events too: it

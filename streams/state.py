@@ -13,6 +13,12 @@ rejected (a dead letter) when it says something else: a correction must carry a 
 or it would be dropped silently (see `_set_register`, `_set_images` and `_take_baseline`).
 A snapshot is the truth as of the end of its date: events that happened on or before it are
 already counted in it and are taken as stale.
+
+Money and rotations are kept by year (see `school_record`): budgets by fiscal year (China's is
+the calendar year), training postings by the year of their `occurred_at` in China Standard Time,
+rotations by their `year`. A snapshot's budget and spend are of the fiscal year of its `as_of`,
+its rotation figures of that year's rotations; a budget of a later fiscal year is the one thing
+a snapshot cannot already count, whatever its date.
 """
 
 from __future__ import annotations
@@ -126,6 +132,7 @@ def _apply_school(event, schools: dict[str, State], undo: _Undo) -> Outcome:
             raise Rejected(f"unknown school {event.school} / 未知学校")
         state = new_school_state(event.school, event.district)
         undo.set(schools, event.school, state)
+    _upgrade(state, undo)
     if state["district"] != event.district:
         raise Rejected(f"school {event.school} belongs to district {state['district']}, not {event.district}")
     touched = (event.school,)
@@ -135,6 +142,7 @@ def _apply_school(event, schools: dict[str, State], undo: _Undo) -> Outcome:
             raise Rejected(f"unknown school {event.to_school} to rotate to / 未知学校")
         if target["district"] != event.district:
             raise Rejected(f"rotation to {event.to_school} of another district / 不可跨区县交流")
+        _upgrade(target, undo)
         touched = (event.school, event.to_school)
     outcome = _fold_school(event, schools, undo)
     # Only a facilities event can make the record invalid (sections reporting more area than the
@@ -152,7 +160,7 @@ def _fold_school(event, schools: dict[str, State], undo: _Undo) -> str:
         return _take_baseline(state, event, event.record, undo)
     if isinstance(event, ev.TeacherRotated):
         return _rotate(state, schools[event.to_school], event, undo)
-    if _covered(state, event):
+    if _covered(state, event) and not _after_snapshot_year(state, event):
         return STALE
     if isinstance(event, ev.SchoolRegistered):
         attrs = event.model_dump(mode="json", include={"name", "kind", "location", "public", "boarding"})
@@ -171,7 +179,7 @@ def _fold_school(event, schools: dict[str, State], undo: _Undo) -> str:
                                   exclude=set(ev.SchoolEvent.model_fields) | {"type", "level"})
         return _merge([_set_register(state, f"facilities:{scope}:{k}", v, event, undo) for k, v in fields.items()])
     if isinstance(event, ev.BudgetSet):
-        return _set_register(state, "budget", event.public_funds_budget_cny, event, undo)
+        return _set_register(state, f"budget:{event.fiscal_year}", event.public_funds_budget_cny, event, undo)
     if isinstance(event, ev.TrainingSpent):
         return _set_register(state, f"spend:{event.posting}", event.amount_cny, event, undo)
     raise Rejected(f"event type {event.type} is not handled")  # unreachable while the union is covered
@@ -218,7 +226,8 @@ def _take_baseline(state: State, event, record, undo: _Undo) -> str:
     # only when the school is evaluated.
     undo.set(state, "baseline", record.model_dump_json(exclude_none=True))
     # What the new snapshot already counts is dropped; later changes stay on top of it.
-    undo.set(state, "registers", {k: v for k, v in state["registers"].items() if v["at"][:10] > incoming[0]})
+    undo.set(state, "registers", {k: v for k, v in state["registers"].items()
+                                  if v["at"][:10] > incoming[0] or _budget_after(k, incoming[0])})
     if "images" in state:  # schools only: districts have no counted entities
         undo.set(state, "images", {k: v for k, v in state["images"].items() if _pair(v)["at"][:10] > incoming[0]})
         undo.set(state, "sums", _recompute_sums(state))
@@ -252,6 +261,56 @@ def _reused(state: State, key: str, event) -> Rejected:
 
 def _covered(state: State, event) -> bool:
     return state["as_of"] is not None and event.occurred_at.date().isoformat() <= state["as_of"]
+
+
+def _after_snapshot_year(state: State, event) -> bool:
+    """A budget of a fiscal year after the snapshot's: the snapshot holds only its own year's
+    budget, so it cannot count one of the next year set before its date (a budget approved in
+    December for January). Kept, like `_budget_after` keeps it when the snapshot comes later."""
+    return isinstance(event, ev.BudgetSet) and event.fiscal_year > int(state["as_of"][:4])
+
+
+def _budget_after(key: str, as_of: str) -> bool:
+    """Whether a register is the budget of a fiscal year after that of a snapshot as of `as_of`."""
+    return key.startswith("budget:") and int(key[7:]) > int(as_of[:4])
+
+
+def _year(at: str) -> int:
+    """The year (China Standard Time) of a stored `occurred_at`."""
+    if at.endswith("+08:00"):  # most events: no parsing
+        return int(at[:4])
+    return dt.datetime.fromisoformat(at).astimezone(ev.CHINA_STANDARD_TIME).year
+
+
+def _upgrade(state: State, undo: _Undo) -> None:
+    """A school's state as written before budgets, postings and rotations were kept by year (one
+    "budget" register, sums "spend", "rotated", "rotated_key"), brought to the current form: the
+    budget taken as of the fiscal year of its `at` (the event's fiscal year was not kept), the
+    sums recomputed once. A current state is left alone at the cost of three lookups."""
+    if not _older_form(state):
+        return
+    registers, old = state["registers"], state["registers"].get("budget")
+    if old is not None:
+        upgraded = {k: v for k, v in registers.items() if k != "budget"}
+        upgraded.setdefault(f"budget:{_year(old['at'])}", old)
+        undo.set(state, "registers", upgraded)
+    if "sums" in state:
+        undo.set(state, "sums", _recompute_sums(state))
+
+
+def _older_form(state: State) -> bool:
+    sums = state.get("sums")
+    return "budget" in state["registers"] or bool(sums) and ("spend" in sums or "rotated" in sums
+                                                             or "rotated_key" in sums)
+
+
+def _upgraded(state: State) -> State:
+    """`state` in the current form, without changing it (a copy when it is in an older one)."""
+    if not _older_form(state):
+        return state
+    copy = dict(state)
+    _upgrade(copy, _Undo())  # replaces the copy's registers and sums, not the state's
+    return copy
 
 
 def _set_register(state: State, key: str, value: Any, event, undo: _Undo) -> str:
@@ -349,7 +408,17 @@ def school_record(state: State) -> School | None:
 
     Costs the same however many teachers and classes the school has seen: counted entities and
     growing registers (postings, rotations) are read from the running sums in `state["sums"]`.
+
+    Its money is that of its current period: the newest fiscal year with a budget known, the
+    snapshot's year counting as known (a late correction of an earlier year's budget is kept but
+    does not make that year current again). The budget is that year's; the training spend is the
+    snapshot's if the snapshot is of that year, plus the postings of that year (postings of other
+    years are kept and count once a budget of their year is current). Its rotation figures are
+    those of the snapshot's year, the only year whose teachers eligible to rotate are known: the
+    snapshot's plus rotations of that year; rotations of other years, and all of them at a school
+    with no snapshot, are kept but not counted.
     """
+    state = _upgraded(state)
     registers = state["registers"]
     attrs = registers["school"]["value"] if "school" in registers else {}
     if attrs.get("closed"):
@@ -361,6 +430,7 @@ def school_record(state: State) -> School | None:
     record.update(id=state["school"], district=state["district"])
     sections = {lvl: dict(sec) for lvl, sec in record.get("sections", {}).items()}
     record["sections"] = sections
+    budgets: dict[int, float] = {}
     for key, register in registers.items():
         kind, _, rest = key.partition(":")
         if kind == "enrolment":
@@ -370,9 +440,38 @@ def school_record(state: State) -> School | None:
             target = record if scope == "school" else sections.setdefault(scope, {"students": 0})
             target[figure] = register["value"]
         elif kind == "budget":
-            record["public_funds_budget_cny"] = register["value"]
-    _apply_sums(record, sections, state.get("sums", {}))
+            budgets[int(rest)] = register["value"]
+    sums = state.get("sums", {})
+    snapshot_year = int(state["as_of"][:4]) if state["as_of"] else None
+    _apply_period(record, budgets, sums, snapshot_year)
+    _apply_sums(record, sections, sums)
+    if snapshot_year is not None and f"rotated|{snapshot_year}" in sums:
+        record["rotated"] = record.get("rotated", 0) + int(sums[f"rotated|{snapshot_year}"])
+        record["rotated_key"] = record.get("rotated_key", 0) + int(sums.get(f"rotated_key|{snapshot_year}", 0))
     return School.model_validate(record)
+
+
+def _apply_period(record: dict, budgets: dict[int, float], sums: dict, snapshot_year: int | None) -> None:
+    """The budget and training spend of the school's current period (see `school_record`)."""
+    years = budgets.keys() | ({snapshot_year} if snapshot_year is not None else set())
+    if not years:  # neither a snapshot nor a budget: no period, and no spend reported
+        return
+    period = max(years)
+    if period == snapshot_year:
+        spent = record.get("training_spend_cny")
+    else:
+        # The snapshot's figures are of an earlier year. A school whose snapshot reports its
+        # training spend has spent nothing of this year's budget until a posting says otherwise.
+        spent = 0.0 if "training_spend_cny" in record else None
+        record.pop("training_spend_cny", None)
+        record.pop("public_funds_budget_cny", None)
+    if period in budgets:
+        record["public_funds_budget_cny"] = budgets[period]
+    posted = sums.get(f"spend|{period}")
+    if posted is not None:
+        spent = (spent or 0.0) + posted
+    if spent is not None:
+        record["training_spend_cny"] = spent
 
 
 def baseline(state: State) -> dict:
@@ -393,7 +492,9 @@ def district_record(state: State) -> District | None:
 # --- running sums of counted entities and growing registers ---------------------------------------
 #
 # A sum key is "school|<field>", "section|<level>|<field>", "class|<level>|<size>" (net number of
-# classes of that size added) or "spend" / "rotated" / "rotated_key".
+# classes of that size added) or "spend|<year>" / "rotated|<year>" / "rotated_key|<year>" (a
+# posting's year is that of its `occurred_at`, China Standard Time; a rotation's, its `year`).
+# States written before sums were kept by year have "spend", "rotated", "rotated_key": `_upgrade`.
 
 TEACHER_SCHOOL_COUNTS = {"full_time_teachers": lambda t: 1, "certified_teachers": lambda t: t["certified"],
                          "training_360h_completed": lambda t: t["training_360h_completed"]}
@@ -438,9 +539,10 @@ def _register_terms(key: str, register: dict | None) -> dict[str, float]:
     if register is None:
         return {}
     if key.startswith("spend:"):
-        return {"spend": register["value"]} if register["value"] is not None else {}
+        return {f"spend|{_year(register['at'])}": register["value"]} if register["value"] is not None else {}
     if key.startswith("rotation:"):
-        return {"rotated": 1, "rotated_key": int(bool(register["value"]))}
+        year = key.rpartition(":")[2]
+        return {f"rotated|{year}": 1, f"rotated_key|{year}": int(bool(register["value"]))}
     return {}
 
 
@@ -498,11 +600,6 @@ def _apply_sums(record: dict, sections: dict, sums: dict) -> None:
             _add_count(sections[parts[1]], parts[2], amount)
         elif parts[0] == "class":
             classes.setdefault(parts[1], {})[int(parts[2])] = int(amount)
-    if "spend" in sums:
-        record["training_spend_cny"] = record.get("training_spend_cny", 0.0) + sums["spend"]
-    if "rotated" in sums:
-        record["rotated"] = record.get("rotated", 0) + int(sums["rotated"])
-        record["rotated_key"] = record.get("rotated_key", 0) + int(sums.get("rotated_key", 0))
     for level, net in classes.items():
         section = sections.setdefault(level, {"students": 0})
         sizes = list(section.get("class_sizes") or [])

@@ -164,7 +164,7 @@ REGISTERS = {
     "enrolment": (lambda v, **f: change(ev.EnrolmentReported, v, level="primary", **{"students": 1700, **f}),
                   {"students": 1710}, "school 320571-001: version 4 of enrolment:primary"),
     "budget": (lambda v, **f: change(ev.BudgetSet, v, fiscal_year=2024, **{"public_funds_budget_cny": 2.8e6, **f}),
-               {"public_funds_budget_cny": 2.9e6}, "school 320571-001: version 4 of budget"),
+               {"public_funds_budget_cny": 2.9e6}, "school 320571-001: version 4 of budget:2024"),
     "school attributes": (lambda v, **f: change(ev.SchoolRegistered, v, type="school.updated", kind="primary",
                                                 location="urban", **{"name": "星海实验小学", **f}),
                           {"name": "星海小学"}, "school 320571-001: version 4 of school"),
@@ -325,3 +325,166 @@ def test_a_rotation_both_schools_count_in_their_snapshots_is_stale():
     before = copy.deepcopy((schools, districts))
     assert st_.apply(rotation(5, x), schools, districts).outcome == "stale"
     assert (schools, districts) == before
+
+
+# --- years: budgets by fiscal year, postings by the year of their date, rotations by their year ----
+#
+# The fold ignored years: a late correction of last year's budget replaced this year's, training
+# postings of every year added up against one annual budget (Q4), and rotations of any year added
+# to the snapshot's rotation figures, whose teachers eligible are those of its year only.
+
+CST = ev.CHINA_STANDARD_TIME
+SCHOOL = next(s for s in SIP.schools if s.id == SCHOOL_A)  # budget 2,700,000, spend 179,000, rotated 5/2
+
+
+def money(schools) -> tuple:
+    record = st_.school_record(schools[SCHOOL_A])
+    return record.public_funds_budget_cny, record.training_spend_cny
+
+
+def budget(version: int, fiscal_year: int, amount: float, at: dt.datetime = AT):
+    return change(ev.BudgetSet, version, at=at, fiscal_year=fiscal_year, public_funds_budget_cny=amount)
+
+
+def posting(version: int, name: str, amount: float | None, at: dt.datetime = AT):
+    return change(ev.TrainingSpent, version, at=at, posting=name, amount_cny=amount)
+
+
+def test_a_late_correction_of_last_years_budget_does_not_replace_this_years():
+    this_year = budget(1, 2024, 3_000_000.0, at=dt.datetime(2024, 1, 10, 9, tzinfo=CST))
+    last_year = budget(2, 2023, 2_500_000.0, at=dt.datetime(2024, 2, 1, 9, tzinfo=CST))
+    for order in ([this_year, last_year], [last_year, this_year]):
+        schools, _ = folded(order)
+        assert money(schools) == (3_000_000.0, 0.0)  # 2024's budget, nothing posted in 2024
+    # Before 2024's budget is known, a correction of the snapshot's year replaces its budget.
+    schools, _ = folded([last_year])
+    assert money(schools) == (2_500_000.0, 179_000.0)
+
+
+def test_postings_count_against_the_budget_of_their_own_year():
+    postings = [posting(1, "P1", 1_000.0),  # 2023-10-09
+                posting(1, "P2", 2_000.0, at=dt.datetime(2024, 1, 5, 9, tzinfo=CST)),
+                # 2023-12-31 20:00 UTC is 2024-01-01 04:00 in China: a posting of 2024
+                posting(1, "P3", 500.0, at=dt.datetime(2023, 12, 31, 20, tzinfo=dt.timezone.utc))]
+    schools, districts = folded(postings)
+    assert money(schools) == (2_700_000.0, 180_000.0)  # 2023: the snapshot's spend and P1
+    folded([budget(1, 2024, 3_000_000.0, at=dt.datetime(2024, 1, 10, 9, tzinfo=CST))], (schools, districts))
+    assert money(schools) == (3_000_000.0, 2_500.0)  # 2024: P2 and P3 only
+    folded([posting(2, "P2", None, at=dt.datetime(2024, 1, 6, 9, tzinfo=CST))], (schools, districts))
+    assert money(schools) == (3_000_000.0, 500.0)
+    # A posting corrected into another year moves with its date.
+    folded([posting(2, "P3", 500.0, at=dt.datetime(2023, 12, 30, 9, tzinfo=CST))], (schools, districts))
+    assert money(schools) == (3_000_000.0, 0.0)
+
+
+def test_a_budget_of_a_later_fiscal_year_is_not_counted_by_an_earlier_snapshot():
+    # Set in August for the next fiscal year, before the snapshot of 2023-09-01: the snapshot has
+    # only 2023's budget, so it cannot count it, whether it comes before or after the snapshot.
+    early = budget(1, 2024, 3_000_000.0, at=dt.datetime(2023, 8, 20, 9, tzinfo=CST))
+    schools, districts = folded([early])
+    assert money(schools) == (3_000_000.0, 0.0)
+    # A newer snapshot (its own record is SIP's: a budget of 2023) keeps it too.
+    assert st_.apply(_newer_snapshot(SCHOOL_A, dt.date(2023, 9, 30)), schools, districts).outcome == "applied"
+    assert money(schools) == (3_000_000.0, 0.0)
+    # Of the snapshot's own year and dated inside it, a budget is already counted.
+    assert st_.apply(budget(1, 2023, 2_500_000.0, at=dt.datetime(2023, 8, 20, 9, tzinfo=CST)),
+                     *loaded_sip()).outcome == "stale"
+
+
+def test_only_rotations_of_the_snapshots_year_count_on_its_rotation_figures():
+    x, _ = TEACHER
+    key = x.model_copy(update={"key_level": ev.KeyLevel.county})
+    schools, districts = folded([hired(4, key), rotation(5, key, year=2024)])
+    record = st_.school_record(schools[SCHOOL_A])
+    assert (record.rotation_eligible, record.rotated, record.rotated_key) == (28, 5, 2)
+    assert record.full_time_teachers == SCHOOL.full_time_teachers  # she still left the school
+    later = change(ev.TeacherRotated, 1, teacher="T8", to_school=SCHOOL_B, year=2023, image=key)
+    folded([later], (schools, districts))
+    record = st_.school_record(schools[SCHOOL_A])
+    assert (record.rotation_eligible, record.rotated, record.rotated_key) == (28, 6, 3)
+
+
+def _written_by_the_old_fold(state: dict) -> dict:
+    """A school's state as the fold wrote it before years were kept: one "budget" register, sums
+    "spend", "rotated" and "rotated_key"."""
+    old = orjson.loads(orjson.dumps(state))
+    registers, sums = old["registers"], old["sums"]
+    for key in [k for k in registers if k.startswith("budget:")]:
+        registers["budget"] = registers.pop(key)
+    for key in [k for k in sums if k.split("|")[0] in ("spend", "rotated", "rotated_key")]:
+        sums[key.split("|")[0]] = sums.get(key.split("|")[0], 0) + sums.pop(key)
+    return old
+
+
+def test_a_state_written_before_years_were_kept_reads_and_folds_on_with_years():
+    x, _ = TEACHER
+    first = [budget(1, 2023, 2_800_000.0), posting(1, "P1", 1_000.0), hired(4, x), rotation(5, x, year=2023)]
+    later = [budget(2, 2022, 2_500_000.0, at=dt.datetime(2024, 2, 1, 9, tzinfo=CST)),  # a late correction
+             posting(1, "P2", 2_000.0, at=dt.datetime(2024, 1, 5, 9, tzinfo=CST)),
+             change(ev.TeacherRotated, 1, teacher="T8", to_school=SCHOOL_B, year=2024, image=x)]
+    schools, districts = folded(first)
+    old = {sid: _written_by_the_old_fold(s) for sid, s in schools.items()}
+    assert "budget" in old[SCHOOL_A]["registers"] and "spend" in old[SCHOOL_A]["sums"]
+    assert st_.school_record(old[SCHOOL_A]) == st_.school_record(schools[SCHOOL_A])
+    before = copy.deepcopy(old)
+    st_.school_record(old[SCHOOL_A])
+    assert old == before  # read without being changed
+    folded(later, (old, copy.deepcopy(districts)))
+    folded(later, (schools, districts))
+    record = st_.school_record(old[SCHOOL_A])
+    assert record == st_.school_record(schools[SCHOOL_A])
+    assert (record.public_funds_budget_cny, record.training_spend_cny) == (2_800_000.0, 180_000.0)
+    assert (record.rotated, record.rotated_key) == (6, 2)
+    assert old[SCHOOL_A]["sums"] == schools[SCHOOL_A]["sums"]
+    assert old[SCHOOL_A]["registers"].keys() == schools[SCHOOL_A]["registers"].keys()
+    # 2024's budget then makes 2024's postings count, in the upgraded state too.
+    folded([budget(3, 2024, 3_000_000.0, at=dt.datetime(2024, 2, 2, 9, tzinfo=CST))], (old, districts))
+    assert money(old) == (3_000_000.0, 2_000.0)
+
+
+def _by_the_events(events) -> dict[str, tuple]:
+    """Each school's budget, spend and rotations read straight from the simulator's events: the
+    budget of the newest fiscal year (the snapshot's at least), the snapshot's spend if that is
+    its year plus the postings dated (China time) in that year, the snapshot's rotations plus
+    those of its year."""
+    budgets, postings, rotations = {}, {}, {}
+    for e in events:
+        if isinstance(e, ev.BudgetSet):
+            budgets.setdefault(e.school, {})[e.fiscal_year] = e.public_funds_budget_cny
+        elif isinstance(e, ev.TrainingSpent):
+            postings.setdefault(e.school, {})[e.posting] = (e.occurred_at.astimezone(CST).year, e.amount_cny)
+        elif isinstance(e, ev.TeacherRotated) and e.year == SIP.as_of.year:
+            rotated = rotations.setdefault(e.school, [0, 0])
+            rotated[0] += 1
+            rotated[1] += e.image.key_level.value in st_.KEY_LEVELS
+    expected = {}
+    for school in SIP.schools:
+        years = budgets.get(school.id, {})
+        period = max((*years, SIP.as_of.year))
+        base = school.training_spend_cny if period == SIP.as_of.year else 0.0
+        spend = base + sum(a for y, a in postings.get(school.id, {}).values() if y == period)
+        rotated, key = rotations.get(school.id, (0, 0))
+        expected[school.id] = (years.get(period, school.public_funds_budget_cny), spend,
+                               school.rotated + rotated, school.rotated_key + key)
+    return expected
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 10_000), shuffle_seed=st.integers(0, 10_000))
+def test_changes_across_a_new_year_fold_to_the_simulated_truth_of_the_new_fiscal_year(seed, shuffle_seed):
+    # 300 events in 2023, then 300 in 2024 (China time): a dozen schools get a 2024 budget.
+    start = dt.datetime(2023, 12, 31, 23, 0, tzinfo=CST)
+    sim = Simulator(SIP, seed=seed, start=start, step_seconds=12.0)
+    changes = sim.events(600)
+    assert any(isinstance(e, ev.BudgetSet) and e.fiscal_year == 2024 for e in changes)
+    rng = random.Random(shuffle_seed)
+    noisy = changes + rng.sample(changes, k=len(changes) // 3)
+    rng.shuffle(noisy)
+    folded_, outcomes = fold(snapshot_events(SIP) + noisy)
+    assert "rejected" not in outcomes
+    truth = sim.snapshot()
+    assert assess(folded_, PACK, SIP.as_of) == assess(truth, PACK, SIP.as_of)
+    expected = _by_the_events(changes)
+    for records in (folded_.schools, truth.schools):
+        assert {s.id: (s.public_funds_budget_cny, s.training_spend_cny, s.rotated, s.rotated_key)
+                for s in records} == expected
