@@ -142,12 +142,16 @@ class TeacherChanged(SchoolEvent):
 
 
 class TeacherRotated(SchoolEvent):
-    """A teacher rotating (交流轮岗) from `school` to `to_school` of the same district."""
+    """A teacher rotating (交流轮岗) from `school` to `to_school` of the same district. It counts on
+    the school's rotation figures (`rotated`, `rotated_key`) only when `year` is the year of the
+    school's snapshot's `as_of`, the one year whose teachers eligible to rotate are known; a
+    rotation of another year moves the teacher but is kept uncounted."""
 
     type: Literal["teacher.rotated"] = "teacher.rotated"
     teacher: Identifier
     to_school: Identifier
-    year: Annotated[int, Field(ge=2000, le=2100)]
+    year: Annotated[int, Field(ge=2000, le=2100, description=(
+        "the rotation year; counted on the school's rotation figures when it is the year of its snapshot's as_of"))]
     image: TeacherImage
 
     @model_validator(mode="after")
@@ -199,16 +203,20 @@ class FacilitiesUpdated(SchoolEvent):
 
 
 class BudgetSet(SchoolEvent):
-    """The school's annual public-funds budget (年度公用经费预算总额) for a fiscal year."""
+    """The school's annual public-funds budget (年度公用经费预算总额) for a fiscal year. Budgets are
+    kept by fiscal year: the school's budget is that of the newest fiscal year known (its
+    snapshot's counting as known), so a late correction of an earlier year does not replace it."""
 
     type: Literal["budget.set"] = "budget.set"
-    fiscal_year: Annotated[int, Field(ge=2000, le=2100)]
+    fiscal_year: Annotated[int, Field(ge=2000, le=2100, description=(
+        "the fiscal year, China's: the calendar year. A snapshot's budget is of the year of its as_of"))]
     public_funds_budget_cny: Amount
 
 
 class TrainingSpent(SchoolEvent):
-    """A teacher-training expense posted against the school's budget; `amount_cny` absent
-    (null) withdraws the posting."""
+    """A teacher-training expense posted against the school's budget of the fiscal year of its
+    `occurred_at` (the calendar year, China Standard Time); `amount_cny` absent (null) withdraws
+    the posting. Postings of a year count once that year's budget is the school's newest known."""
 
     type: Literal["training.spent"] = "training.spent"
     posting: Identifier

@@ -83,11 +83,19 @@ class School(Strict):
     full_time_teachers: Count | None = None
     certified_teachers: Count | None = None
     training_360h_completed: Count | None = None
-    rotation_eligible: Count | None = None
-    rotated: Count | None = None
-    rotated_key: Count | None = None
-    public_funds_budget_cny: Amount | None = None
-    training_spend_cny: Amount | None = None
+    # Annual figures: of the year of the snapshot's `as_of` (China's fiscal year is the calendar
+    # year). The event fold reads them so (streams/state.py `school_record`).
+    rotation_eligible: Annotated[Count | None, Field(
+        description="teachers eligible to rotate (交流轮岗) in the year of the snapshot's as_of")] = None
+    rotated: Annotated[Count | None, Field(
+        description="teachers who rotated out of the school in the year of the snapshot's as_of")] = None
+    rotated_key: Annotated[Count | None, Field(description="key teachers among `rotated`")] = None
+    public_funds_budget_cny: Annotated[Amount | None, Field(
+        description="the annual public-funds budget (年度公用经费预算总额) of the fiscal year (calendar year) "
+                    "of the snapshot's as_of")] = None
+    training_spend_cny: Annotated[Amount | None, Field(
+        description="teacher-training spending of the fiscal year (calendar year) of the snapshot's as_of, "
+                    "up to its end")] = None
 
     @model_validator(mode="after")
     def _sections_fit_school(self) -> "School":
