@@ -227,9 +227,9 @@ def _take_baseline(state: State, event, record, undo: _Undo) -> str:
     undo.set(state, "baseline", record.model_dump_json(exclude_none=True))
     # What the new snapshot already counts is dropped; later changes stay on top of it.
     undo.set(state, "registers", {k: v for k, v in state["registers"].items()
-                                  if v["at"][:10] > incoming[0] or _budget_after(k, incoming[0])})
+                                  if _china_day(v["at"]) > incoming[0] or _budget_after(k, incoming[0])})
     if "images" in state:  # schools only: districts have no counted entities
-        undo.set(state, "images", {k: v for k, v in state["images"].items() if _pair(v)["at"][:10] > incoming[0]})
+        undo.set(state, "images", {k: v for k, v in state["images"].items() if _china_day(_pair(v)["at"]) > incoming[0]})
         undo.set(state, "sums", _recompute_sums(state))
     return APPLIED
 
@@ -260,7 +260,26 @@ def _reused(state: State, key: str, event) -> Rejected:
 
 
 def _covered(state: State, event) -> bool:
-    return state["as_of"] is not None and event.occurred_at.date().isoformat() <= state["as_of"]
+    return state["as_of"] is not None and _china_date(event.occurred_at) <= state["as_of"]
+
+
+_CHINA_OFFSET = dt.timedelta(hours=8)
+
+
+def _china_date(moment: dt.datetime) -> str:
+    """The date of `moment` in China Standard Time, the time zone a snapshot's as_of is a day of.
+    Read in the event's own offset, 2023-09-01T20:00Z (04:00 on the 2nd in China) was taken as
+    counted in a snapshot as of the 1st and dropped."""
+    if moment.utcoffset() != _CHINA_OFFSET:  # most events are sent in China time: no conversion
+        moment = moment.astimezone(ev.CHINA_STANDARD_TIME)
+    return moment.date().isoformat()
+
+
+def _china_day(at: str) -> str:
+    """The date (China Standard Time) of a stored `occurred_at`, as `_china_date`."""
+    if at.endswith("+08:00"):  # most events: no parsing
+        return at[:10]
+    return _china_date(dt.datetime.fromisoformat(at))
 
 
 def _after_snapshot_year(state: State, event) -> bool:
@@ -277,9 +296,7 @@ def _budget_after(key: str, as_of: str) -> bool:
 
 def _year(at: str) -> int:
     """The year (China Standard Time) of a stored `occurred_at`."""
-    if at.endswith("+08:00"):  # most events: no parsing
-        return int(at[:4])
-    return dt.datetime.fromisoformat(at).astimezone(ev.CHINA_STANDARD_TIME).year
+    return int(_china_day(at)[:4])
 
 
 def _upgrade(state: State, undo: _Undo) -> None:

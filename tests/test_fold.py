@@ -488,3 +488,30 @@ def test_changes_across_a_new_year_fold_to_the_simulated_truth_of_the_new_fiscal
     for records in (folded_.schools, truth.schools):
         assert {s.id: (s.public_funds_budget_cny, s.training_spend_cny, s.rotated, s.rotated_key)
                 for s in records} == expected
+
+
+CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+@pytest.mark.parametrize("at, outcome", [
+    (dt.datetime(2023, 9, 1, 20, 0, tzinfo=dt.timezone.utc), "applied"),  # 04:00 on the 2nd in China
+    (dt.datetime(2023, 9, 2, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=10))), "stale"),  # 23:00 on the 1st
+    (dt.datetime(2023, 9, 1, 23, 59, tzinfo=CHINA), "stale"),
+    (dt.datetime(2023, 9, 2, 0, 0, tzinfo=CHINA), "applied"),
+])
+def test_a_change_is_counted_in_a_snapshot_by_its_date_in_china(at, outcome):
+    # A snapshot's as_of is a day in China. Read in the event's own offset, a change sent in UTC
+    # at 20:00 on the snapshot's day (04:00 the next day in China) was taken as counted in it and
+    # dropped, and one sent from UTC+10 just before midnight in China was applied over it.
+    assert SIP.as_of == dt.date(2023, 9, 1)
+    schools, districts = loaded_sip()
+    event = change(ev.EnrolmentReported, 9, at=at, level="primary", students=123)
+    assert st_.apply(event, schools, districts).outcome == outcome
+
+
+def test_a_newer_snapshot_keeps_a_change_made_after_its_day_in_china():
+    # 2023-09-05T20:00Z is the 6th in China: a snapshot as of the 5th does not count it.
+    schools, districts = folded([change(ev.EnrolmentReported, 9, at=dt.datetime(2023, 9, 5, 20, tzinfo=dt.timezone.utc),
+                                        level="primary", students=123)])
+    folded([_newer_snapshot(SCHOOL_A, dt.date(2023, 9, 5))], (schools, districts))
+    assert "enrolment:primary" in schools[SCHOOL_A]["registers"]
