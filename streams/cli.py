@@ -434,6 +434,7 @@ def configure_dev(p: argparse.ArgumentParser) -> None:
 def run_dev(args) -> int:
     """Embedded default: broker, worker, the SIP example loaded, and the simulator running."""
     from junheng.cli import read_packs
+    from junheng.interrupts import held_interrupts
     from streams.broker import BrokerError, EmbeddedBroker
     from streams.settings import load_settings
 
@@ -458,7 +459,8 @@ def run_dev(args) -> int:
         not_ahead(args.snapshot or "the SIP example", events, settings)
         can_listen(settings.web_host, settings.web_port)
         read_packs(settings.rules)  # a bad pack here, not later in the worker's log
-        worker = start_worker_process(settings, workdir / "worker.log")
+        with held_interrupts():  # until `worker` holds it, for the cleanup below to stop it
+            worker = start_worker_process(settings, workdir / "worker.log")
         url = f"http://127.0.0.1:{settings.web_port}"
         wait_ready(url, worker, timeout=60, log=workdir / "worker.log")
         publish(settings, events)

@@ -12,6 +12,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from streams.broker import free_port
 
 
@@ -57,8 +59,10 @@ def test_dev_interrupted_while_its_broker_starts_leaves_nothing_running(tmp_path
     deadline = time.monotonic() + 60
     while not (log.exists() and _holding(log)) and time.monotonic() < deadline:
         time.sleep(0.01)
-    # The broker runs and dev waits for it to answer (a user's Ctrl-C 0.45 s after the start
-    # landed there). Before the broker's process exists, there is nothing to leave behind.
+    # dev opens the log before it starts the broker, so the Ctrl-C lands while the broker's
+    # process is being started or while dev waits for it to answer (a user's Ctrl-C 0.45 s after
+    # the start landed there): inside `subprocess.Popen` it left the broker running one run in
+    # four or so, until held_interrupts.
     dev.send_signal(signal.SIGINT)
     dev.wait(timeout=60)
     left = _holding(log)
@@ -80,3 +84,30 @@ def _holding(path) -> list[int]:
         if str(path) in links:
             holders.append(int(fd_dir))
     return holders
+
+
+def test_an_interrupt_while_the_broker_process_is_being_started_still_stops_it(monkeypatch):
+    # Raised inside subprocess.Popen, after the fork and before the Popen object came back, a
+    # Ctrl-C left EmbeddedBroker nothing to stop its process with (it has a session of its own).
+    import streams.broker
+
+    started, real_popen = [], subprocess.Popen
+
+    def popen_then_interrupted(args, **kwargs):
+        child = real_popen(["sleep", "60"], start_new_session=True)
+        started.append(child)
+        os.kill(os.getpid(), signal.SIGINT)  # delivered before Popen returns
+        return child
+
+    monkeypatch.setattr(streams.broker.subprocess, "Popen", popen_then_interrupted)
+    broker = streams.broker.EmbeddedBroker()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            broker.start()
+    finally:
+        broker.stop()
+        for child in started:
+            alive = child.poll() is None
+            child.kill()
+            child.wait()
+    assert started and not alive, "the process started when the interrupt came was left running"
