@@ -94,14 +94,19 @@ def test_violations_name_the_event_that_moved_them(worker):
     assert "\njunheng_metrics_districts_behind 0.0\n" in metrics  # rendered within the scrape's budget
 
 
-def test_bad_events_go_to_the_dead_letter_topic_and_the_worker_carries_on(worker):
-    settings = worker.settings
-    # The good event's school must be known, whichever tests ran before on this worker (loading
-    # the same snapshot again changes nothing).
+def _sip_loaded(worker) -> list:
+    """Load the SIP snapshot into the module's worker and wait for it, so that a test's schools
+    are known whichever tests ran before on it (loading it again changes nothing); its events."""
     loaded = snapshot_events(SIP)
     handled = worker.events_handled()
-    publish(settings, loaded)
+    publish(worker.settings, loaded)
     worker.wait_handled(handled + len(loaded))
+    return loaded
+
+
+def test_bad_events_go_to_the_dead_letter_topic_and_the_worker_carries_on(worker):
+    settings = worker.settings
+    _sip_loaded(worker)
     handled = worker.events_handled()
     good = Simulator(SIP, seed=31).next_event()
     bad = [
@@ -167,10 +172,7 @@ def test_events_dated_ahead_of_the_workers_clock_are_dead_lettered(worker):
     # Applied, the change held junheng_event_lag_seconds at 0 (until 2999), and the snapshot
     # took every change dated up to its as_of as counted in it.
     settings = worker.settings
-    loaded = snapshot_events(SIP)
-    handled = worker.events_handled()
-    publish(settings, loaded)
-    worker.wait_handled(handled + len(loaded))
+    loaded = _sip_loaded(worker)
     handled = worker.events_handled()
     sim = Simulator(SIP, seed=51)
     change = sim.next_event().model_copy(update={"event_id": "e-year-2999",
