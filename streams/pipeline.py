@@ -154,24 +154,21 @@ class Pipeline:
         for event, original in events:
             ahead = horizon.refuses(event)
             if ahead is not None:
-                dead_letters.append(DeadLetter(ahead, original or event.model_dump_json().encode(), event.type))
-                self._count(event.type, fold.REJECTED)
+                dead_letters.append(self._rejected(ahead, event, original))
                 continue
             self._load(event, schools, districts)
             try:
                 outcome = fold.apply(event, schools, districts)
             except fold.Rejected as exc:
-                dead_letters.append(DeadLetter(str(exc), original or event.model_dump_json().encode(), event.type))
-                self._count(event.type, fold.REJECTED)
+                dead_letters.append(self._rejected(str(exc), event, original))
                 continue
             except Exception as exc:
                 # A fault of junheng's own, in this event alone (`apply` took its changes back):
                 # the record's other events fold as usual, and this one is kept as a dead letter
                 # with the fault, to be sent again once the fault is fixed.
                 log.exception("folding an event failed; it goes to the dead-letter topic / 事件处理失败，已转入死信")
-                dead_letters.append(DeadLetter(f"the worker failed to fold this event ({exc!r}) / 工作进程处理该事件失败",
-                                               original or event.model_dump_json().encode(), event.type))
-                self._count(event.type, fold.REJECTED)
+                dead_letters.append(self._rejected(f"the worker failed to fold this event ({exc!r}) / 工作进程处理该事件失败",
+                                                   event, original))
                 continue
             self._count(event.type, outcome.outcome)
             if outcome.outcome != fold.APPLIED:
@@ -405,6 +402,11 @@ class Pipeline:
         for district_id in changed_districts:
             districts[district_id]["partition"] = partition
             self.unwritten[("districts", district_id)] = Write("districts", district_id, districts[district_id], partition)
+
+    def _rejected(self, reason: str, event: ev.Event, original: bytes | None) -> DeadLetter:
+        """Count `event` as rejected and make its dead letter (its bytes as received, when known)."""
+        self._count(event.type, fold.REJECTED)
+        return DeadLetter(reason, original or event.model_dump_json().encode(), event.type)
 
     def _count(self, event_type: str, outcome: str) -> None:
         key = (event_type, outcome)
