@@ -40,7 +40,7 @@ def parse_snapshot(text: str, where: str = "snapshot", yaml_ok: bool = False) ->
     """Parse and validate snapshot text (JSON, or YAML when `yaml_ok`)."""
     syntax = "YAML" if yaml_ok else "JSON"
     try:
-        data = load_yaml(text) if yaml_ok else load_json(text)
+        data = load_yaml(text) if yaml_ok else load_json(text) if text.strip() else None
     except RecursionError:
         raise SnapshotError(f"{where}: not valid {syntax} (nested too deeply) / 快照不是有效的 {syntax}") from None
     except DuplicateKey as exc:
@@ -52,6 +52,8 @@ def parse_snapshot(text: str, where: str = "snapshot", yaml_ok: bool = False) ->
         raise SnapshotError(f"{where}: not valid JSON ({exc}) / 快照不是有效的 JSON") from None
     except ValueError:  # Python refuses to read an integer of more than 4,300 digits
         raise SnapshotError(f"{where}: a number too long to read / 快照中有位数过多的数字") from None
+    if data is None:  # a blank file, or YAML of comments only (which YAML reads as null)
+        raise SnapshotError(f"{where}: empty, no snapshot in it / 快照文件为空")
     try:
         return Snapshot.model_validate(data)
     except ValidationError as exc:

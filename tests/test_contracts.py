@@ -119,3 +119,15 @@ def test_a_district_code_written_bare_in_yaml_is_told_to_be_quoted():
     message = str(caught.value)
     assert message.startswith("snapshot: districts.0.id: Input should be a valid string (a number where text is expected: put it in quotes")
     assert "请给数字加引号" in message
+
+
+@pytest.mark.parametrize("name, text", [("empty.yaml", ""), ("comment.yaml", "# nothing yet\n"), ("empty.json", ""),
+                                        ("blank.json", " \n")])
+def test_an_empty_snapshot_file_is_called_empty(tmp_path, name, text):
+    # Was "Input should be a valid dictionary or instance of Snapshot" (YAML), or JSON's
+    # "Expecting value: line 1 column 1".
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SnapshotError) as refused:
+        load_snapshot(path)
+    assert str(refused.value) == f"{path}: empty, no snapshot in it / 快照文件为空"
