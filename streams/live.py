@@ -66,10 +66,14 @@ class LiveAssessment:
         self.moved_causes.clear()
 
     def set_district(self, district_id: str, state: State | None) -> list[str]:
-        """Take a district's new record; returns its schools, which the caller re-evaluates since
-        their messages name the district."""
+        """Take a district's new record; returns its schools when their evaluation reads what it
+        changed, for the caller to re-evaluate. A school's evaluation reads the district's id and
+        name only (its messages name the district): a district.updated of the teacher pay or the
+        migrant-children figures re-evaluated all its schools, about 68 evaluations an event."""
+        before = self.districts.get(district_id)
+        name = before.record.name if before is not None else None
         live = self._district(district_id, state)
-        return list(live.schools)
+        return list(live.schools) if live.record.name != name else []
 
     def drop_district(self, district_id: str) -> None:
         """Forget a district and the causes of its violations (its partition moved away)."""

@@ -6,8 +6,11 @@ find what the last evaluation found."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from make import school, snapshot
 from pipelines import PACK, fold, loaded
+from schemas import events as ev
 from rules.evaluate import assess
 from streams.load import snapshot_events
 from streams.pipeline import Pipeline
@@ -58,6 +61,34 @@ def test_the_live_report_after_such_changes_is_the_batch_assessment():
     expected = assess(SNAP.model_copy(update={"schools": [
         SNAP.schools[0].model_copy(update={"rotated": 0, "rotated_key": 0}), SNAP.schools[1]]}), PACK)
     report = pipeline.live.report()
+    for violation in report.violations:
+        violation.cause = None
+    assert report == expected
+
+
+CROWDED = snapshot(school(sections={"primary": {"class_sizes": [40] * 21 + [52]}}), school("320571-002", "junior"))
+
+
+def district_updated(pipeline: Pipeline, version: int, **fields) -> None:
+    fold(pipeline, [ev.DistrictUpdated(event_id=f"d{version}", source="test", district="320571", version=version,
+                                       occurred_at=dt.datetime.combine(SNAP.as_of + dt.timedelta(days=1), dt.time(9),
+                                                                       tzinfo=dt.timezone.utc), **fields)])
+
+
+def test_a_district_figure_evaluates_the_district_alone_and_a_new_name_its_schools_too():
+    # Every district.updated re-evaluated all the district's schools (68 in the bench's
+    # districts), though a school's evaluation reads only the district's id and name.
+    pipeline = loaded(CROWDED)
+    evaluations = pipeline.live.evaluations
+    district_updated(pipeline, 1, teacher_avg_pay_cny=1.0)  # below civil servants': G7 breaks
+    assert pipeline.live.evaluations == evaluations + 1  # the district
+    assert "G7" in {v.rule for v in pipeline.live.report().violations}
+    district_updated(pipeline, 2, name="园区")
+    assert pipeline.live.evaluations == evaluations + 1 + 1 + 2  # the district and both schools
+    report = pipeline.live.report()  # the schools' messages name the district anew
+    assert any("园区" in v.message_zh and v.school for v in report.violations)
+    expected = assess(CROWDED.model_copy(update={"districts": [CROWDED.districts[0].model_copy(
+        update={"teacher_avg_pay_cny": 1.0, "name": "园区"})]}), PACK)
     for violation in report.violations:
         violation.cause = None
     assert report == expected
