@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import faust
 from aiohttp import web
@@ -386,8 +386,8 @@ def create_app(settings: Settings) -> faust.App:
     @app.page("/report")
     class ReportView(View):
         async def get(self, request: Request) -> Response:
-            await source.sync()
             wanted = request.query.getall("district", []) or None
+            await source.sync(wanted)
             unheld = [d for d in dict.fromkeys(wanted or ()) if not pipeline.live.has_district(d)]
             if unheld:
                 body, status = _not_held(unheld, settled(source.owned()))
@@ -511,12 +511,15 @@ class _WorkerSource:
         except Exception:  # no assignment yet while the consumer group forms
             return frozenset()
 
-    async def sync(self) -> None:
+    async def sync(self, districts: Collection[str] | None = None) -> None:
+        """Bring the live assessment up to every record folded, or, with `districts`, only
+        those districts' (`Pipeline.flush`)."""
         if self.app.tables.recovery.completed.is_set() and not self.app.rebalancing:
             # A build makes millions of objects nationally: frozen as it goes, as after every
             # evaluation round, or collections scan them (in-process over 800 districts,
             # generation-1 collections held build steps for 0.16 and 0.20 s).
-            await self.pipeline.sync_in_steps(self.owned(), between_steps=self.freezer.after_round)
+            await self.pipeline.sync_in_steps(self.owned(), between_steps=self.freezer.after_round,
+                                              districts=districts)
 
     def districts(self):
         return self.pipeline.renderable()

@@ -211,22 +211,46 @@ class Pipeline:
         """A district's newest state, written or not."""
         return self._newest_state("districts", district_id)
 
-    def flush(self) -> int:
-        """Re-evaluate every school and district changed since the last flush; a violation that
-        appears is attributed to the latest event that touched its school, else its district.
-        While a build is under way it does nothing: the records folded meanwhile stay marked."""
+    def flush(self, districts: Collection[str] | None = None) -> int:
+        """Re-evaluate every school and district changed since the last flush, or only those of
+        `districts`; a violation that appears is attributed to the latest event that touched its
+        school, else its district. While a build is under way it does nothing: the records
+        folded meanwhile stay marked."""
         if self.building:  # its changes wait for the build to end (see `syncing`)
             return 0
+        if districts is not None:
+            return self._flush_districts(set(districts))
         if self.assigned is not None:
             self._forget_unowned()
-        if not self.dirty_schools and not self.dirty_districts:
+        evaluated = self._evaluate(self.dirty_schools, set(self.dirty_schools.values()) | self.dirty_districts)
+        self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
+        return evaluated
+
+    def _flush_districts(self, wanted: set[str]) -> int:
+        # A read of a few districts (/report?district=) evaluates their changes alone: a read
+        # that evaluated the whole worker's took 41% of a quick worker's time when read every
+        # 20 ms (PERFORMANCE.md, items 51 and 53). The rest waits for the next round.
+        schools = {s: d for s, d in self.dirty_schools.items() if d in wanted}
+        districts = wanted & self.dirty_districts
+        if self.assigned is not None:  # as `_forget_unowned`, for these districts
+            schools = {s: d for s, d in schools.items() if self._owned("schools", s)}
+            districts = {d for d in districts if self._owned("districts", d)}
+        evaluated = self._evaluate(schools, set(schools.values()) | districts)
+        self.dirty_schools = {s: d for s, d in self.dirty_schools.items() if d not in wanted}
+        self.dirty_districts -= wanted
+        self.causes = {place: event for place, event in self.causes.items() if place[0] not in wanted}
+        return evaluated
+
+    def _evaluate(self, schools: dict[str, str], touched: set[str]) -> int:
+        """Re-evaluate `schools` (school → district) and the districts `touched`, keeping the
+        causes of violations that moved."""
+        if not schools and not touched:
             return 0
-        touched = set(self.dirty_schools.values()) | self.dirty_districts
         for district_id in touched:
             if district_id in self.dirty_districts or not self.live.has_district(district_id):
                 for school_id in self.live.set_district(district_id, self.district(district_id)):
-                    self.dirty_schools.setdefault(school_id, district_id)
-        for school_id, district_id in self.dirty_schools.items():
+                    schools.setdefault(school_id, district_id)
+        for school_id, district_id in schools.items():
             event = self.causes.get((district_id, school_id))
             self.live.set_school(district_id, school_id, self.school(school_id), _cause_of(event) if event else None)
         for district_id in touched:
@@ -234,43 +258,44 @@ class Pipeline:
             self.live.refresh(district_id, _cause_of(event) if event else None)
         for district_id, school_id in self.live.take_moved_causes():
             self._keep_causes(district_id, school_id)
-        evaluated = len(self.dirty_schools) + len(touched)
-        self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
         self.health.rule_evaluations = self.live.evaluations
-        return evaluated
+        return len(schools) + len(touched)
 
-    def sync(self, assigned: frozenset[int]) -> None:
-        """Keep the live assessment to the partitions owned now; otherwise flush.
+    def sync(self, assigned: frozenset[int], districts: Collection[str] | None = None) -> None:
+        """Keep the live assessment to the partitions owned now; otherwise flush (only the
+        changes of `districts`, when given).
 
         When they change, the districts of partitions no longer owned are dropped, and those of
         partitions newly owned (or recovered anew, see `recovered_anew`) are built from the
         tables. Districts of partitions kept throughout are neither evaluated nor rendered for
         /metrics again: a worker's national share takes tens of seconds to evaluate and render,
         and a rebalance usually moves only some of its partitions."""
-        for _ in self.syncing(assigned):
+        for _ in self.syncing(assigned, districts):
             pass
 
     async def sync_in_steps(self, assigned: frozenset[int], step_seconds: float = 0.05,
-                            between_steps: Callable[[], None] = lambda: None) -> None:
+                            between_steps: Callable[[], None] = lambda: None,
+                            districts: Collection[str] | None = None) -> None:
         """`sync`, giving the event loop back every `step_seconds` of a build, so that records
         are folded and the worker answers meanwhile (building half of the national country took
         14 s in one step), and calling `between_steps` each time (the worker freezes what the
         build made so far, `streams/freezing.py`). A caller that comes while a build is under
-        way waits for its end, then syncs: nobody reads a partly built state."""
+        way waits for its end, then syncs: nobody reads a partly built state. With `districts`,
+        a sync that builds nothing evaluates only their changes (`flush`)."""
         async with self._sync_lock:
-            steps, turns = self.syncing(assigned), Turns(step_seconds, before_each=between_steps)
+            steps, turns = self.syncing(assigned, districts), Turns(step_seconds, before_each=between_steps)
             try:
                 for _ in steps:
                     await turns.pause()
             finally:
                 steps.close()  # cancelled mid-build: the next sync builds those partitions again
 
-    def syncing(self, assigned: frozenset[int]) -> Iterator[None]:
+    def syncing(self, assigned: frozenset[int], districts: Collection[str] | None = None) -> Iterator[None]:
         """`sync` as a generator that yields between the districts and schools it builds. Records
         may be folded between its steps; `flush` waits until the build ends, and so must readers
         of the live state. A build left unfinished is done again by the next sync."""
         if assigned == self.assigned and not self.stale:
-            self.flush()
+            self.flush(districts)
             return
         previous, self.assigned = self.assigned, assigned
         if previous is None:
@@ -340,10 +365,12 @@ class Pipeline:
     def _forget_unowned(self) -> None:
         # Records of a partition this worker no longer owns (fetched before it moved away)
         # change its tables but not its live assessment: the partition's owner exports them.
-        owned = self.assigned
         self.dirty_schools = {school_id: district_id for school_id, district_id in self.dirty_schools.items()
-                              if (self.school(school_id) or {}).get("partition") in owned}
-        self.dirty_districts = {d for d in self.dirty_districts if (self.district(d) or {}).get("partition") in owned}
+                              if self._owned("schools", school_id)}
+        self.dirty_districts = {d for d in self.dirty_districts if self._owned("districts", d)}
+
+    def _owned(self, table: str, key: str) -> bool:
+        return (self._newest_state(table, key) or {}).get("partition") in self.assigned
 
     def recovered_anew(self, partitions: Collection[int]) -> None:
         """Note partitions whose tables Faust recovered from their changelogs since the last
