@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from rules.balance import Contribution, DistrictBalance, IndicatorBalance
 from rules.compare import holds
 from rules.indicators import IDS
-from rules.messages import place_names, render
+from rules.messages import place_names, render, unreported_messages, unreported_note
 from rules.pack import LEVELS, Rule, RulePack
 from rules.places import DistrictLevelPlace, DistrictPlace, SchoolPlace, Standards
 from rules.quantities import QUANTITIES, RESOURCE_QUANTITIES, Observation, Scope
@@ -117,8 +117,9 @@ class Assessor:
         self._fits: dict[tuple, list[Rule]] = {}
         self.cv_rules = {r.quantity[: -len(".cv")]: r for r in self.rules[Scope.district_section]
                          if r.quantity.endswith(".cv")}
-        # Rule id → the indicator whose district figures alone decide it (see `district`); such
-        # a rule is never "not evaluated", so its outcome and breach are all there is to keep.
+        # Rule id → the indicator whose district figures, with the level's count of schools,
+        # alone decide it (see `district`): its outcome, and its breach or its finding of
+        # schools that did not report, are all there is to keep.
         self._cv_indicator = {r.id: r.quantity[: -len(".cv")] for r in self.rules[Scope.district_section]
                               if r.quantity.endswith(".cv")}
         self._district_reads = tuple(dict.fromkeys(key for r in self.rules[Scope.district]
@@ -166,13 +167,14 @@ class Assessor:
                  previous: DistrictResult | None = None) -> DistrictResult:
         """Evaluate a district's rules from its sums. With `previous`, the district's last result
         for the same record, a coefficient-of-variation rule whose indicator's figures are the
-        same object as then keeps its outcome (a school's change usually moves one or two of the
-        fourteen), and so do the district-scope rules when the sums they read are as then."""
+        same object as then, over as many schools of its level, keeps its outcome (a school's
+        change usually moves one or two of the fourteen), and so do the district-scope rules when
+        the sums they read are as then."""
         findings = Findings()
         same_record = previous is not None and previous.district is district
         kept = previous.levels if same_record else {}
-        breaches = {(b.rule, b.section): b for b in previous.findings.violations} if kept else {}
-        levels = {level: self._district_level(district, balance, level, kept.get(level), breaches, findings)
+        found = _by_rule_and_section(previous.findings) if kept else ({}, {})
+        levels = {level: self._district_level(district, balance, level, kept.get(level), found, findings)
                   for level in balance.levels()}
         read = tuple(balance.total(*key) for key in self._district_reads)
         if same_record and previous.read == read:
@@ -185,26 +187,34 @@ class Assessor:
         return DistrictResult(district, levels, findings, self, read)
 
     def _district_level(self, district: District, balance: DistrictBalance, level: str, kept: tuple | None,
-                        breaches: dict, findings: Findings) -> tuple:
+                        found: tuple[dict, dict], findings: Findings) -> tuple:
         """One level's section totals, indicator figures and rule outcomes (see `district`)."""
         names = _Names.of(district, None, level)
-        place = DistrictLevelPlace(district, level, balance)
+        totals = balance.total("level", level)
+        place = DistrictLevelPlace(district, level, balance, totals[0])
         # The figures are the balance's own objects, replaced (never changed) when its sums
         # move, so the report part built later shows this evaluation.
         figures = {ind: balance.indicator(ind, level) for ind in IDS}
-        _, old_figures, old_results = kept or (None, {}, {})
+        old_totals, old_figures, old_results = kept or ((), {}, {})
+        # A school section that came or went without the indicator leaves its figures as they
+        # were, yet changes how many schools did not report it.
+        same_schools = old_totals[:1] == totals[:1]
+        breaches, undetermined = found
         results = {}
         for rule in self.rules[Scope.district_section]:
             if rule.when.levels and level not in rule.when.levels:
                 continue
             indicator = self._cv_indicator.get(rule.id)
-            if indicator is not None and rule.id in old_results and old_figures.get(indicator) is figures[indicator]:
+            if (indicator is not None and same_schools and rule.id in old_results
+                    and old_figures.get(indicator) is figures[indicator]):
                 results[rule.id] = old_results[rule.id]
                 if (rule.id, level) in breaches:
                     findings.violations.append(breaches[rule.id, level])
+                elif (rule.id, level) in undetermined:
+                    findings.not_evaluated.append(undetermined[rule.id, level])
             else:
                 results[rule.id] = self._check(rule, place, level, names, findings, district.id, None, level)
-        return balance.total("level", level), figures, results
+        return totals, figures, results
 
     def _check(self, rule: Rule, place, key, names, findings: Findings, district_id, school_id, level) -> bool | None:
         """Evaluate one rule at one place: True holds, False violated, None not evaluated."""
@@ -212,13 +222,20 @@ class Assessor:
         if observation is None:
             return None
         if observation.value is None:
-            findings.not_evaluated.append(NotEvaluated.model_construct(
-                rule=rule.id, district=district_id, school=school_id, section=level, missing=list(observation.missing)))
+            findings.not_evaluated.append(_not_evaluated(rule, observation, None, names, district_id, school_id, level))
             return None
         limit = observation.limit if observation.limit is not None else rule.limit_for(key)
         if limit is None:
             return None
         if holds(observation.value, rule.op, limit):
+            if observation.unreported:
+                # Held by the places that reported, the rule may still fail on the others: a
+                # district is not balanced on part of its schools. Beyond the limit on them,
+                # though, it is a violation all the same (below): a school that stops reporting
+                # must not silence an alert.
+                findings.not_evaluated.append(_not_evaluated(rule, observation, limit, names, district_id,
+                                                             school_id, level))
+                return None
             return True
         findings.violations.append(Breach(rule.id, district_id, school_id, level, observation.value, limit,
                                           rule, observation, names))
@@ -379,7 +396,35 @@ def _contribution(school: School, sections: list[SectionFacts], compliance: dict
 
 def _messages(rule: Rule, observation: Observation, limit: float, names: "_Names") -> dict[str, str]:
     fields = {**observation.detail, **names.resolve(), "value": observation.value, "limit": limit, "unit": rule.unit}
-    return {"message_zh": render(rule.message_zh, fields), "message_en": render(rule.message_en, fields)}
+    zh, en = render(rule.message_zh, fields), render(rule.message_en, fields)
+    if observation.unreported:
+        # Said by the service, not left to the pack's template: a bureau's own template cannot
+        # tell a value over some of the schools from one over all of them.
+        note_zh, note_en = unreported_note(names.level, observation.missing[0], observation.unreported,
+                                           observation.detail.get("schools", 0))
+        zh, en = zh + note_zh, en + note_en
+    return {"message_zh": zh, "message_en": en}
+
+
+def _not_evaluated(rule: Rule, observation: Observation, limit: float | None, names: "_Names",
+                   district_id: str, school_id: str | None, level: str | None) -> NotEvaluated:
+    """A rule left undecided at a place for want of data; one that some of the place's schools
+    did not report says how many, and what the figure is over the others."""
+    extra = {}
+    if observation.unreported:
+        extra = unreported_messages(rule.title_zh, rule.title_en, names.resolve(), level, observation.missing[0],
+                                    observation.unreported, observation.detail.get("schools", 0),
+                                    observation.value, limit)
+        extra["schools_unreported"] = observation.unreported
+    return NotEvaluated.model_construct(rule=rule.id, district=district_id, school=school_id, section=level,
+                                        missing=list(observation.missing), **extra)
+
+
+def _by_rule_and_section(findings: Findings) -> tuple[dict, dict]:
+    """A district's last violations and findings of unreported figures by (rule, level), for
+    the rules whose outcome it keeps."""
+    return ({(b.rule, b.section): b for b in findings.violations},
+            {(n.rule, n.section): n for n in findings.not_evaluated if n.section is not None})
 
 
 def _round(value: float | None) -> float | None:

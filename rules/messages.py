@@ -24,6 +24,40 @@ def place_names(district_id: str, district_name: str, school_id: str | None = No
     return {"place_zh": zh, "place_en": en}
 
 
+#: Schools of a level, counted in a message ("34 所小学中 2 所…", "2 of 34 primary schools").
+SCHOOLS_ZH = {"primary": "小学", "junior": "初中学校"}
+SCHOOLS_EN = {"primary": "primary schools", "junior": "junior schools"}
+
+
+def unreported_messages(title_zh: str, title_en: str, place: dict[str, str], level: str | None, figure: str,
+                        unreported: int, reported: int, value: float | None, limit: float | None) -> dict[str, str]:
+    """Why a district figure over some of its schools decides nothing: how many did not report,
+    and what the figure is over the others (a lead sees how far the known part is from the line)."""
+    zh_counted, en_counted = _unreported(level, figure, unreported, reported)
+    zh = f"{place['place_zh']}{title_zh}未能判定：{zh_counted}"
+    en = f"{place['place_en']}: {title_en} undetermined: {en_counted}"
+    if value is not None:
+        bound_zh = f"（上限 {limit:g}）" if limit is not None else ""
+        bound_en = f" (limit {limit:g})" if limit is not None else ""
+        zh += f"，据已报送的 {reported} 所计算为 {value:.3f}{bound_zh}"
+        en += f"; over the {reported} that did it is {value:.3f}{bound_en}"
+    return {"message_zh": zh, "message_en": en}
+
+
+def unreported_note(level: str | None, figure: str, unreported: int, reported: int) -> tuple[str, str]:
+    """What a violation over some of a district's schools adds to its messages (Chinese, English):
+    it is over the limit on what is known, and the rest is still to be reported."""
+    zh_counted, en_counted = _unreported(level, figure, unreported, reported)
+    return (f"（{zh_counted}，仅据其余 {reported} 所计算）",
+            f" ({en_counted}; computed over the other {reported} only)")
+
+
+def _unreported(level: str | None, figure: str, unreported: int, reported: int) -> tuple[str, str]:
+    of = unreported + reported
+    return (f"{of} 所{SCHOOLS_ZH.get(level, '学校')}中 {unreported} 所未报送 {figure}",
+            f"{unreported} of {of} {SCHOOLS_EN.get(level, 'schools')} did not report {figure}")
+
+
 def render(template: str, fields: dict[str, Any]) -> str:
     """Fill a template; a field the place does not have is shown as '?' rather than failing,
     because a message must never stop an evaluation."""

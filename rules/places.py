@@ -23,6 +23,9 @@ class DistrictLevelPlace:
     district: District
     level: str
     balance: DistrictBalance
+    #: The level's school sections, counted in the sums: an indicator's CV over fewer than
+    #: these is not the district's.
+    schools: int
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Any
 
 from rules.compare import holds
-from rules.indicators import IDS
+from rules.indicators import BY_ID, IDS
 
 
 class Scope(str, Enum):
@@ -32,6 +32,9 @@ class Observation:
     limit: float | None = None
     missing: tuple[str, ...] = ()
     detail: dict[str, Any] = field(default_factory=dict)
+    #: Places the value should cover that did not report `missing`: the value, if any, is over
+    #: the others only, and a rule it passes is not thereby met.
+    unreported: int = 0
 
 
 Measure = Callable[..., Observation | None]
@@ -209,12 +212,19 @@ def _key_teacher_share(place, params, standards) -> Observation | None:
 # --- district scope ----------------------------------------------------------------------------
 
 def _cv(indicator: str) -> Measure:
+    missing = (BY_ID[indicator].figure,)
+
     def measure(place, params, standards) -> Observation | None:
         figures = place.balance.indicator(indicator, place.level)
-        if figures.schools == 0 or figures.cv is None:
-            return None
-        return Observation(figures.cv, detail={"mean": figures.mean, "schools": figures.schools,
-                                               "students": figures.students})
+        # The standard measures the spread across every school of the level: a school that did
+        # not report the figure is left out of the sums, and the CV of the others is not the
+        # district's. Two counts kept in the sums tell it, whatever the district's size.
+        unreported = place.schools - figures.schools
+        detail = {"mean": figures.mean, "schools": figures.schools, "students": figures.students,
+                  "unreported": unreported}
+        if figures.cv is None:
+            return Observation(None, missing=missing, detail=detail, unreported=unreported) if unreported else None
+        return Observation(figures.cv, missing=missing if unreported else (), detail=detail, unreported=unreported)
     return measure
 
 

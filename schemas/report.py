@@ -79,11 +79,18 @@ class Violation(Out):
 
 
 class NotEvaluated(Out):
+    """A rule left undecided at a place, for want of the figures `missing` names. A district's
+    CV that some of its schools of the level did not report is one (its `ok` is null): the
+    standard measures every school. Such a finding says how many did not report, in words too."""
+
     rule: str
     district: str
     school: str | None
     section: str | None
     missing: list[str]
+    schools_unreported: int | None = None
+    message_zh: str | None = None
+    message_en: str | None = None
 
 
 class Report(Out):

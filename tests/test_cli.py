@@ -34,7 +34,7 @@ def test_assess_json_follows_the_report_contract():
     report = json.loads(run.stdout)
     assert report["rule_pack"] == "national-2017" and report["as_of"] == "2024-09-01"
     primary = report["districts"][0]["sections"]["primary"]
-    mean, cv = _sports_area_mean_and_cv(EXAMPLES / "rural-county.json")
+    mean, cv = _primary_mean_and_cv(EXAMPLES / "rural-county.json", "sports_area_m2")
     assert primary["indicators"]["R5"] == {"value": round(mean, 4), "cv": round(cv, 4), "cv_limit": 0.5, "ok": False}
     rules = {v["rule"] for v in report["violations"]}
     assert {"R5.cv", "G5", "Q4", "G6.small_school", "G14", "school_compliance"} <= rules
@@ -42,8 +42,9 @@ def test_assess_json_follows_the_report_contract():
     assert q4["school"] == "431299-021" and q4["value"] == 0.03 and q4["limit"] == 0.05 and q4["severity"] == "critical"
 
 
-def _sports_area_mean_and_cv(path):
-    """Primary R5 by the two-pass textbook formula, splitting whole-school areas by students."""
+def _primary_mean_and_cv(path, figure):
+    """A primary per-student indicator (R4–R6) by the two-pass textbook formula, splitting
+    whole-school figures by students, over the sections that reported it."""
     snap = json.loads(path.read_text(encoding="utf-8"))
     pairs = []
     for school in snap["schools"]:
@@ -51,13 +52,39 @@ def _sports_area_mean_and_cv(path):
         if school["kind"] == "special" or (school["kind"] == "teaching_point" and students < 50):
             continue
         section = school["sections"].get("primary")
-        if not section:
+        if not section or (figure not in section and figure not in school):
             continue
-        area = section.get("sports_area_m2", school.get("sports_area_m2", 0) * section["students"] / students)
+        area = section.get(figure, school.get(figure, 0) * section["students"] / students)
         pairs.append((section["students"], area / section["students"]))
     total = sum(p for p, _ in pairs)
     mean = sum(p * x for p, x in pairs) / total
     return mean, (sum(p * (x - mean) ** 2 for p, x in pairs) / total) ** 0.5 / mean
+
+
+def test_assess_shows_a_cv_some_schools_did_not_report_as_undetermined():
+    # 431299-013 did not report its equipment value: the primary R6 CV (0.082 ≤ 0.50) is over
+    # the other 17 of the county's 18 primary schools, and the county is not balanced on R6
+    # until the 18th reports. It was shown as passing (ok true, ✓).
+    path = EXAMPLES / "rural-county.json"
+    report = json.loads(junheng("assess", str(path), "--format", "json").stdout)
+    mean, cv = _primary_mean_and_cv(path, "equipment_value_cny")
+    r6 = report["districts"][0]["sections"]["primary"]["indicators"]["R6"]
+    assert r6 == {"value": round(mean, 4), "cv": round(cv, 4), "cv_limit": 0.5, "ok": None}
+    assert [n for n in report["not_evaluated"] if n["rule"] == "R6.cv"] == [{
+        "rule": "R6.cv", "district": "431299", "school": None, "section": "primary",
+        "missing": ["equipment_value_cny"], "schools_unreported": 1,
+        "message_zh": f"青岚县（431299）小学生均教学仪器设备值校际差异系数未能判定：18 所小学中 1 所未报送 "
+                      f"equipment_value_cny，据已报送的 17 所计算为 {cv:.3f}（上限 0.5）",
+        "message_en": f"青岚县 (431299), primary: Inter-school CV of equipment value per student undetermined: "
+                      f"1 of 18 primary schools did not report equipment_value_cny; over the 17 that did it is "
+                      f"{cv:.3f} (limit 0.5)",
+    }]
+    assert "R6.cv" not in {v["rule"] for v in report["violations"]}
+    table = junheng("assess", str(path)).stdout
+    primary_r6, junior_r6 = [line.split() for line in table.splitlines() if line.lstrip().startswith("R6 生均")]
+    assert primary_r6[2:] == [f"{mean:,.2f}", f"{cv:.3f}", "0.50", "?", "未能判定"], table
+    assert junior_r6[-1] == "✓"
+    assert "  R6.cv                  青岚县（431299）小学生均教学仪器设备值校际差异系数未能判定：18 所小学中 1 所未报送" in table
 
 
 def test_assess_sip_passes_all_but_g4():

@@ -193,10 +193,10 @@ def test_cv_formula_by_hand():
     assert (r1.value, r1.cv, r1.cv_limit) == (5.0, 0.3464, 0.5)
 
 
-def _two_sports(x_a, x_b, level="primary"):
+def _two_sports(x_a, x_b, level="primary", *others):
     # two sections of 1000 students with sports area per student x_a and x_b.
     return snapshot(school("320571-001", kind=level, sections={level: {"sports_area_m2": x_a * 1000}}),
-                    school("320571-002", kind=level, sections={level: {"sports_area_m2": x_b * 1000}}))
+                    school("320571-002", kind=level, sections={level: {"sports_area_m2": x_b * 1000}}), *others)
 
 
 def test_primary_cv_at_the_limit_passes_and_just_over_fails():
@@ -213,6 +213,66 @@ def test_junior_cv_limit_is_045():
     # X = 11 and 29: X̄ = 20, S = 9, CV = 0.45 exactly; 11 and 29.1: X̄ = 20.05, S = 9.05, CV = 0.45137.
     assert "R5.cv" not in rule_ids(_two_sports(11, 29, "junior"))
     assert violations(_two_sports(11, 29.1, "junior"))[("R5.cv", None, "junior")] == (0.4514, 0.45)
+
+
+# --- a CV over part of the level's schools is not the district's -----------------------------------
+
+def _without_sports(ident, kind="primary"):
+    made = school(ident, kind=kind)
+    for section in made["sections"].values():
+        del section["sports_area_m2"]
+    return made
+
+
+def test_a_cv_within_its_limit_on_the_schools_that_reported_is_undetermined():
+    # X = 10 and 29.9 on two of three schools: X̄ = 19.95, S = 9.95, CV = 0.49875 ≤ 0.50, but the
+    # third school's figure could put it either side of the line. A special-education school and
+    # a teaching point of 30 pupils are outside the resource area: not counted as unreported.
+    point = _without_sports("320571-005", "teaching_point")
+    point["sections"]["primary"]["students"] = 30
+    snap = _two_sports(10, 29.9, "primary", _without_sports("320571-003"), _without_sports("320571-004", "special"),
+                       point)
+    report = assess(snap, NATIONAL)
+    section = report.districts[0].sections["primary"]
+    r5 = section.indicators["R5"]
+    assert (r5.value, r5.cv, r5.cv_limit, r5.ok) == (19.95, 0.4987, 0.5, None)
+    assert (section.schools, section.schools_compliant) == (3, 2)  # the third's compliance is unknown too
+    assert "R5.cv" not in {v.rule for v in report.violations}
+    found = [n for n in report.not_evaluated if n.rule == "R5.cv"]
+    assert [(n.district, n.school, n.section, n.missing, n.schools_unreported) for n in found] == \
+        [("320571", None, "primary", ["sports_area_m2"], 1)]
+    assert found[0].message_zh == ("苏州工业园区（320571）小学生均体育运动场馆面积校际差异系数未能判定："
+                                   "3 所小学中 1 所未报送 sports_area_m2，据已报送的 2 所计算为 0.499（上限 0.5）")
+    assert found[0].message_en == ("苏州工业园区 (320571), primary: Inter-school CV of sports area per student "
+                                   "undetermined: 1 of 3 primary schools did not report sports_area_m2; "
+                                   "over the 2 that did it is 0.499 (limit 0.5)")
+    # The other six indicators were reported by all three: decided as before.
+    assert all(section.indicators[i].ok is True for i in ("R1", "R2", "R3", "R4", "R6", "R7"))
+
+
+def test_a_cv_over_its_limit_on_the_schools_that_reported_is_a_violation_that_says_so():
+    # X = 11 and 29.1 on two of three junior schools: X̄ = 20.05, S = 9.05, CV = 0.45137 > 0.45.
+    # Whatever the third reports, the lead hears of it; the message says what it is over.
+    report = assess(_two_sports(11, 29.1, "junior", _without_sports("320571-003", "junior")), NATIONAL)
+    assert report.districts[0].sections["junior"].indicators["R5"].ok is False
+    cv = next(v for v in report.violations if v.rule == "R5.cv")
+    assert (cv.section, cv.value, cv.limit) == ("junior", 0.4514, 0.45)
+    assert cv.message_zh == ("苏州工业园区（320571）初中生均体育运动场馆面积的校际差异系数为 0.451，超过 0.45"
+                             "（区县均值 20.05 平方米，2 所学校）"
+                             "（3 所初中学校中 1 所未报送 sports_area_m2，仅据其余 2 所计算）")
+    assert cv.message_en.endswith("(district mean 20.05 m², 2 schools) (1 of 3 junior schools did not report "
+                                  "sports_area_m2; computed over the other 2 only)")
+    assert [n for n in report.not_evaluated if n.rule == "R5.cv"] == []
+
+
+def test_a_cv_no_school_reported_is_listed_as_not_evaluated():
+    report = assess(snapshot(_without_sports("320571-001"), _without_sports("320571-002")), NATIONAL)
+    r5 = report.districts[0].sections["primary"].indicators["R5"]
+    assert (r5.value, r5.cv, r5.ok) == (None, None, None)
+    found = [n for n in report.not_evaluated if n.rule == "R5.cv"]
+    assert [(n.section, n.schools_unreported) for n in found] == [("primary", 2)]
+    assert found[0].message_zh == ("苏州工业园区（320571）小学生均体育运动场馆面积校际差异系数未能判定："
+                                   "2 所小学中 2 所未报送 sports_area_m2")
 
 
 # --- government guarantee --------------------------------------------------------------------
