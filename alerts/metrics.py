@@ -459,7 +459,8 @@ def _health_families(health: Health, now: float, districts_behind: int) -> Itera
     # Before the first applied event there is no lag to speak of: the series is absent, not 0.
     if health.newest_event_time is not None:
         yield GaugeMetricFamily("junheng_event_lag_seconds",
-                                "Now minus the event time of the newest applied event",
+                                "Now minus the event time of the newest applied event; never below 0 (an event "
+                                "accepted within JUNHENG_FUTURE_TOLERANCE ahead of the clock counts as now)",
                                 value=max(0.0, now - health.newest_event_time))
 
 
