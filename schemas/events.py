@@ -22,6 +22,7 @@ from typing import Annotated, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
 
 from schemas.china_time import CHINA_STANDARD_TIME
+from schemas.numbers import NotBoolean
 from schemas.snapshot import Amount, Count, District, Identifier, Level, Location, Name, School, SchoolKind
 
 
@@ -45,7 +46,7 @@ class Event(BaseModel):
     version: Annotated[int, Field(ge=0, le=2**62, description=(
         "The entity's version: a higher one replaces a lower. The same version with the same content is a duplicate"
         " (ignored); with other content it is rejected to the dead-letter topic: send a correction with a higher"
-        " version / 同一版本号只对应一种内容：更正须使用更高版本号"))]
+        " version / 同一版本号只对应一种内容：更正须使用更高版本号")), NotBoolean()]
 
 
 class SchoolEvent(Event):
@@ -151,7 +152,8 @@ class TeacherRotated(SchoolEvent):
     teacher: Identifier
     to_school: Identifier
     year: Annotated[int, Field(ge=2000, le=2100, description=(
-        "the rotation year; counted on the school's rotation figures when it is the year of its snapshot's as_of"))]
+        "the rotation year; counted on the school's rotation figures when it is the year of its snapshot's as_of")),
+                    NotBoolean()]
     image: TeacherImage
 
     @model_validator(mode="after")
@@ -209,7 +211,8 @@ class BudgetSet(SchoolEvent):
 
     type: Literal["budget.set"] = "budget.set"
     fiscal_year: Annotated[int, Field(ge=2000, le=2100, description=(
-        "the fiscal year, China's: the calendar year. A snapshot's budget is of the year of its as_of"))]
+        "the fiscal year, China's: the calendar year. A snapshot's budget is of the year of its as_of")),
+                           NotBoolean()]
     public_funds_budget_cny: Amount
 
 

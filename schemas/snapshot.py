@@ -1,8 +1,8 @@
 """The school snapshot: the statistical picture of a district's schools (contracts.md §1).
 
 A snapshot is what `junheng assess` reads and what `junheng load` publishes as events. Every
-count is a non-negative integer and every area or amount a non-negative number; a field that is
-absent means "not reported", never zero.
+count is a non-negative integer and every area or amount a non-negative number (neither is ever a
+boolean); a field that is absent means "not reported", never zero.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-Count = Annotated[int, Field(ge=0, le=10_000_000)]
-Amount = Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
+from schemas.numbers import NotBoolean
+
+# NotBoolean: pydantic would read `true` as 1 (schemas/numbers.py).
+Count = Annotated[int, Field(ge=0, le=10_000_000), NotBoolean()]
+Amount = Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False), NotBoolean()]
 # Ids appear in messages, metric labels and Kafka keys: no control or bidi-format characters.
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]

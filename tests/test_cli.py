@@ -169,6 +169,21 @@ def test_bad_snapshot_and_bad_pack_files(tmp_path):
     assert run.returncode == 2 and "rule G5: op" in run.stderr and "Traceback" not in run.stderr
 
 
+def test_a_boolean_for_a_count_is_refused_in_one_line(tmp_path):
+    # Read as 1, `"students": true` was assessed as a school of one student, and exit 0 or 1.
+    from make import snapshot
+
+    document = json.loads(snapshot().model_dump_json())
+    document["schools"][0]["sections"]["primary"]["students"] = True
+    path = tmp_path / "boolean.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    run = junheng("assess", str(path))
+    assert run.returncode == 2 and "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
+    assert run.stderr.startswith(f"junheng: {path}: schools.0.sections.primary.students: Input should be a number, "
+                                 "not true or false"), run.stderr
+    assert "应为数值，不能是布尔值" in run.stderr and run.stdout == ""
+
+
 def test_snapshot_files_as_editors_and_mistakes_make_them(tmp_path):
     # Notepad's byte-order mark was refused (English-only hint); a 5,000-digit number was a
     # ValueError traceback; YAML nested too deeply was called "not valid JSON".

@@ -10,6 +10,7 @@ import pytest
 from make import DISTRICT, school
 from schemas.export import OUT, contracts, schema_text
 from schemas.loading import SnapshotError, load_snapshot, parse_snapshot
+from schemas.numbers import BOOLEAN_MESSAGE, GUARDED
 
 
 def doc(**changes) -> dict:
@@ -78,6 +79,68 @@ def test_missing_optional_fields_mean_not_reported():
     ok = doc()
     del ok["schools"][0]["training_spend_cny"]
     assert parse_snapshot(json.dumps(ok)).schools[0].training_spend_cny is None
+
+
+@pytest.mark.parametrize("place, value", [
+    (("schools", 0, "sections", "primary", "students"), True),
+    (("schools", 0, "sections", "primary", "class_sizes", 3), False),
+    (("schools", 0, "full_time_teachers"), False),
+    (("schools", 0, "sports_area_m2"), True),
+    (("schools", 0, "music_rooms_m2", 0), True),
+    (("districts", 0, "disabled_children"), True),
+    (("districts", 0, "teacher_avg_pay_cny"), False),
+])
+def test_a_boolean_for_a_number_is_refused_with_its_path(place, value):
+    # pydantic read true as 1 and false as 0: a section of `"students": true` was assessed as
+    # one of one student, without a word.
+    bad = doc()
+    target = bad
+    for key in place[:-1]:
+        target = target[key]
+    target[place[-1]] = value
+    assert error_of(bad) == f"snapshot: {'.'.join(map(str, place))}: {BOOLEAN_MESSAGE} / 快照校验失败"
+
+
+def test_a_yaml_yes_for_a_number_is_refused_as_a_boolean():
+    # YAML reads yes, no, on and off as booleans; the message says so, for whoever wrote `yes`.
+    text = json.dumps(doc()).replace('"students": 1000', '"students": yes', 1)
+    with pytest.raises(SnapshotError) as caught:
+        parse_snapshot(text, yaml_ok=True)
+    assert str(caught.value) == f"snapshot: schools.0.sections.primary.students: {BOOLEAN_MESSAGE} / 快照校验失败"
+    assert "yes" in BOOLEAN_MESSAGE and "应为数值" in BOOLEAN_MESSAGE
+
+
+def test_numbers_written_otherwise_are_read_as_before():
+    # Kept on purpose when booleans were refused: JSON Schema's integer includes 1000.0, and a
+    # number in quotes, which the published schema does not allow, was read before and may be
+    # sent by producers today; refusing it would be a contract change of its own.
+    lax = doc()
+    section = lax["schools"][0]["sections"]["primary"]
+    section.update(students=1000.0, class_sizes=[40.0, "41", 42], key_teachers="20", sports_area_m2=8000)
+    lax["districts"][0]["teacher_avg_pay_cny"] = "198000.5"
+    snapshot = parse_snapshot(json.dumps(lax))
+    read = snapshot.schools[0].sections["primary"]
+    assert (read.students, read.class_sizes, read.key_teachers, read.sports_area_m2) == (1000, [40, 41, 42], 20, 8000.0)
+    assert type(read.students) is int and type(read.sports_area_m2) is float
+    assert snapshot.districts[0].teacher_avg_pay_cny == 198000.5
+
+
+def _unguarded_numbers(schema, path: tuple = ()) -> list[tuple]:
+    """Where a pydantic core schema validates an int or a float outside NotBoolean's guard."""
+    if isinstance(schema, dict):
+        if schema.get("metadata", {}).get(GUARDED):
+            return []
+        found = [path] if schema.get("type") in ("int", "float") else []
+        return found + [p for key, value in schema.items() for p in _unguarded_numbers(value, path + (key,))]
+    if isinstance(schema, list):
+        return [p for i, value in enumerate(schema) for p in _unguarded_numbers(value, path + (i,))]
+    return []
+
+
+@pytest.mark.parametrize("stem", ["snapshot", "events"])
+def test_every_number_of_an_input_contract_refuses_booleans(stem):
+    # A number field added without NotBoolean would take true for 1 again.
+    assert _unguarded_numbers(contracts()[stem].core_schema) == []
 
 
 @pytest.mark.parametrize("stem", sorted(contracts()))

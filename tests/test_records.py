@@ -6,8 +6,12 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
+
 from junheng.examples import rural_county
 from pipelines import loaded
+from schemas.numbers import BOOLEAN_MESSAGE
+from streams.load import snapshot_events
 from streams.simulate import Simulator
 
 COUNTY = rural_county()
@@ -120,3 +124,55 @@ def test_a_fault_folding_one_event_dead_letters_that_event_alone_and_takes_its_c
     assert pipeline.school(facilities["school"]) == state
     assert {others[0]["school"], others[1]["school"]} <= set(pipeline.dirty_schools)
     assert pipeline.health.events[("facilities.updated", "rejected")] == 1
+
+
+# Read as 1 and 0, `"students": true` was an enrolment of one student and `"amount_cny": true` a
+# spend of 1 CNY. One field of each kind of number: counts, amounts, years, versions, a district's
+# figures, one inside a class image and one inside a snapshot's record.
+BOOLEAN_NUMBERS = [("enrolment.reported", ["students"], True), ("enrolment.reported", ["version"], False),
+                   ("class.resized", ["after", "students"], False), ("facilities.updated", ["equipment_value_cny"], True),
+                   ("budget.set", ["fiscal_year"], True), ("budget.set", ["public_funds_budget_cny"], True),
+                   ("training.spent", ["amount_cny"], True), ("teacher.rotated", ["year"], True),
+                   ("district.updated", ["teacher_avg_pay_cny"], False),
+                   ("school.snapshot", ["record", "sections", "primary", "class_sizes", 0], True)]
+
+
+def _with_boolean(kind: str, path: list, value: bool) -> dict:
+    """The first event of `kind` (simulated, or of the county's snapshot) with `value` at `path`."""
+    if kind == "school.snapshot":
+        event = json.loads(snapshot_events(COUNTY)[len(COUNTY.districts)].model_dump_json())
+    else:
+        event = copy.deepcopy(next(e for e in _changes(400) if e["type"] == kind))
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return event
+
+
+def _reason(kind: str, path: list) -> str:
+    return f"invalid event: {kind}.{'.'.join(map(str, path))}: {BOOLEAN_MESSAGE} / 事件校验失败"
+
+
+@pytest.mark.parametrize("kind, path, value", BOOLEAN_NUMBERS)
+def test_an_event_with_a_boolean_for_a_number_is_dead_lettered_naming_the_field(kind, path, value):
+    event = _with_boolean(kind, path, value)
+    pipeline = loaded(COUNTY)
+    before = copy.deepcopy(pipeline.schools), copy.deepcopy(pipeline.districts)
+    result = pipeline.handle(json.dumps(event).encode(), 0, key=event["district"])
+    assert result.applied == 0 and [d.reason for d in result.dead_letters] == [_reason(kind, path)]
+    assert result.dead_letters[0].original == json.dumps(event).encode() and result.dead_letters[0].event_type == kind
+    assert (pipeline.schools, pipeline.districts) == before
+    assert pipeline.health.events[(kind, "rejected")] == 1
+
+
+@pytest.mark.parametrize("kind, path, value", BOOLEAN_NUMBERS)
+def test_a_batch_applies_its_events_around_one_with_a_boolean_for_a_number(kind, path, value):
+    # A batch with a bad event fails pydantic's one call for the whole record; each event is then
+    # read alone (streams/pipeline.py `_decode_each`), and only the bad one is dead-lettered.
+    event = _with_boolean(kind, path, value)
+    good = _changes(2, seed=9)
+    pipeline = loaded(COUNTY)
+    result = pipeline.handle(_batch([good[0], event, good[1]]), 0, key=event["district"])
+    assert result.applied == 2 and [json.loads(d.original) for d in result.dead_letters] == [event]
+    assert [d.reason for d in result.dead_letters] == [_reason(kind, path)]
