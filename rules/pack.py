@@ -12,16 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from rules.messages import template_fields
 from rules.quantities import QUANTITIES, Scope
 from schemas.loading import DuplicateKey, load_yaml, printable, yaml_problem
+from schemas.numbers import NotBoolean
 from schemas.snapshot import Level, Location, SchoolKind
 
 PACK_DIR = Path(__file__).parent / "packs"
@@ -49,6 +51,23 @@ WHEN_FIELDS = {
 }
 
 
+#: A figure of a rule. YAML reads yes, no, on, off, true and false as booleans, which pydantic
+#: took for 1 and 0: `threshold: yes` was a limit of 1.
+Number = Annotated[float, NotBoolean()]
+
+
+def _threshold_shape(value) -> str:
+    return "dict[str,float]" if isinstance(value, Mapping) else "float"
+
+
+#: One limit, or one by level or kind. Told apart by shape, so that the error is that of the shape
+#: written: tried as both, a mapping holding a boolean was reported as "threshold.float: Input
+#: should be a valid number", naming neither the key nor the boolean. The tags are the names
+#: pydantic gave the two shapes in errors before.
+Threshold = Annotated[Union[Annotated[Number, Tag("float")], Annotated[dict[str, Number], Tag("dict[str,float]")]],
+                      Discriminator(_threshold_shape)]
+
+
 class When(BaseModel):
     """Which places a rule looks at; an empty list means all. A value that names no kind,
     location or level is refused: the rule would silently never apply."""
@@ -70,8 +89,8 @@ class Rule(BaseModel):
     scope: Scope
     quantity: str
     op: Op
-    threshold: float | dict[str, float] | None = None
-    params: dict[str, float] = Field(default_factory=dict)
+    threshold: Threshold | None = None
+    params: dict[str, Number] = Field(default_factory=dict)
     when: When = When()
     applies_from: dt.date | None = None
     applies_until: dt.date | None = None

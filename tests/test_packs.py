@@ -10,6 +10,7 @@ import pytest
 from make import school, snapshot
 from rules.evaluate import assess
 from rules.pack import PackError, load_packs
+from schemas.numbers import BOOLEAN_MESSAGE
 
 HEADER = "pack: local\ntitle_zh: 本地\ntitle_en: local\nextends: national-2017\nrules:\n"
 
@@ -88,6 +89,28 @@ def test_a_base_two_packs_extend_is_merged_once_so_later_packs_do_not_undo_earli
 ])
 def test_params_a_quantity_cannot_use_are_refused_at_load(tmp_path, rule, expected):
     assert expected in refusal(write_pack(tmp_path, rule + "\n"))
+
+
+@pytest.mark.parametrize("rule,expected", [
+    # YAML reads yes, no, on, off, true and false as booleans, and pydantic took them for 1 and 0:
+    # each loaded, G5 limiting classes to one pupil, G3.music asking a room per class.
+    ("  - {id: G4, threshold: yes}", "rule G4: threshold.float True: "),
+    ("  - {id: G5, threshold: {primary: on}}", "rule G5: threshold.dict[str,float].primary True: "),
+    ("  - {id: G3.music, params: {classes_per_room: true}}", "rule G3.music: params.classes_per_room True: "),
+    ("  - {id: school_compliance, params: {floor_ratio: off}}", "rule school_compliance: params.floor_ratio False: "),
+])
+def test_a_boolean_for_a_number_is_refused_at_load(tmp_path, rule, expected):
+    assert refusal(write_pack(tmp_path, rule + "\n")) == f"{expected}{BOOLEAN_MESSAGE} / 规则定义有误"
+
+
+def test_a_threshold_that_is_not_a_number_is_refused_naming_its_place(tmp_path):
+    # A mapping's bad value was reported as "threshold.float: Input should be a valid number",
+    # naming neither its key nor what was wrong; the shapes are now told apart before reading.
+    assert refusal(write_pack(tmp_path, "  - {id: G4, threshold: many}\n")) == (
+        "rule G4: threshold.float 'many': Input should be a valid number, unable to parse string as a number / 规则定义有误")
+    assert refusal(write_pack(tmp_path, "  - {id: G5, threshold: {primary: many}}\n")) == (
+        "rule G5: threshold.dict[str,float].primary 'many': Input should be a valid number, unable to parse string as a"
+        " number / 规则定义有误")
 
 
 def test_params_at_their_limits_load(tmp_path):
