@@ -3,7 +3,9 @@
 Routing: every alert carrying a district goes to that district's lead and to no one else;
 pipeline alerts and districts without a lead go to the operators (or nowhere, when the
 directory names none). Alerts are grouped by district and rule, so a lead receives one message
-per rule listing every school concerned.
+per rule listing every school concerned. A district's alert that reaches the operators says that
+no lead is listed for it: a lead keyed by the district's name instead of its id received nothing,
+and the operators got the district's alerts as if they were their own.
 
 Inhibition, so one root cause does not page twice:
 - a school section's `school_compliance` violation (critical) silences the same section's
@@ -28,6 +30,8 @@ TEMPLATE_NAME = "junheng.tmpl"
 CONTAINER_TEMPLATES = "/etc/alertmanager/templates"
 UNROUTED = "unrouted"
 OPERATORS = "operators"
+#: The operators, receiving a district's alerts because no lead is listed for it.
+NO_LEAD = "operators-no-lead"
 
 
 def receiver_name(district: str) -> str:
@@ -52,12 +56,15 @@ def alertmanager_config(leads: Leads, pack: RulePack, windows: Windows,
                "routes": _by_severity(windows)} for d in sorted(leads.districts)],
             {"receiver": fallback, "matchers": ['scope="pipeline"'], "group_by": ["alertname", "instance"],
              "routes": _by_severity(windows)},
+            *([{"receiver": NO_LEAD, "matchers": [matcher("district", "=~", ".+")], "routes": _by_severity(windows)}]
+              if leads.operators else []),
         ],
     }
     config["inhibit_rules"] = inhibit_rules(pack)
     config["receivers"] = [
         *[_receiver(receiver_name(d), lead) for d, lead in sorted(leads.districts.items())],
         _receiver(OPERATORS, leads.operators) if leads.operators else {"name": UNROUTED},
+        *([_receiver(NO_LEAD, leads.operators, "junheng.no_lead")] if leads.operators else []),
     ]
     return config
 
@@ -109,15 +116,17 @@ def _by_severity(windows: Windows) -> list[dict[str, Any]]:
             for s, every in windows.notify.repeat_interval.items()]
 
 
-def _receiver(name: str, contact: Contact) -> dict[str, Any]:
+def _receiver(name: str, contact: Contact, templates: str = "junheng") -> dict[str, Any]:
+    """A receiver for `contact`, its e-mail written with the templates `<templates>.subject`,
+    `.html` and `.text`. A webhook's payload names the receiver."""
     receiver: dict[str, Any] = {"name": name}
     if contact.email:
         receiver["email_configs"] = [{
             "to": contact.email,
             "send_resolved": True,
-            "headers": {"Subject": '{{ template "junheng.subject" . }}'},
-            "html": '{{ template "junheng.html" . }}',
-            "text": '{{ template "junheng.text" . }}',
+            "headers": {"Subject": f'{{{{ template "{templates}.subject" . }}}}'},
+            "html": f'{{{{ template "{templates}.html" . }}}}',
+            "text": f'{{{{ template "{templates}.text" . }}}}',
         }]
     if contact.webhook:
         hook: dict[str, Any] = {"url": contact.webhook.url, "send_resolved": True}
@@ -164,4 +173,17 @@ TEMPLATE = r'''{{/* junheng 告警通知模板（由 alerts/alertmanager_config.
 {{ end }}
 
 {{ define "junheng.html" }}<html><body><pre style="font-family: sans-serif">{{ template "junheng.text" . }}</pre></body></html>{{ end }}
+
+{{/* 发给运维的区县告警：负责人名录中没有该区县（常见原因：按区县名称而非区县代码登记）。
+     A district's alerts sent to the operators: no lead is listed under the district's id. */}}
+{{ define "junheng.no_lead.notice" }}负责人名录中没有区县 {{ .CommonLabels.district }} 的负责人，以下告警改发运维。请按快照中的区县代码（如 320571，而非区县名称）登记负责人。
+No lead is listed for district {{ .CommonLabels.district }}, so its alerts come to the operators: key the lead by the district id snapshots use (e.g. 320571), not by its name.
+{{ end }}
+
+{{ define "junheng.no_lead.subject" }}【未配置负责人 / no lead】区县 {{ .CommonLabels.district }}：{{ template "junheng.subject" . }}{{ end }}
+
+{{ define "junheng.no_lead.text" }}{{ template "junheng.no_lead.notice" . }}
+{{ template "junheng.text" . }}{{ end }}
+
+{{ define "junheng.no_lead.html" }}<html><body><pre style="font-family: sans-serif">{{ template "junheng.no_lead.text" . }}</pre></body></html>{{ end }}
 '''

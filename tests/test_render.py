@@ -110,7 +110,9 @@ def test_amtool_accepts_the_config_and_its_template(am_config):
 @pytest.mark.parametrize("labels, receiver", [
     (["district=320571", "rule=G5", "severity=critical"], receiver_name("320571")),
     (["district=320508", "rule=R4.cv", "severity=critical"], receiver_name("320508")),
-    (["district=999999", "rule=G5", "severity=critical"], "operators"),
+    # A district with no lead listed: the operators, told so (a lead keyed by the district's
+    # name, not its id, never received anything and nothing said why).
+    (["district=999999", "rule=G5", "severity=critical"], "operators-no-lead"),
     (["alertname=JunhengWorkerDown", "scope=pipeline", "severity=critical"], "operators"),
 ])
 def test_each_district_routes_to_its_lead_only(am_config, labels, receiver):
@@ -189,6 +191,34 @@ def test_notification_names_the_place_once_and_gives_beijing_time(tmp_path):
     text = result.stdout
     assert text.count(place) == 1, text  # it was said twice: "place：place：班额"
     assert "开始时间（北京时间）：2026-09-02 16:00" in text, text  # 08:00 UTC, shown as 08:00 before
+
+
+def test_a_districts_alert_sent_to_the_operators_says_no_lead_is_listed_for_it(tmp_path):
+    config = yaml.safe_load((ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    [receiver] = [r for r in config["receivers"] if r["name"] == "operators-no-lead"]
+    [email] = receiver["email_configs"]
+    alert = {"status": "firing", "labels": {"alertname": "JunhengRule_G5", "rule": "G5", "district": "320599",
+                                            "severity": "critical"},
+             "annotations": {"summary": "某校：班额 / Class size", "runbook_url": "https://example/#rule-g5"},
+             "startsAt": "2026-09-02T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}
+    data = {"receiver": "operators-no-lead", "status": "firing", "alerts": [alert],
+            "groupLabels": {"district": "320599", "rule": "G5"}, "commonLabels": alert["labels"],
+            "commonAnnotations": {}, "externalURL": "http://alertmanager"}
+    (tmp_path / "data.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+    def rendered(template: str) -> str:
+        result = subprocess.run(
+            ["amtool", "template", "render", f"--template.glob={ROOT / ALERTMANAGER_DIR / 'templates' / '*.tmpl'}",
+             f"--template.text={template}", f"--template.data={tmp_path / 'data.json'}"],
+            capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"], "TZ": "UTC"})
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    subject, text = rendered(email["headers"]["Subject"]), rendered(email["text"])
+    assert subject.startswith("【未配置负责人 / no lead】区县 320599：【义务教育优质均衡监测】未达标：规则 G5"), subject
+    assert text.startswith("负责人名录中没有区县 320599 的负责人，以下告警改发运维。"), text
+    assert "No lead is listed for district 320599" in text and "某校：班额 / Class size" in text, text
+    assert "320599" in rendered(email["html"])
 
 
 def test_no_secret_is_written_into_the_config():
