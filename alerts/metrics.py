@@ -382,6 +382,10 @@ def _report_families(reports: list[Report], school_series: SchoolSeries) -> Iter
     cv_limit = GaugeMetricFamily("junheng_district_indicator_cv_limit",
                                  "Highest coefficient of variation the rule pack allows",
                                  labels=["district", "section", "indicator"])
+    unreported = GaugeMetricFamily("junheng_district_indicator_schools_unreported",
+                                   "School sections of a level that did not report an indicator's figure: "
+                                   "its mean and CV are over the others (absent when all reported)",
+                                   labels=["district", "section", "indicator"])
     schools = GaugeMetricFamily("junheng_district_schools", "School sections of a level in a district",
                                 labels=["district", "section"])
     compliant = GaugeMetricFamily("junheng_district_schools_compliant",
@@ -405,6 +409,7 @@ def _report_families(reports: list[Report], school_series: SchoolSeries) -> Iter
                     _add(district, labels, figures.value)
                     _add(cv, labels, figures.cv)
                     _add(cv_limit, labels, figures.cv_limit)
+                    _add(unreported, labels, figures.schools_unreported)
 
         seen: set[tuple[str, ...]] = set()
         for v in report.violations:
@@ -426,7 +431,7 @@ def _report_families(reports: list[Report], school_series: SchoolSeries) -> Iter
                 for ind, figures in sorted(section.indicators.items()):
                     _add(school, [s.district, s.id, level, ind], figures.value)
 
-    yield from (school, school_info, district_info, district, cv, cv_limit, schools, compliant,
+    yield from (school, school_info, district_info, district, cv, cv_limit, unreported, schools, compliant,
                 violation, value, limit)
 
 

@@ -259,10 +259,13 @@ class Assessor:
             figures = figures_of[ind]
             rule = self.cv_rules.get(ind)
             cv_limit = rule.limit_for(level) if rule else None
+            # A section without the figure is left out of the indicator's sums, not counted as
+            # zero: the two counts the CV rule compares (`quantities._cv`) say how many.
+            unreported = sections - figures.schools
             indicators[ind] = DistrictIndicator.model_construct(
                 value=_round(figures.mean), cv=_round(figures.cv),
                 cv_limit=float(cv_limit) if cv_limit is not None else None,
-                ok=results.get(rule.id) if rule else None)
+                ok=results.get(rule.id) if rule else None, schools_unreported=unreported or None)
         return DistrictSection.model_construct(students=students, schools=sections, schools_compliant=compliant,
                                                indicators=indicators)
 

@@ -16,11 +16,21 @@ class Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _absent(value) -> bool:
+    return value is None
+
+
 class DistrictIndicator(Out):
     value: float | None
     cv: float | None
     cv_limit: float | None
     ok: bool | None
+    # Written only when some did not report, so that the report of a district whose schools all
+    # reported reads as the contract's.
+    schools_unreported: int | None = Field(
+        None, exclude_if=_absent,
+        description="School sections of the level that did not report the indicator's figure, when "
+                    "any did not: `value` and `cv` are over the others only")
 
 
 class DistrictSection(Out):

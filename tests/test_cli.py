@@ -69,7 +69,7 @@ def test_assess_shows_a_cv_some_schools_did_not_report_as_undetermined():
     report = json.loads(junheng("assess", str(path), "--format", "json").stdout)
     mean, cv = _primary_mean_and_cv(path, "equipment_value_cny")
     r6 = report["districts"][0]["sections"]["primary"]["indicators"]["R6"]
-    assert r6 == {"value": round(mean, 4), "cv": round(cv, 4), "cv_limit": 0.5, "ok": None}
+    assert r6 == {"value": round(mean, 4), "cv": round(cv, 4), "cv_limit": 0.5, "ok": None, "schools_unreported": 1}
     assert [n for n in report["not_evaluated"] if n["rule"] == "R6.cv"] == [{
         "rule": "R6.cv", "district": "431299", "school": None, "section": "primary",
         "missing": ["equipment_value_cny"], "schools_unreported": 1,

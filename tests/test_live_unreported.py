@@ -1,16 +1,19 @@
 """A district's CV over part of its schools, as a worker keeps it: the live report equals the
 batch assessment at every step while schools without the figure come and go. Such a school adds
 nothing to the indicator's sums, so the figures a re-evaluation keeps are the same object as
-before it: only the count of the level's schools says the CV is no longer the district's."""
+before it: only the count of the level's schools says the CV is no longer the district's. The
+worker's /metrics marks such a CV with that count, and drops the mark once every school reports."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from alerts.metrics import MetricsText
 from make import school, snapshot
 from pipelines import PACK, fold, loaded
 from rules.evaluate import assess
 from schemas import events as ev
+from streams.live import LiveSource
 from streams.load import snapshot_events
 from streams.pipeline import Pipeline
 
@@ -91,3 +94,46 @@ def test_a_cv_over_its_limit_on_part_of_the_schools_stays_a_violation_and_says_s
     report = same_as_batch(pipeline, a, b)
     cv = next(v for v in report.violations if v.rule == "R5.cv")
     assert cv.value == 0.5012 and "did not report" not in cv.message_en
+
+
+def unreported_lines(text: bytes) -> list[bytes]:
+    """The samples of `junheng_district_indicator_schools_unreported` in a /metrics text."""
+    return [line for line in text.splitlines() if line.startswith(b"junheng_district_indicator_schools_unreported{")]
+
+
+R5_ONE_UNREPORTED = b'junheng_district_indicator_schools_unreported{district="320571",indicator="R5",section="primary"} 1.0'
+
+
+def test_metrics_mark_the_cv_over_part_of_the_schools_until_the_school_reports():
+    a, b, c = sports("320571-001", 10), sports("320571-002", 29.9), unreported("320571-003")
+    pipeline = loaded(snapshot(a, b))
+    metrics = MetricsText(LiveSource(pipeline.live))
+    assert unreported_lines(metrics.render()) == []
+
+    sent(pipeline, c)  # R5 within its limit on 001 and 002: undetermined, and so marked
+    assert r5(same_as_batch(pipeline, a, b, c)).ok is None
+    assert unreported_lines(metrics.render()) == [R5_ONE_UNREPORTED]
+
+    # 003 reports its sports area: 10, 29.9 and 20 m² for 1000 students each, X̄ = 19.9667,
+    # S² = (9.9667² + 9.9333² + 0.0333²) / 3 = 66.002, S = 8.1242, CV = 0.4069 over all three, a
+    # pass; the mark goes with the next scrape.
+    c = sports("320571-003", 20)
+    sent(pipeline, c, revision=1)
+    report = same_as_batch(pipeline, a, b, c)
+    assert (r5(report).cv, r5(report).ok) == (0.4069, True)
+    assert unreported_lines(metrics.render()) == []
+
+
+def test_metrics_mark_a_violated_cv_over_part_of_the_schools_too():
+    # Over its limit on 001 and 002 (CV 0.50125): violated, and partial all the same.
+    a, b, c = sports("320571-001", 10), sports("320571-002", 30.1), unreported("320571-003")
+    pipeline = loaded(snapshot(a, b, c))
+    metrics = MetricsText(LiveSource(pipeline.live))
+    text = metrics.render()
+    assert b'junheng_rule_violation{district="320571",rule="R5.cv",school="",section="primary",severity="critical"} 1.0' \
+        in text.splitlines()
+    assert unreported_lines(text) == [R5_ONE_UNREPORTED]
+
+    closed(pipeline, "320571-003")  # the same violation, over every school now: no mark
+    assert r5(same_as_batch(pipeline, a, b)).ok is False
+    assert unreported_lines(metrics.render()) == []

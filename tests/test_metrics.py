@@ -78,6 +78,59 @@ def test_names_and_counts_for_alert_text(two_workers_reports):
     assert (schools.value, compliant.value) == (2, 2)  # G5 is not one of the seven compliance indicators
 
 
+UNREPORTED = "junheng_district_indicator_schools_unreported"
+HEADER = [b"# HELP junheng_district_indicator_schools_unreported School sections of a level that did not report "
+          b"an indicator's figure: its mean and CV are over the others (absent when all reported)",
+          b"# TYPE junheng_district_indicator_schools_unreported gauge"]
+
+
+def without(doc: dict, *figures: str) -> dict:
+    """A school of small_districts that did not report `figures` (whole-school ones there)."""
+    return {k: v for k, v in doc.items() if k not in figures}
+
+
+def family_lines(text: bytes, name: str) -> list[bytes]:
+    """The lines of one family in a /metrics text: its # HELP and # TYPE lines, then its samples."""
+    n = name.encode()
+    return [line for line in text.splitlines() if line.startswith((n + b"{", n + b" ", b"# HELP " + n + b" ",
+                                                                    b"# TYPE " + n + b" "))]
+
+
+def collected(reports) -> bytes:
+    registry = CollectorRegistry()
+    registry.register(ReportCollector(ReportHolder(reports)))
+    return metrics_app_bytes(registry)
+
+
+def cached(reports) -> bytes:
+    return MetricsText(DistrictReports({r.districts[0].id: (1, r) for r in reports})).render()
+
+
+@pytest.mark.parametrize("render", [collected, cached])
+def test_a_cv_over_part_of_the_schools_is_marked_with_how_many_did_not_report(render):
+    # Four primary schools in 320571: 003 reported neither its sports area (R5) nor its equipment
+    # value (R6), 004 not its equipment value. R5's mean and CV are over 3 of the 4, R6's over 2.
+    schools = [*SIP_SCHOOLS, without(school("320571-003", "320571", "星湖小学"), "sports_area_m2", "equipment_value_cny"),
+               without(school("320571-004", "320571", "星港小学"), "equipment_value_cny")]
+    text = render([report([SIP], schools), report([GUSU], GUSU_SCHOOLS)])
+    assert family_lines(text, UNREPORTED) == [
+        *HEADER,
+        b'junheng_district_indicator_schools_unreported{district="320571",indicator="R5",section="primary"} 1.0',
+        b'junheng_district_indicator_schools_unreported{district="320571",indicator="R6",section="primary"} 2.0',
+    ]
+    # The figures it marks are exported as before, over the schools that reported: R6 over 001
+    # (400,000 CNY for 86 pupils, 4,651.16 each) and 002 (126 pupils, 3,174.60): X̄ = 800,000 / 212
+    # = 3,773.58, S² = (86 × 877.58² + 126 × 598.98²) / 212 = 525,653, S = 725.0, CV = 0.1921.
+    lines = text.splitlines()
+    assert b'junheng_district_indicator{district="320571",indicator="R6",section="primary"} 3773.5849' in lines
+    assert b'junheng_district_indicator_cv{district="320571",indicator="R6",section="primary"} 0.1921' in lines
+
+
+@pytest.mark.parametrize("render", [collected, cached])
+def test_no_unreported_series_when_every_school_reports(render, two_workers_reports):
+    assert family_lines(render(two_workers_reports), UNREPORTED) == HEADER  # the family, without a sample
+
+
 def test_violations_policy_keeps_school_series_of_violating_schools_only(two_workers_reports):
     samples = scrape(ReportHolder(two_workers_reports), school_series="violations")
     assert {s.labels["school"] for s in samples["junheng_school_indicator"]} == {"320571-001"}
