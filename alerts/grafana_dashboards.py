@@ -31,20 +31,39 @@ def dashboards() -> list[dict[str, Any]]:
     return [_as_json(builder) for builder in (bureau(), district(), school(), pipeline())]
 
 
+#: Column names of the school sections of a level that did not report an indicator's figure, and
+#: of those that did (its mean and CV are over these only).
+UNREPORTED_COLUMN = "未报送学校数 / Schools not reporting"
+REPORTED_COLUMN = "差异系数所据学校数 / Schools the CV is over"
+#: What a count of schools not reporting beside a CV means, for a panel's description.
+PARTIAL_CV_NOTE = ("未报送学校数不为空：该学段有学校未报送此指标，差异系数仅据其余学校计算，限值内亦未能判定。"
+                   " / A count of schools not reporting: some schools of the level did not report the "
+                   "indicator, the CV is over the others only, and within its limit it is undetermined.")
+BY_INDICATOR = "district, section, indicator"
+
+
 def bureau() -> db.Dashboard:
-    """Every district against every limit: CV headroom, compliance, violations by severity."""
+    """Every district against every limit: CV headroom, compliance, violations by severity. A CV
+    some schools of the level did not report is marked beside it, and listed."""
     return (_dashboard("junheng-bureau", "教育局总览 / Bureau overview",
                        "Every district against every limit of the rule pack")
             .with_panel(_stat("违规数（按严重程度） / Violations by severity",
                               "sum by (severity) (junheng:rule_violations:count_by_district_severity)", "{{severity}}"))
             .with_panel(_table("差异系数余量（限值 − 差异系数，负数即超限） / CV headroom (limit − CV; negative = over)",
-                               "junheng:district_indicator_cv_headroom").span(12))
+                               "junheng:district_indicator_cv_headroom", _unreported(BY_INDICATOR),
+                               columns=("余量 / Headroom", UNREPORTED_COLUMN))
+                        .description(PARTIAL_CV_NOTE).span(12))
             .with_panel(bargauge.Panel().title("学校达标率 / Share of compliant school sections")
                         .datasource(DATASOURCE).unit("percentunit").min(0).max(1).span(12)
                         .with_target(_query("junheng:district_compliance_ratio", "{{district}} {{section}}", instant=True)))
+            .with_panel(_partial_cvs("差异系数仅据部分学校计算的区县 / District CVs over part of the schools",
+                                     "district, ").span(24))
             .with_panel(_table("各区县差异系数与限值 / District CV and its limit",
-                               "max by (district, section, indicator) (junheng_district_indicator_cv)",
-                               "max by (district, section, indicator) (junheng_district_indicator_cv_limit)").span(24))
+                               f"max by ({BY_INDICATOR}) (junheng_district_indicator_cv)",
+                               f"max by ({BY_INDICATOR}) (junheng_district_indicator_cv_limit)",
+                               _unreported(BY_INDICATOR),
+                               columns=("差异系数 / CV", "限值 / Limit", UNREPORTED_COLUMN))
+                        .description(PARTIAL_CV_NOTE).span(24))
             .with_panel(_timeseries("违规数趋势 / Violations over time",
                                     "sum by (district) (junheng:rule_violations:count_by_district_severity)",
                                     "{{district}}").span(24)))
@@ -67,6 +86,7 @@ def district() -> db.Dashboard:
                                     "{{section}} {{indicator}} CV",
                                     f"max by (section, indicator) (junheng_district_indicator_cv_limit{{{sel}}})",
                                     "{{section}} {{indicator}} limit").span(24))
+            .with_panel(_partial_cvs("差异系数仅据部分学校计算的指标 / CVs over part of the schools", "", sel).span(24))
             .with_panel(_table("未达标学校及规则（观测值与限值） / Schools off standard (value and limit)",
                                f"max by (rule, school, section) (junheng_rule_value{{{sel}}})",
                                f"max by (rule, school, section) (junheng_rule_limit{{{sel}}})").span(24))
@@ -163,15 +183,44 @@ def _timeseries(title: str, expr: str, legend: str, *more: str) -> timeseries.Pa
     return panel
 
 
-def _table(title: str, *exprs: str) -> table.Panel:
-    """An instant table; several queries are merged on their labels (value #A, #B, …)."""
+def _table(title: str, *exprs: str, columns: tuple[str, ...] = ()) -> table.Panel:
+    """An instant table; several queries are merged on their labels (value #A, #B, …), and
+    `columns`, when given, name the queries' values in order."""
     panel = table.Panel().title(title).datasource(DATASOURCE).span(12)
     for i, expr in enumerate(exprs):
         panel = panel.with_target(_query(expr, ref=chr(ord("A") + i), instant=True, as_table=True))
     if len(exprs) > 1:
         panel = panel.with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
-    return panel.with_transformation(model.DataTransformerConfig(
-        id_val="organize", options={"excludeByName": {"Time": True}}))
+    options: dict[str, Any] = {"excludeByName": {"Time": True}}
+    if columns:
+        # Grafana names a lone query's value "Value", and each of several "Value #<ref>".
+        values = ["Value"] if len(exprs) == 1 else [f"Value #{chr(ord('A') + i)}" for i in range(len(exprs))]
+        options["renameByName"] = dict(zip(values, columns, strict=True))
+    return panel.with_transformation(model.DataTransformerConfig(id_val="organize", options=options))
+
+
+def _unreported(by: str, sel: str = "") -> str:
+    """The school sections of a level that did not report an indicator, where any did not."""
+    return f"max by ({by}) (junheng_district_indicator_schools_unreported{_braced(sel)})"
+
+
+def _partial_cvs(title: str, place: str, sel: str = "") -> table.Panel:
+    """The CVs some schools of their level did not report, one row each (`place` "district, "
+    for every district, "" for the one `sel` picks): how many did not report, how many the CV is
+    over (the level's school sections less those), the CV and its limit. Nothing else is listed:
+    nationally the district tables hold tens of thousands of rows, these a few."""
+    level, by = f"{place}section", f"{place}section, indicator"
+    unreported = _unreported(by, sel)
+    return _table(title, unreported,
+                  f"max by ({level}) (junheng_district_schools{_braced(sel)}) - on ({level}) group_right {unreported}",
+                  f"max by ({by}) (junheng_district_indicator_cv{_braced(sel)}) and on ({by}) {unreported}",
+                  f"max by ({by}) (junheng_district_indicator_cv_limit{_braced(sel)}) and on ({by}) {unreported}",
+                  columns=(UNREPORTED_COLUMN, REPORTED_COLUMN, "差异系数 / CV", "限值 / Limit")
+                  ).description(PARTIAL_CV_NOTE)
+
+
+def _braced(sel: str) -> str:
+    return f"{{{sel}}}" if sel else ""
 
 
 def _as_json(builder: db.Dashboard) -> dict[str, Any]:

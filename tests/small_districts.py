@@ -22,6 +22,11 @@ def school(sid: str, district: str, name: str, class_sizes=(40, 42, 44)) -> dict
             "public_funds_budget_cny": 200000, "training_spend_cny": 12000}
 
 
+def without(doc: dict, *figures: str) -> dict:
+    """A school of `school` that did not report `figures` (whole-school ones, as `school` gives them)."""
+    return {k: v for k, v in doc.items() if k not in figures}
+
+
 def district(did: str, name: str, teacher_pay: int = 200000) -> dict:
     return {"id": did, "name": name, "migrant_children_eligible": 100, "migrant_children_in_public": 99,
             "junior_cohort_entered": 100, "junior_cohort_retained": 99, "disabled_children": 10,

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from alerts.health import Health
 from alerts.metrics import MetricsText, ReportCollector, ReportHolder, metrics_app_bytes
 from district_reports import DistrictReports
-from small_districts import GUSU, GUSU_SCHOOLS, PACK, SIP, SIP_SCHOOLS, district, report, school
+from small_districts import GUSU, GUSU_SCHOOLS, PACK, SIP, SIP_SCHOOLS, district, report, school, without
 
 
 def scrape(source, school_series="all", now=1_000.0) -> dict[str, list]:
@@ -82,11 +82,6 @@ UNREPORTED = "junheng_district_indicator_schools_unreported"
 HEADER = [b"# HELP junheng_district_indicator_schools_unreported School sections of a level that did not report "
           b"an indicator's figure: its mean and CV are over the others (absent when all reported)",
           b"# TYPE junheng_district_indicator_schools_unreported gauge"]
-
-
-def without(doc: dict, *figures: str) -> dict:
-    """A school of small_districts that did not report `figures` (whole-school ones there)."""
-    return {k: v for k, v in doc.items() if k not in figures}
 
 
 def family_lines(text: bytes, name: str) -> list[bytes]:

@@ -247,11 +247,15 @@ def exported_names() -> set[str]:
 
     from alerts.health import Health
     from alerts.metrics import ReportCollector, ReportHolder
-    from small_districts import GUSU, GUSU_SCHOOLS, SIP, SIP_SCHOOLS, report
+    from small_districts import GUSU, GUSU_SCHOOLS, SIP, SIP_SCHOOLS, report, school, without
 
     registry = CollectorRegistry()
     health = Health(events={("t", "applied"): 1}, consumer_lag={("t", 0): 1}, newest_event_time=0.0)
-    registry.register(ReportCollector(ReportHolder([report([SIP, GUSU], SIP_SCHOOLS + GUSU_SCHOOLS)], health)))
+    # A school that did not report its equipment value, for the series that marks a CV over part
+    # of the schools (absent where every school reported).
+    unreported = without(school("320508-002", "320508", "未报送小学"), "equipment_value_cny")
+    registry.register(ReportCollector(ReportHolder([report([SIP, GUSU], SIP_SCHOOLS + GUSU_SCHOOLS + [unreported])],
+                                                   health)))
     names = {s.name for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples}
     return names | set(RECORDING) | {"up"}
 
@@ -268,6 +272,21 @@ def test_dashboards_query_only_series_that_exist():
                 assert name in known, f"{dashboard['uid']}: {expr} uses {name}, which nothing exports"
     (district,) = [d for d in dashboards if d["uid"] == "junheng-district"]
     assert [v["name"] for v in district["templating"]["list"]] == ["district"]
+
+
+def test_every_table_of_a_cv_says_beside_it_how_many_schools_did_not_report():
+    # A CV that some schools of the level did not report read as a pass in these tables.
+    for uid in ("junheng-bureau", "junheng-district"):
+        dashboard = json.loads((ROOT / GRAFANA_DIR / "dashboards" / f"{uid}.json").read_text())
+        tables = [p for p in dashboard["panels"]
+                  if p["type"] == "table" and any("cv" in t["expr"] for t in p["targets"])]
+        assert tables, uid
+        for panel in tables:
+            refs = [t["refId"] for t in panel["targets"]]
+            assert any("junheng_district_indicator_schools_unreported" in t["expr"] for t in panel["targets"]), \
+                panel["title"]
+            (organize,) = [t for t in panel["transformations"] if t["id"] == "organize"]
+            assert sorted(organize["options"]["renameByName"]) == [f"Value #{r}" for r in refs], panel["title"]
 
 
 def test_grafana_alerting_provisioning():
