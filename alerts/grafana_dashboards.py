@@ -52,9 +52,9 @@ def bureau() -> db.Dashboard:
             .with_panel(_table("差异系数余量（限值 − 差异系数，负数即超限） / CV headroom (limit − CV; negative = over)",
                                "junheng:district_indicator_cv_headroom", _unreported(BY_INDICATOR),
                                columns=("余量 / Headroom", UNREPORTED_COLUMN))
-                        .description(PARTIAL_CV_NOTE).span(12))
+                        .description(PARTIAL_CV_NOTE).span(18))
             .with_panel(bargauge.Panel().title("学校达标率 / Share of compliant school sections")
-                        .datasource(DATASOURCE).unit("percentunit").min(0).max(1).span(12)
+                        .datasource(DATASOURCE).unit("percentunit").min(0).max(1).span(24)
                         .with_target(_query("junheng:district_compliance_ratio", "{{district}} {{section}}", instant=True)))
             .with_panel(_partial_cvs("差异系数仅据部分学校计算的区县 / District CVs over part of the schools",
                                      "district, ").span(24))
@@ -80,7 +80,7 @@ def district() -> db.Dashboard:
                               f"junheng:rule_violations:count_by_district_severity{{{sel}}}", "{{severity}}"))
             .with_panel(_timeseries("区县指标（学生加权均值） / District indicators (student-weighted mean)",
                                     f"max by (section, indicator) (junheng_district_indicator{{{sel}}})",
-                                    "{{section}} {{indicator}}").span(24))
+                                    "{{section}} {{indicator}}").span(12))
             .with_panel(_timeseries("差异系数与限值 / CV against its limit",
                                     f"max by (section, indicator) (junheng_district_indicator_cv{{{sel}}})",
                                     "{{section}} {{indicator}} CV",
@@ -118,7 +118,7 @@ def pipeline() -> db.Dashboard:
             .with_panel(_stat("在线工作进程 / Workers up", 'sum(up{job="junheng"})', "workers"))
             .with_panel(_stat("最新事件延迟 / Newest event lag", "max(junheng_event_lag_seconds)", "lag").unit("s"))
             .with_panel(_timeseries("事件处理速率 / Events handled per second", "junheng:events:rate5m",
-                                    "{{type}} {{outcome}}").unit("ops").span(24))
+                                    "{{type}} {{outcome}}").unit("ops").span(12))
             .with_panel(_timeseries("消费延迟（消息数） / Consumer lag (messages)",
                                     "sum by (instance, topic) (junheng_consumer_lag)", "{{instance}} {{topic}}"))
             .with_panel(_timeseries("死信 / Dead-lettered events (15m)",

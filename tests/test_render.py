@@ -3,6 +3,7 @@ compose, and the render and sync commands behave (exit codes, bilingual one-line
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -258,6 +259,18 @@ def exported_names() -> set[str]:
                                                    health)))
     names = {s.name for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples}
     return names | set(RECORDING) | {"up"}
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")), ids=lambda p: p.name)
+def test_dashboard_panels_fit_the_grid_without_overlapping(path):
+    # The SDK's builder moves to a new row only once a row is full or past full: a panel placed
+    # at x=18 with width 12 ran off Grafana's 24 columns.
+    cells = {}
+    for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]:
+        g = panel["gridPos"]
+        assert g["x"] + g["w"] <= 24, (panel["title"], g)
+        for cell in itertools.product(range(g["x"], g["x"] + g["w"]), range(g["y"], g["y"] + g["h"])):
+            assert cells.setdefault(cell, panel["title"]) == panel["title"], (panel["title"], cells[cell])
 
 
 def test_dashboards_query_only_series_that_exist():
