@@ -20,7 +20,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 
 from alerts.alert_text import SEVERITY_ZH, runbook_url
-from alerts.alertmanager_config import OPERATORS, receiver_name
+from alerts.alertmanager_config import NO_LEAD, OPERATORS, receiver_name
 from alerts.grafana_dashboards import DATASOURCE_UID
 from alerts.leads import Contact, Leads
 from alerts.prometheus_rules import SCOPE_ORDER, alert_expr
@@ -91,11 +91,24 @@ def alert_rules(pack: RulePack, windows: Windows) -> dict[str, Any]:
     return {"apiVersion": 1, "groups": groups}
 
 
+#: The e-mail of a district's alerts sent to the operators because no lead is listed for it, as
+#: Alertmanager's `junheng.no_lead` templates say it (Grafana's own templates otherwise).
+NO_LEAD_SUBJECT = '【未配置负责人 / no lead】区县 {{ .CommonLabels.district }}：{{ template "default.title" . }}'
+NO_LEAD_MESSAGE = ("负责人名录中没有区县 {{ .CommonLabels.district }} 的负责人，以下告警改发运维。"
+                   "请按快照中的区县代码（如 320571，而非区县名称）登记负责人。\n"
+                   "No lead is listed for district {{ .CommonLabels.district }}, so its alerts come to the operators: "
+                   "key the lead by the district id snapshots use (e.g. 320571), not by its name.\n\n"
+                   '{{ template "default.message" . }}')
+
+
 def contact_points(leads: Leads) -> dict[str, Any]:
-    """One contact point per district lead, and one for the operators."""
+    """One contact point per district lead, and for the operators one of their own and one for
+    districts no lead is listed for."""
     points = [_contact_point(receiver_name(d), lead) for d, lead in sorted(leads.districts.items())]
     if leads.operators:
         points.append(_contact_point(OPERATORS, leads.operators))
+        points.append(_contact_point(NO_LEAD, leads.operators,
+                                     {"subject": NO_LEAD_SUBJECT, "message": NO_LEAD_MESSAGE}))
     return {"apiVersion": 1, "contactPoints": points}
 
 
@@ -116,11 +129,11 @@ def receiver_uid(name: str, kind: str) -> str:
     return f"{kind}-{hashlib.sha1(name.encode()).hexdigest()[:16]}"
 
 
-def _contact_point(name: str, contact: Contact) -> dict[str, Any]:
+def _contact_point(name: str, contact: Contact, email_text: dict[str, str] | None = None) -> dict[str, Any]:
     receivers = []
     if contact.email:
         receivers.append({"uid": receiver_uid(name, "email"), "type": "email", "disableResolveMessage": False,
-                          "settings": {"addresses": contact.email, "singleEmail": True}})
+                          "settings": {"addresses": contact.email, "singleEmail": True, **(email_text or {})}})
     if contact.webhook:
         settings: dict[str, Any] = {"url": contact.webhook.url, "httpMethod": "POST"}
         if contact.webhook.credentials_file:
@@ -132,11 +145,14 @@ def _contact_point(name: str, contact: Contact) -> dict[str, Any]:
 
 
 def notification_policies(leads: Leads, windows: Windows) -> dict[str, Any]:
-    """Each district's alerts to its lead only; the rest to the operators."""
+    """Each district's alerts to its lead only; those of a district no lead is listed for to the
+    operators, saying so; the rest to the operators."""
     notify = windows.notify
     routes = [alerting.NotificationPolicy().receiver(receiver_name(d))
               .object_matchers([["district", "=", d]]).continue_val(False)
               for d in sorted(leads.districts)]
+    if leads.operators:
+        routes.append(alerting.NotificationPolicy().receiver(NO_LEAD).object_matchers([["district", "=~", ".+"]]))
     root = (alerting.NotificationPolicy()
             .receiver(OPERATORS if leads.operators else GRAFANA_DEFAULT_RECEIVER)
             .group_by(["grafana_folder", "district", "rule"])

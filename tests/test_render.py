@@ -310,9 +310,16 @@ def test_grafana_alerting_provisioning():
     assert all(len(u) <= 40 for u in uids)
     policies = yaml.safe_load((alerting / "policies.yaml").read_text())["policies"][0]
     leads = load_leads(ROOT / EXAMPLE_LEADS)
-    assert [r["object_matchers"] for r in policies["routes"]] == [[["district", "=", d]] for d in sorted(leads.districts)]
+    # Each lead's district, then any other district's alerts to the operators, told no lead is listed.
+    assert [(r["receiver"], r["object_matchers"]) for r in policies["routes"]] == [
+        *((f"district-{d}", [["district", "=", d]]) for d in sorted(leads.districts)),
+        ("operators-no-lead", [["district", "=~", ".+"]])]
     points = yaml.safe_load((alerting / "contact-points.yaml").read_text())["contactPoints"]
     assert {p["name"] for p in points} >= {r["receiver"] for r in policies["routes"]} | {policies["receiver"]}
+    [no_lead] = [p for p in points if p["name"] == "operators-no-lead"]
+    [email] = no_lead["receivers"]
+    assert email["settings"]["subject"].startswith("【未配置负责人 / no lead】区县 {{ .CommonLabels.district }}")
+    assert email["settings"]["message"].startswith("负责人名录中没有区县 {{ .CommonLabels.district }} 的负责人")
 
 
 class GrafanaRecorder:
