@@ -107,7 +107,8 @@ class Pipeline:
     keeps each state it changed in `unwritten`, where reads find it first; `take_writes` hands all
     of them over at once. `flush` re-evaluates each changed school and district once, however many
     events touched it since the last flush. The worker flushes on a short timer and before every
-    read, so a read always sees every event handled before it.
+    read (of the districts read, for a report of some), so a read always sees every event handled
+    before it in what it reads.
 
     `schools` and `districts` are the stores: plain mappings from id to state. An event dated
     more than `future_tolerance` seconds after `clock()` (Unix seconds: the wall clock, or a
