@@ -10,7 +10,8 @@ event names is kept as either
 Both depend only on the set of events seen, so duplicates, replays and reordering change nothing.
 An event at a version already applied to an entity is a duplicate when it says the same, and is
 rejected (a dead letter) when it says something else: a correction must carry a higher version,
-or it would be dropped silently (see `_set_register`, `_set_images` and `_take_baseline`).
+or it would be dropped silently (see `_set_register`, `_set_images`, `_set_rotation` and
+`_take_baseline`).
 A snapshot is the truth as of the end of its date: events that happened on or before it are
 already counted in it and are taken as stale.
 
@@ -194,13 +195,66 @@ def _rotate(left: State, reached: State, event, undo: _Undo) -> str:
     outcomes = []
     if not _covered(left, event):
         outcomes += [
-            _set_register(left, f"rotation:{event.teacher}:{event.year}",
-                          event.image.key_level.value in KEY_LEVELS, event, undo),
+            _set_rotation(left, event, undo),
             _set_images(left, f"teacher:{event.teacher}", image, None, event, undo),
         ]
     if not _covered(reached, event):
         outcomes.append(_set_images(reached, f"teacher:{event.teacher}", None, image, event, undo))
     return _merge(outcomes)
+
+
+def _set_rotation(left: State, event, undo: _Undo) -> str:
+    """The rotation's register at the school left. Its value is the school reached and whether
+    the teacher is a key teacher; its key names the year. A version of the teacher's rotation
+    names one content: re-sent with another school reached, it was new there and the teacher
+    was counted at both schools, and re-sent with another year, it made a second register."""
+    key = f"rotation:{event.teacher}:{event.year}"
+    value = {"key": event.image.key_level.value in KEY_LEVELS, "to": event.to_school}
+    current = left["registers"].get(key)
+    if current is not None and current["version"] == event.version:
+        _check_rotation(left, key, current["value"], value, event)
+        return DUPLICATE
+    _check_rotation_year(left, event)
+    return _set_register(left, key, value, event, undo)
+
+
+def _check_rotation(left: State, key: str, held: dict | bool, value: dict, event) -> None:
+    """Rejects a rotation at the version `key` holds that says another thing. A register
+    written before the school reached was kept holds only the key-teacher flag (a bool), and
+    only the flag can be compared."""
+    if isinstance(held, bool):
+        held = {"key": held, "to": value["to"]}
+    if held["to"] != value["to"]:
+        raise _rotation_reused(left, key, event, ("to_school", "调入学校"), (held["to"],) * 2, (value["to"],) * 2)
+    if held["key"] != value["key"]:
+        raise _rotation_reused(left, key, event, ("key teacher", "骨干教师"),
+                               _YES_NO[held["key"]], _YES_NO[value["key"]])
+
+
+def _check_rotation_year(left: State, event) -> None:
+    """Rejects a rotation whose version the teacher's rotation of another year holds (its own
+    year's register at that version is compared by `_check_rotation`). Asked also when its own
+    year's register is newer: the school reached would still take the rotation as new there."""
+    # The sums hold "rotated|<year>" for each year the school holds a rotation of: a few dozen
+    # keys to look through, where the registers grow with every posting and rotation. The first
+    # character passes over most of them without a method call (this runs on every rotation).
+    for sum_key in left["sums"]:
+        if sum_key[0] == "r" and sum_key.startswith("rotated|"):
+            year = sum_key[8:]
+            register = left["registers"].get(f"rotation:{event.teacher}:{year}")
+            if register is not None and register["version"] == event.version:
+                raise _rotation_reused(left, f"rotation:{event.teacher}:{year}", event, ("year", "年度"),
+                                       (year, year), (event.year, event.year))
+
+
+_YES_NO = {True: ("yes", "是"), False: ("no", "否")}
+
+
+def _rotation_reused(left: State, key: str, event, field: tuple, applied: tuple, sent: tuple) -> Rejected:
+    """`_reused`, saying what differs (each in English and Chinese): the register's value is not
+    all that the rotation said, so the sender is told which part it changed."""
+    return _reused(left, key, event, f"{field[0]}: {applied[0]} applied, {sent[0]} sent",
+                   f"{field[1]}：已应用 {applied[1]}，本次 {sent[1]}")
 
 
 # --- registers and images ------------------------------------------------------------------------
@@ -252,11 +306,13 @@ def _owner(state: State) -> str:
     return f"school {state['school']}" if "school" in state else f"district {state['district']}"
 
 
-def _reused(state: State, key: str, event) -> Rejected:
-    """The dead-letter reason for an event that reuses an applied version with other content."""
+def _reused(state: State, key: str, event, differs: str = "", differs_zh: str = "") -> Rejected:
+    """The dead-letter reason for an event that reuses an applied version with other content;
+    `differs` (and `differs_zh`) say what differs where the stored value alone would not."""
     return Rejected(f"{_owner(state)}: version {event.version} of {key} was already applied with other content; "
-                    f"send the correction with a higher version / {key} 的版本号 {event.version} 已用于不同内容，"
-                    f"请以更高版本号重发更正")
+                    f"send the correction with a higher version{f' ({differs})' if differs else ''} / "
+                    f"{key} 的版本号 {event.version} 已用于不同内容，请以更高版本号重发更正"
+                    f"{f'（{differs_zh}）' if differs_zh else ''}")
 
 
 def _covered(state: State, event) -> bool:
@@ -558,8 +614,10 @@ def _register_terms(key: str, register: dict | None) -> dict[str, float]:
     if key.startswith("spend:"):
         return {f"spend|{_year(register['at'])}": register["value"]} if register["value"] is not None else {}
     if key.startswith("rotation:"):
-        year = key.rpartition(":")[2]
-        return {f"rotated|{year}": 1, f"rotated_key|{year}": int(bool(register["value"]))}
+        year, value = key.rpartition(":")[2], register["value"]
+        # A bare bool: a register written before the school reached was kept with the flag.
+        key_teacher = value if isinstance(value, bool) else value["key"]
+        return {f"rotated|{year}": 1, f"rotated_key|{year}": int(key_teacher)}
     return {}
 
 

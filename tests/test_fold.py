@@ -254,7 +254,8 @@ def test_a_rotation_at_an_applied_version_with_another_image_is_rejected_at_eith
     assert_rejected(rotation(5, y), schools, districts, f"school {SCHOOL_B}: version 5 of teacher:T9 {REUSED}")
     # Only the key level differs: the rotation's register holds whether she is a key teacher.
     county = x.model_copy(update={"key_level": ev.KeyLevel.county})
-    assert_rejected(rotation(5, county), schools, districts, f"school {SCHOOL_A}: version 5 of rotation:T9:2024 {REUSED}")
+    assert_rejected(rotation(5, county), schools, districts,
+                    f"school {SCHOOL_A}: version 5 of rotation:T9:2024 {REUSED} (key teacher: no applied, yes sent)")
 
 
 def test_a_rotation_rejected_at_the_school_reached_takes_back_what_it_set_at_the_school_left():
@@ -300,6 +301,100 @@ def _newer_snapshot(school_id: str, as_of: dt.date):
                              occurred_at=dt.datetime.combine(as_of, dt.time(23, 59, 59), tzinfo=dt.timezone.utc),
                              version=0, as_of=as_of, record=record)
 
+
+# A rotation's content is also where the teacher went and the year it counts in: re-sent at its
+# version with another `to_school` it was a duplicate at the school left and new at the other
+# school reached (the teacher counted at both), and with another `year` it made a second
+# rotation register (the school counted two rotations).
+
+SCHOOL_C = SIP.schools[2].id
+
+
+def test_a_rotation_at_an_applied_version_to_another_school_is_rejected():
+    x, _ = TEACHER
+    schools, districts = folded([hired(4, x), rotation(5, x)])
+    assert_duplicate(rotation(5, x), schools, districts)
+    assert_duplicate(rotation(5, x, at=AT + dt.timedelta(days=1)), schools, districts)
+    assert_rejected(rotation(5, x, to_school=SCHOOL_C), schools, districts,
+                    f"school {SCHOOL_A}: version 5 of rotation:T9:2024 {REUSED} "
+                    f"(to_school: {SCHOOL_B} applied, {SCHOOL_C} sent)")
+    assert "teacher:T9" not in schools[SCHOOL_C]["images"]
+
+
+def test_a_rotation_at_an_applied_version_of_another_year_is_rejected():
+    x, _ = TEACHER
+    schools, districts = folded([hired(4, x), rotation(5, x, year=2024)])
+    assert_duplicate(rotation(5, x, year=2024), schools, districts)
+    # Taken as a rotation of 2023, the snapshot's year, it counted on the school's figures (5 → 6).
+    assert_rejected(rotation(5, x, year=2023), schools, districts,
+                    f"school {SCHOOL_A}: version 5 of rotation:T9:2024 {REUSED} (year: 2024 applied, 2023 sent)")
+    assert st_.school_record(schools[SCHOOL_A]).rotated == SCHOOL.rotated
+
+
+def test_a_rotation_at_a_version_lower_than_the_one_held_stays_stale():
+    # School B already counts her in a newer snapshot, and at school A version 5 is held: the
+    # earlier version 4, sent with the same content, is stale, not a reuse of version 5.
+    x, _ = TEACHER
+    schools, districts = folded([_newer_snapshot(SCHOOL_B, AT.date() + dt.timedelta(days=30)),
+                                 hired(3, x), rotation(5, x)])
+    before = copy.deepcopy((schools, districts))
+    assert st_.apply(rotation(4, x), schools, districts).outcome == "stale"
+    assert (schools, districts) == before
+
+
+def test_a_rotation_at_a_version_another_years_rotation_holds_is_rejected_though_its_own_year_is_newer():
+    # Her rotation of 2024 at version 7 makes version 5 stale for 2024 at school A, but version
+    # 5 is held there as a rotation of 2023 to school B: school C, reached at version 5 by the
+    # event re-sent, would have taken her as new.
+    x, _ = TEACHER
+    back = change(ev.TeacherRotated, 6, school=SCHOOL_B, teacher="T9", to_school=SCHOOL_A, year=2023, image=x)
+    schools, districts = folded([hired(4, x), rotation(5, x, year=2023), back, rotation(7, x, year=2024)])
+    before = copy.deepcopy((schools, districts))
+    # Re-sent as it was, it is no conflict (stale: her pair at school A spans versions 4 to 7).
+    assert st_.apply(rotation(5, x, year=2023), schools, districts).outcome == "stale"
+    assert (schools, districts) == before
+    assert_rejected(rotation(5, x, year=2024, to_school=SCHOOL_C), schools, districts,
+                    f"school {SCHOOL_A}: version 5 of rotation:T9:2023 {REUSED} (year: 2023 applied, 2024 sent)")
+
+
+def _rotations_as_the_old_fold_wrote_them(state: dict) -> dict:
+    """A school's state as the fold wrote it before a rotation register held the school reached:
+    its value was the key-teacher flag alone."""
+    old = orjson.loads(orjson.dumps(state))
+    for key, register in old["registers"].items():
+        if key.startswith("rotation:"):
+            register["value"] = register["value"]["key"]
+    return old
+
+
+def test_rotation_registers_written_with_the_flag_alone_read_and_fold_on_as_before():
+    x, _ = TEACHER
+    key = x.model_copy(update={"key_level": ev.KeyLevel.county})
+    first = [hired(4, key), rotation(5, key, year=2023),
+             change(ev.TeacherRotated, 1, teacher="T8", to_school=SCHOOL_C, year=2023, image=x)]
+    schools, districts = folded(first)
+    old = {sid: _rotations_as_the_old_fold_wrote_them(s) for sid, s in schools.items()}
+    assert old[SCHOOL_A]["registers"]["rotation:T9:2023"]["value"] is True
+    record = st_.school_record(old[SCHOOL_A])
+    assert record == st_.school_record(schools[SCHOOL_A])
+    assert (record.rotated, record.rotated_key) == (SCHOOL.rotated + 2, SCHOOL.rotated_key + 1)
+    assert st_._recompute_sums(old[SCHOOL_A]) == old[SCHOOL_A]["sums"]
+    # Re-sent as it was, a rotation is a duplicate; with another key level or year, rejected
+    # (the school reached was not kept, and cannot be compared).
+    assert_duplicate(rotation(5, key, year=2023), old, districts)
+    assert_rejected(rotation(5, x, year=2023), old, districts,
+                    f"school {SCHOOL_A}: version 5 of rotation:T9:2023 {REUSED} (key teacher: yes applied, no sent)")
+    assert_rejected(rotation(5, key, year=2024), old, districts,
+                    f"school {SCHOOL_A}: version 5 of rotation:T9:2023 {REUSED} (year: 2023 applied, 2024 sent)")
+    # A later version replaces the register, in the current form; the sums move as in a state
+    # written by the current fold.
+    later = [change(ev.TeacherRotated, 2, teacher="T8", to_school=SCHOOL_B, year=2023, image=key),
+             hired(8, x), rotation(9, x, year=2023)]
+    folded(later, (old, copy.deepcopy(districts)))
+    folded(later, (schools, districts))
+    assert old[SCHOOL_A] == schools[SCHOOL_A]
+    record = st_.school_record(old[SCHOOL_A])
+    assert (record.rotated, record.rotated_key) == (SCHOOL.rotated + 2, SCHOOL.rotated_key + 1)
 
 @pytest.mark.parametrize("newer", [SCHOOL_A, SCHOOL_B])
 def test_each_school_of_a_rotation_takes_it_as_stale_under_its_own_snapshot(newer):
