@@ -14,6 +14,7 @@ import itertools
 import threading
 import time
 from array import array
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -92,7 +93,9 @@ class DistrictSource(Protocol):
     """What a worker offers the cached renderer, for each district it owns now: a version that
     changes whenever anything of the district changes, a version per school that changes when
     that school's results do, and a way to build the district's report with only some schools
-    (all of them for None), its district-level parts always included."""
+    (all of them for None), its district-level parts always included. Those include the rules not
+    evaluated at every school of the district, whichever schools are asked for: their count per
+    district and rule is one of the district's own lines, rendered again whenever it changes."""
 
     def districts(self) -> Iterable[tuple[str, int, Mapping[str, int], Callable[[Collection[str] | None], Report]]]: ...
 
@@ -396,6 +399,10 @@ def _report_families(reports: list[Report], school_series: SchoolSeries) -> Iter
     value = GaugeMetricFamily("junheng_rule_value", "Observed value of a violated rule",
                               labels=["rule", *PLACE])
     limit = GaugeMetricFamily("junheng_rule_limit", "Limit of a violated rule", labels=["rule", *PLACE])
+    not_evaluated = GaugeMetricFamily("junheng_rules_not_evaluated",
+                                      "Places in a district (school sections, schools, the district or its levels) "
+                                      "where a rule could not be evaluated for want of data (absent when none)",
+                                      labels=["district", "rule"])
 
     for report in reports:
         district_names = {d.id: d.name or d.id for d in report.districts}
@@ -422,6 +429,9 @@ def _report_families(reports: list[Report], school_series: SchoolSeries) -> Iter
             value.add_metric(list(key), v.value)
             limit.add_metric(list(key), v.limit)
 
+        for (district_id, rule), places in sorted(_not_evaluated_places(report).items()):
+            not_evaluated.add_metric([district_id, rule], places)
+
         violating = {v.school for v in report.violations if v.school}
         for s in report.schools:
             if school_series == "violations" and s.id not in violating:
@@ -432,7 +442,14 @@ def _report_families(reports: list[Report], school_series: SchoolSeries) -> Iter
                     _add(school, [s.district, s.id, level, ind], figures.value)
 
     yield from (school, school_info, district_info, district, cv, cv_limit, unreported, schools, compliant,
-                violation, value, limit)
+                violation, value, limit, not_evaluated)
+
+
+def _not_evaluated_places(report: Report) -> Counter[tuple[str, str]]:
+    """The places of each district and rule that the report's rules not evaluated name, a place
+    counted once whatever the report repeats (as violations are): O(findings)."""
+    places = {(n.district, n.rule, n.school, n.section) for n in report.not_evaluated}
+    return Counter((district_id, rule) for district_id, rule, _, _ in places)
 
 
 def _health_families(health: Health, now: float, districts_behind: int) -> Iterator:

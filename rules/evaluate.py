@@ -287,11 +287,14 @@ def assess(snapshot: Snapshot, pack: RulePack, as_of: dt.date | None = None) -> 
     return build_report(assessor, district_results, school_results)
 
 
-def build_report(assessor: Assessor, districts: Iterable[DistrictResult], schools: Iterable[SchoolResult]) -> Report:
-    """Assemble a report in a canonical order, whichever order the parts were evaluated in."""
+def build_report(assessor: Assessor, districts: Iterable[DistrictResult], schools: Iterable[SchoolResult],
+                 not_evaluated_of: Iterable[SchoolResult] | None = None) -> Report:
+    """Assemble a report in a canonical order, whichever order the parts were evaluated in. Its
+    rules not evaluated are the districts' and those of `not_evaluated_of` (`schools` by default)."""
     districts, schools = list(districts), list(schools)
     violations = [b.violation() for part in (*districts, *schools) for b in part.findings.violations]
-    missing = [n for part in (*districts, *schools) for n in part.findings.not_evaluated]
+    unevaluated = schools if not_evaluated_of is None else not_evaluated_of
+    missing = [n for part in (*districts, *unevaluated) for n in part.findings.not_evaluated]
     return _assembled(assessor, [d.report for d in districts], [s.report for s in schools], violations, missing)
 
 

@@ -156,13 +156,16 @@ class LiveAssessment:
 
     def report(self, district_ids: Iterable[str] | None = None, school_ids: Collection[str] | None = None) -> Report:
         """The live report of the given districts (all owned ones by default), with only the
-        given schools of theirs when `school_ids` is set."""
+        given schools of theirs when `school_ids` is set. Such a report still lists the rules not
+        evaluated at every school of its districts: /metrics renders its count of them per
+        district from it, among the district's own lines (alerts/metrics.py DistrictSource)."""
         wanted = self.districts if district_ids is None else {d: self.districts[d] for d in district_ids if d in self.districts}
         districts = [live.result for live in wanted.values() if live.result is not None]
-        schools = [r for live in wanted.values() for r in live.schools.values()]
+        every_school = [r for live in wanted.values() for r in live.schools.values()]
+        schools = every_school
         if school_ids is not None:
-            schools = [r for r in schools if r.school_id in school_ids]
-        report = build_report(self.assessor, districts, schools)
+            schools = [r for r in every_school if r.school_id in school_ids]
+        report = build_report(self.assessor, districts, schools, not_evaluated_of=every_school)
         for violation in report.violations:
             violation.cause = self.causes.get(violation_key(violation))
         return report

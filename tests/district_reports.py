@@ -8,7 +8,8 @@ from alerts.health import Health
 class DistrictReports:
     """A worker's districts as MetricsText reads them, counting the reports it builds. A district
     is (version, report), its schools all at the district's version, or (version, report, school
-    versions)."""
+    versions). A report of some schools keeps every rule not evaluated in the district, as a
+    worker's does (streams/live.py LiveAssessment.report)."""
 
     def __init__(self, reports: dict, health: Health | None = None):
         self.reports = reports

@@ -126,6 +126,53 @@ def test_no_unreported_series_when_every_school_reports(render, two_workers_repo
     assert family_lines(render(two_workers_reports), UNREPORTED) == HEADER  # the family, without a sample
 
 
+NOT_EVALUATED = "junheng_rules_not_evaluated"
+NOT_EVALUATED_HEADER = [
+    b"# HELP junheng_rules_not_evaluated Places in a district (school sections, schools, the district or its levels) "
+    b"where a rule could not be evaluated for want of data (absent when none)",
+    b"# TYPE junheng_rules_not_evaluated gauge"]
+
+
+def blind_sip() -> list:
+    """苏州工业园区 without its teacher pay (G7 undecided for the district), and two schools more
+    that did not report their music rooms (G3.music undecided for each), beside a complete 姑苏区."""
+    sip = {k: v for k, v in SIP.items() if k != "teacher_avg_pay_cny"}
+    schools = [*SIP_SCHOOLS, without(school("320571-003", "320571", "星湖小学"), "music_rooms_m2"),
+               without(school("320571-004", "320571", "星港小学"), "music_rooms_m2")]
+    return [report([sip], schools), report([GUSU], GUSU_SCHOOLS)]
+
+
+BLIND_SIP_LINES = [
+    *NOT_EVALUATED_HEADER,
+    b'junheng_rules_not_evaluated{district="320571",rule="G3.music"} 2.0',
+    b'junheng_rules_not_evaluated{district="320571",rule="G7"} 1.0',
+]
+
+
+@pytest.mark.parametrize("render", [collected, cached])
+def test_rules_not_evaluated_are_counted_by_district_and_rule(render):
+    text = render(blind_sip())
+    assert family_lines(text, NOT_EVALUATED) == BLIND_SIP_LINES
+    # An undecided rule is no violation: 320571's one violation is 001's class of 46 (G5), and
+    # only 姑苏区's G7, decided and broken, is a G7 violation.
+    violated = {(dict(labels)["district"], dict(labels)["rule"]) for name, labels, _ in parsed(text)
+                if name == "junheng_rule_violation"}
+    assert violated == {("320571", "G5"), ("320508", "G7")}
+
+
+@pytest.mark.parametrize("render", [collected, cached])
+def test_a_place_repeated_in_the_report_counts_once(render):
+    sip, gusu = blind_sip()
+    repeated = sip.model_copy(update={"not_evaluated": sip.not_evaluated * 2})
+    assert family_lines(render([repeated, gusu]), NOT_EVALUATED) == BLIND_SIP_LINES
+
+
+@pytest.mark.parametrize("render", [collected, cached])
+def test_no_not_evaluated_series_when_every_rule_was_evaluated(render, two_workers_reports):
+    assert all(not r.not_evaluated for r in two_workers_reports)
+    assert family_lines(render(two_workers_reports), NOT_EVALUATED) == NOT_EVALUATED_HEADER
+
+
 def test_violations_policy_keeps_school_series_of_violating_schools_only(two_workers_reports):
     samples = scrape(ReportHolder(two_workers_reports), school_series="violations")
     assert {s.labels["school"] for s in samples["junheng_school_indicator"]} == {"320571-001"}
