@@ -40,11 +40,20 @@ PARTIAL_CV_NOTE = ("未报送学校数不为空：该学段有学校未报送此
                    " / A count of schools not reporting: some schools of the level did not report the "
                    "indicator, the CV is over the others only, and within its limit it is undetermined.")
 BY_INDICATOR = "district, section, indicator"
+#: The table of rules not evaluated for want of data, its column, and what it means.
+NOT_EVALUATED_TITLE = "数据缺失（规则无法评估） / Rules not evaluated for want of data"
+NOT_EVALUATED_COLUMN = "无法评估处数 / Places not evaluated"
+NOT_EVALUATED_NOTE = ("因数据未报送而无法评估该规则的学段、学校或区县数：未评估不等于达标，请督促补报。"
+                      "具体位置见 junheng status 或报告的 not_evaluated。"
+                      " / School sections, schools, or the district and its levels where the rule could not be "
+                      "evaluated because a figure was not reported: not evaluated is not compliant. Which places: "
+                      "junheng status, or the report's not_evaluated.")
 
 
 def bureau() -> db.Dashboard:
     """Every district against every limit: CV headroom, compliance, violations by severity. A CV
-    some schools of the level did not report is marked beside it, and listed."""
+    some schools of the level did not report is marked beside it, and listed, as are the rules
+    each district could not be assessed on for want of data."""
     return (_dashboard("junheng-bureau", "教育局总览 / Bureau overview",
                        "Every district against every limit of the rule pack")
             .with_panel(_stat("违规数（按严重程度） / Violations by severity",
@@ -58,6 +67,7 @@ def bureau() -> db.Dashboard:
                         .with_target(_query("junheng:district_compliance_ratio", "{{district}} {{section}}", instant=True)))
             .with_panel(_partial_cvs("差异系数仅据部分学校计算的区县 / District CVs over part of the schools",
                                      "district, ").span(24))
+            .with_panel(_not_evaluated("district, rule").span(24))
             .with_panel(_table("各区县差异系数与限值 / District CV and its limit",
                                f"max by ({BY_INDICATOR}) (junheng_district_indicator_cv)",
                                f"max by ({BY_INDICATOR}) (junheng_district_indicator_cv_limit)",
@@ -70,7 +80,8 @@ def bureau() -> db.Dashboard:
 
 
 def district() -> db.Dashboard:
-    """One district (variable `district`): indicators, CV against limit, schools off standard."""
+    """One district (variable `district`): indicators, CV against limit, rules not evaluated for
+    want of data, schools off standard."""
     sel = 'district="$district"'
     return (_dashboard("junheng-district", "区县 / District", "One district's indicators, balance and violations")
             .with_variable(_variable("district", "区县 / District", "label_values(junheng_district_indicator, district)"))
@@ -87,6 +98,7 @@ def district() -> db.Dashboard:
                                     f"max by (section, indicator) (junheng_district_indicator_cv_limit{{{sel}}})",
                                     "{{section}} {{indicator}} limit").span(24))
             .with_panel(_partial_cvs("差异系数仅据部分学校计算的指标 / CVs over part of the schools", "", sel).span(24))
+            .with_panel(_not_evaluated("rule", sel).span(24))
             .with_panel(_table("未达标学校及规则（观测值与限值） / Schools off standard (value and limit)",
                                f"max by (rule, school, section) (junheng_rule_value{{{sel}}})",
                                f"max by (rule, school, section) (junheng_rule_limit{{{sel}}})").span(24))
@@ -217,6 +229,13 @@ def _partial_cvs(title: str, place: str, sel: str = "") -> table.Panel:
                   f"max by ({by}) (junheng_district_indicator_cv_limit{_braced(sel)}) and on ({by}) {unreported}",
                   columns=(UNREPORTED_COLUMN, REPORTED_COLUMN, "差异系数 / CV", "限值 / Limit")
                   ).description(PARTIAL_CV_NOTE)
+
+
+def _not_evaluated(by: str, sel: str = "") -> table.Panel:
+    """The rules that could not be evaluated for want of data, one row per `by`, with how many
+    places each: a district missing data must not read as one that complies."""
+    return _table(NOT_EVALUATED_TITLE, f"max by ({by}) (junheng_rules_not_evaluated{_braced(sel)})",
+                  columns=(NOT_EVALUATED_COLUMN,)).description(NOT_EVALUATED_NOTE)
 
 
 def _braced(sel: str) -> str:

@@ -302,6 +302,20 @@ def test_every_table_of_a_cv_says_beside_it_how_many_schools_did_not_report():
             assert sorted(organize["options"]["renameByName"]) == [f"Value #{r}" for r in refs], panel["title"]
 
 
+@pytest.mark.parametrize(("uid", "expr"), [
+    ("junheng-bureau", "max by (district, rule) (junheng_rules_not_evaluated)"),
+    ("junheng-district", 'max by (rule) (junheng_rules_not_evaluated{district="$district"})'),
+])
+def test_the_bureau_and_district_dashboards_list_the_rules_not_evaluated(uid, expr):
+    # A district missing data looked as compliant as one that is: no panel showed what it lacks.
+    dashboard = json.loads((ROOT / GRAFANA_DIR / "dashboards" / f"{uid}.json").read_text())
+    (panel,) = [p for p in dashboard["panels"] if p["title"] == "数据缺失（规则无法评估） / Rules not evaluated for want of data"]
+    assert panel["type"] == "table"
+    assert [(t["expr"], t["format"], t["instant"]) for t in panel["targets"]] == [(expr, "table", True)]
+    (organize,) = [t for t in panel["transformations"] if t["id"] == "organize"]
+    assert organize["options"]["renameByName"] == {"Value": "无法评估处数 / Places not evaluated"}
+
+
 def test_grafana_alerting_provisioning():
     alerting = ROOT / GRAFANA_DIR / "provisioning" / "alerting"
     rules = yaml.safe_load((alerting / "rules.yaml").read_text())
