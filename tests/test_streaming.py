@@ -14,7 +14,8 @@ import time
 import pytest
 
 from junheng.examples import rural_county, suzhou_sip
-from kafka_env import Worker, metric_samples, module_broker, publish, read_topic, send_records, worker_settings  # noqa: F401 (module_broker: the broker fixture)
+from kafka_env import (Worker, metric_samples, module_broker, publish, read_topic, send_records,  # noqa: F401
+                       without_causes, worker_settings)  # module_broker: the broker fixture
 from rules.evaluate import assess
 from rules.pack import load_packs
 from schemas.report import Report
@@ -32,10 +33,6 @@ def worker(broker, tmp_path_factory):
     running = Worker(settings, settings.data_dir.parent / "worker.log").ready()
     yield running
     running.stop()
-
-
-def without_causes(report: dict) -> dict:
-    return {**report, "violations": [{k: v for k, v in item.items() if k != "cause"} for item in report["violations"]]}
 
 
 def expected(snapshot) -> dict:
