@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from rules.indicators import BY_ID, INDICATORS
+from rules.indicators import BY_ID
 from rules.messages import LEVEL_ZH
 from schemas.report import Report
 
-INDICATOR_OF = {i.figure: i.id for i in INDICATORS}
 SEVERITY_ZH = {"critical": "严重", "warning": "警告", "info": "提示"}
 
 
@@ -18,7 +17,6 @@ def render_table(report: Report) -> str:
     violations and what could not be evaluated."""
     out = [f"均衡发展监测 junheng — 评估日期 as of {report.as_of} — 规则包 rule pack {report.rule_pack}", ""]
     undetermined = _undetermined(report)
-    unreported = _unreported_cvs(report)
     for district in report.districts:
         out.append(f"■ {_one_line(district.name or '')}（{district.id}）")
         for level, section in district.sections.items():
@@ -35,7 +33,7 @@ def render_table(report: Report) -> str:
                     _num(figures.value),
                     _num(figures.cv, 3),
                     _num(figures.cv_limit, 2),
-                    _verdict(figures, (district.id, level, ind) in unreported),
+                    _verdict(figures),
                 ])
             out.extend("    " + line for line in _grid(rows))
         out.append("")
@@ -54,19 +52,13 @@ def render_table(report: Report) -> str:
     return "\n".join(out)
 
 
-def _verdict(figures, unreported: bool) -> str:
+def _verdict(figures) -> str:
     """An indicator's CV against its limit; one that some schools of the level did not report is
     undetermined: shown as "—", like an indicator without a rule, it read as nothing to check."""
     if figures.ok is not None:
         return "✓" if figures.ok else "✗ 超标"
-    return "? 未能判定" if unreported else "—"
-
-
-def _unreported_cvs(report: Report) -> set[tuple[str, str, str]]:
-    """(district, level, indicator) of each district CV left undecided because some schools of
-    the level did not report its figure (the finding names the figure, and the figure its indicator)."""
-    return {(n.district, n.section, INDICATOR_OF[n.missing[0]]) for n in report.not_evaluated
-            if n.school is None and n.schools_unreported and n.missing and n.missing[0] in INDICATOR_OF}
+    # A limit to judge by, and schools that did not report: the CV rule could not decide.
+    return "? 未能判定" if figures.schools_unreported and figures.cv_limit is not None else "—"
 
 
 def _undetermined(report: Report) -> dict[tuple[str, str], int]:
