@@ -32,6 +32,11 @@ UNROUTED = "unrouted"
 OPERATORS = "operators"
 #: The operators, receiving a district's alerts because no lead is listed for it.
 NO_LEAD = "operators-no-lead"
+#: What those alerts begin with, in Alertmanager's template and Grafana's contact point alike.
+NO_LEAD_NOTICE = ("负责人名录中没有区县 {{ .CommonLabels.district }} 的负责人，以下告警改发运维。"
+                  "请按快照中的区县代码（如 320571，而非区县名称）登记负责人。\n"
+                  "No lead is listed for district {{ .CommonLabels.district }}, so its alerts come to the operators: "
+                  "key the lead by the district id snapshots use (e.g. 320571), not by its name.")
 
 
 def receiver_name(district: str) -> str:
@@ -176,8 +181,7 @@ TEMPLATE = r'''{{/* junheng 告警通知模板（由 alerts/alertmanager_config.
 
 {{/* 发给运维的区县告警：负责人名录中没有该区县（常见原因：按区县名称而非区县代码登记）。
      A district's alerts sent to the operators: no lead is listed under the district's id. */}}
-{{ define "junheng.no_lead.notice" }}负责人名录中没有区县 {{ .CommonLabels.district }} 的负责人，以下告警改发运维。请按快照中的区县代码（如 320571，而非区县名称）登记负责人。
-No lead is listed for district {{ .CommonLabels.district }}, so its alerts come to the operators: key the lead by the district id snapshots use (e.g. 320571), not by its name.
+{{ define "junheng.no_lead.notice" }}''' + NO_LEAD_NOTICE + r'''
 {{ end }}
 
 {{ define "junheng.no_lead.subject" }}【未配置负责人 / no lead】区县 {{ .CommonLabels.district }}：{{ template "junheng.subject" . }}{{ end }}

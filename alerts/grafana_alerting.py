@@ -20,7 +20,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 
 from alerts.alert_text import SEVERITY_ZH, runbook_url
-from alerts.alertmanager_config import NO_LEAD, OPERATORS, receiver_name
+from alerts.alertmanager_config import NO_LEAD, NO_LEAD_NOTICE, OPERATORS, receiver_name
 from alerts.grafana_dashboards import DATASOURCE_UID
 from alerts.leads import Contact, Leads
 from alerts.prometheus_rules import SCOPE_ORDER, alert_expr
@@ -94,11 +94,7 @@ def alert_rules(pack: RulePack, windows: Windows) -> dict[str, Any]:
 #: The e-mail of a district's alerts sent to the operators because no lead is listed for it, as
 #: Alertmanager's `junheng.no_lead` templates say it (Grafana's own templates otherwise).
 NO_LEAD_SUBJECT = '【未配置负责人 / no lead】区县 {{ .CommonLabels.district }}：{{ template "default.title" . }}'
-NO_LEAD_MESSAGE = ("负责人名录中没有区县 {{ .CommonLabels.district }} 的负责人，以下告警改发运维。"
-                   "请按快照中的区县代码（如 320571，而非区县名称）登记负责人。\n"
-                   "No lead is listed for district {{ .CommonLabels.district }}, so its alerts come to the operators: "
-                   "key the lead by the district id snapshots use (e.g. 320571), not by its name.\n\n"
-                   '{{ template "default.message" . }}')
+NO_LEAD_MESSAGE = NO_LEAD_NOTICE + '\n\n{{ template "default.message" . }}'
 
 
 def contact_points(leads: Leads) -> dict[str, Any]:
