@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from rules.balance import Contribution, DistrictBalance, IndicatorBalance
-from rules.compare import holds
+from rules.compare import comparison, holds
 from rules.indicators import IDS
 from rules.messages import place_names, render, unreported_messages, unreported_note
 from rules.pack import LEVELS, Rule, RulePack
 from rules.places import DistrictLevelPlace, DistrictPlace, SchoolPlace, Standards
-from rules.quantities import QUANTITIES, RESOURCE_QUANTITIES, Observation, Scope
+from rules.quantities import QUANTITIES, RESOURCE_QUANTITIES, Measure, Observation, Scope
 from rules.sections import SectionFacts, excluded_reason, school_sections, sections_outside_resources
 from schemas.report import (
     DistrictIndicator, DistrictReport, DistrictSection, NotEvaluated, Report, SchoolIndicator,
@@ -49,6 +49,26 @@ class Breach:
             value=round(self.value, ROUND), limit=self.limit, severity=self.definition.severity.value,
             **_messages(self.definition, self.observation, self.limit, self.names), cause=None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """A rule made ready for places of one kind, location and level: its measure, its own limit
+    there and its comparison, looked up once rather than at each of the twenty-odd checks of a
+    school evaluation (a worker makes one for nearly every event of a national share)."""
+
+    rule: Rule
+    measure: Measure
+    params: Mapping[str, float]
+    #: The rule's threshold for the places' level or kind (`Rule.limit_for`), None without one.
+    limit: float | None
+    holds: Callable[[float, float], bool]
+    resource: bool
+
+    @classmethod
+    def of(cls, rule: Rule, key: str | None) -> "_Step":
+        return cls(rule, QUANTITIES[rule.quantity].measure, rule.params, rule.limit_for(key), comparison(rule.op),
+                   rule.quantity in RESOURCE_QUANTITIES)
 
 
 @dataclass
@@ -114,7 +134,8 @@ class Assessor:
         rules = pack.in_force(as_of)
         self.rules = {scope: [r for r in rules if r.scope is scope] for scope in Scope}
         self.standards = Standards(_standards(self.rules[Scope.section]))
-        self._fits: dict[tuple, list[Rule]] = {}
+        self._fits: dict[tuple, tuple[_Step, ...]] = {}
+        self._district_steps = tuple(_Step.of(r, None) for r in self.rules[Scope.district])
         self.cv_rules = {r.quantity[: -len(".cv")]: r for r in self.rules[Scope.district_section]
                          if r.quantity.endswith(".cv")}
         # Rule id → the indicator whose district figures, with the level's count of schools,
@@ -134,9 +155,9 @@ class Assessor:
         for section in sections:
             names = _Names.of(district, school, section.level)
             outcome = None
-            for rule in self._fitting(Scope.section, kind, location, section.level):
-                result = self._check(rule, section, section.level, names, findings, district.id, school.id, section.level)
-                if rule.quantity == "compliance":
+            for step in self._steps(Scope.section, kind, location, section.level):
+                result = self._check(step, section, names, findings, district.id, school.id, section.level)
+                if step.rule.quantity == "compliance":
                     outcome = result
             compliance[section.level] = outcome
         # A teaching point under 50 students is outside the resource area, not outside the
@@ -144,24 +165,27 @@ class Assessor:
         # district's sections or its report.
         for section in sections_outside_resources(school):
             names = _Names.of(district, school, section.level)
-            for rule in self._fitting(Scope.section, kind, location, section.level):
-                if rule.quantity not in RESOURCE_QUANTITIES:
-                    self._check(rule, section, section.level, names, findings, district.id, school.id, section.level)
+            for step in self._steps(Scope.section, kind, location, section.level):
+                if not step.resource:
+                    self._check(step, section, names, findings, district.id, school.id, section.level)
         names = _Names.of(district, school, None)
         place = SchoolPlace(school, tuple(sections), school.students, school.classes)
-        for rule in self._fitting(Scope.school, kind, location, None):
-            self._check(rule, place, kind, names, findings, district.id, school.id, None)
+        for step in self._steps(Scope.school, kind, location, None):
+            self._check(step, place, names, findings, district.id, school.id, None)
         return SchoolResult(school.id, school.district, school.name, excluded_reason(school), sections, compliance,
                             findings, _contribution(school, sections, compliance), self)
 
-    def _fitting(self, scope: Scope, kind: str, location: str, level: str | None) -> list[Rule]:
-        """The rules of a scope that apply to a kind of school, place and level, in pack order;
-        there are few combinations, and every school evaluation asks for them."""
+    def _steps(self, scope: Scope, kind: str | None, location: str | None, level: str | None) -> tuple[_Step, ...]:
+        """The rules of a scope that apply to a kind of school, place and level, in pack order,
+        made ready with the limit of that level (section and district-section scopes) or kind
+        (school scope); there are few combinations, and every evaluation asks for them."""
         key = (scope, kind, location, level)
-        rules = self._fits.get(key)
-        if rules is None:
-            rules = self._fits[key] = [r for r in self.rules[scope] if _when_fits(r, kind, location, level)]
-        return rules
+        steps = self._fits.get(key)
+        if steps is None:
+            limit_key = kind if scope is Scope.school else level
+            steps = self._fits[key] = tuple(_Step.of(r, limit_key) for r in self.rules[scope]
+                                            if _when_fits(r, kind, location, level))
+        return steps
 
     def district(self, district: District, balance: DistrictBalance,
                  previous: DistrictResult | None = None) -> DistrictResult:
@@ -182,8 +206,9 @@ class Assessor:
             findings.not_evaluated.extend(n for n in previous.findings.not_evaluated if n.section is None)
         else:
             names = _Names.of(district, None, None)
-            for rule in self.rules[Scope.district]:
-                self._check(rule, DistrictPlace(district, balance), None, names, findings, district.id, None, None)
+            place = DistrictPlace(district, balance)
+            for step in self._district_steps:
+                self._check(step, place, names, findings, district.id, None, None)
         return DistrictResult(district, levels, findings, self, read)
 
     def _district_level(self, district: District, balance: DistrictBalance, level: str, kept: tuple | None,
@@ -201,9 +226,8 @@ class Assessor:
         same_schools = old_totals[:1] == totals[:1]
         breaches, undetermined = found
         results = {}
-        for rule in self.rules[Scope.district_section]:
-            if rule.when.levels and level not in rule.when.levels:
-                continue
+        for step in self._steps(Scope.district_section, None, None, level):
+            rule = step.rule
             indicator = self._cv_indicator.get(rule.id)
             if (indicator is not None and same_schools and rule.id in old_results
                     and old_figures.get(indicator) is figures[indicator]):
@@ -213,21 +237,23 @@ class Assessor:
                 elif (rule.id, level) in undetermined:
                     findings.not_evaluated.append(undetermined[rule.id, level])
             else:
-                results[rule.id] = self._check(rule, place, level, names, findings, district.id, None, level)
+                results[rule.id] = self._check(step, place, names, findings, district.id, None, level)
         return totals, figures, results
 
-    def _check(self, rule: Rule, place, key, names, findings: Findings, district_id, school_id, level) -> bool | None:
+    def _check(self, step: _Step, place, names, findings: Findings, district_id, school_id, level) -> bool | None:
         """Evaluate one rule at one place: True holds, False violated, None not evaluated."""
-        observation = QUANTITIES[rule.quantity].measure(place, rule.params, self.standards)
+        rule = step.rule
+        observation = step.measure(place, step.params, self.standards)
         if observation is None:
             return None
-        if observation.value is None:
+        value = observation.value
+        if value is None:
             findings.not_evaluated.append(_not_evaluated(rule, observation, None, names, district_id, school_id, level))
             return None
-        limit = observation.limit if observation.limit is not None else rule.limit_for(key)
+        limit = observation.limit if observation.limit is not None else step.limit
         if limit is None:
             return None
-        if holds(observation.value, rule.op, limit):
+        if step.holds(value, limit):
             if observation.unreported:
                 # Held by the places that reported, the rule may still fail on the others: a
                 # district is not balanced on part of its schools. Beyond the limit on them,
@@ -237,7 +263,7 @@ class Assessor:
                                                              school_id, level))
                 return None
             return True
-        findings.violations.append(Breach(rule.id, district_id, school_id, level, observation.value, limit,
+        findings.violations.append(Breach(rule.id, district_id, school_id, level, value, limit,
                                           rule, observation, names))
         return False
 
