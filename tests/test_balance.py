@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.balance import DistrictBalance, exact
+from rules.balance import DistrictBalance, dyadic
 
 sections = st.tuples(st.integers(min_value=1, max_value=5000),
                      st.floats(min_value=0, max_value=1e5, allow_nan=False, allow_infinity=False))
@@ -71,9 +71,10 @@ def test_removing_every_school_leaves_nothing_behind():
     assert balance.indicator("R1", "primary").schools == 0
 
 
-def test_exact_is_exact():
-    for x in (0.1, 1e-300, 5e-324, 1.7976931348623157e308, 4.2):
-        assert exact(x) / (1 << 1074) == x
+def test_dyadic_is_exact():
+    for x, k in ((0.1, 55), (1e-300, 1049), (5e-324, 1074), (1.7976931348623157e308, 0), (4.2, 50), (2.5, 1), (0.0, 0)):
+        n, unit = dyadic(x)
+        assert (unit, Fraction(n, 1 << unit)) == (k, Fraction(x))
 
 
 # Small domains, so that a replacement often keeps some keys' terms and changes others: replace()
@@ -110,5 +111,16 @@ def test_a_replacement_touches_only_the_changed_keys():
     balance.add(old)
     kept = balance.sums[("ind", "R1", "primary")]
     balance.replace(old, {("ind", "R1", "primary"): (40, 2.5), ("ind", "R2", "primary"): (40, 3.0)})
-    assert balance.sums[("ind", "R1", "primary")] is kept and kept == [1, 40, 40 * exact(2.5), 40 * exact(2.5) ** 2]
-    assert balance.sums[("ind", "R2", "primary")] == [1, 40, 40 * exact(3.0), 40 * exact(3.0) ** 2]
+    # 2.5 is 5·2⁻¹ and 3.0 is 3·2⁰: each sum is counted in units of its own value's.
+    assert balance.sums[("ind", "R1", "primary")] is kept and kept == [1, 40, 40 * 5, 40 * 5 * 5, 1]
+    assert balance.sums[("ind", "R2", "primary")] == [1, 40, 40 * 3, 40 * 3 * 3, 0]
+
+
+def test_removing_the_finest_value_counts_the_sums_in_the_coarser_unit_a_fresh_computation_uses():
+    balance = DistrictBalance()
+    coarse, fine = contribution(40, 2.5), contribution(7, 0.1)  # 5·2⁻¹ and 3602879701896397·2⁻⁵⁵
+    balance.add(coarse)
+    balance.add(fine)
+    assert balance.sums[("ind", "R1", "primary")][4] == 55
+    balance.remove(fine)
+    assert balance.sums == batch({"a": (40, 2.5)}).sums == {("ind", "R1", "primary"): [1, 40, 200, 1000, 1]}
