@@ -21,6 +21,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
 
+from schemas.booleans import Boolean
 from schemas.china_time import CHINA_STANDARD_TIME
 from schemas.numbers import NotBoolean
 from schemas.snapshot import Amount, Count, District, Identifier, Level, Location, Name, School, SchoolKind
@@ -95,8 +96,8 @@ class SchoolRegistered(SchoolEvent):
     name: Name
     kind: SchoolKind
     location: Location
-    public: bool = True
-    boarding: bool = False
+    public: Boolean = True
+    boarding: Boolean = False
 
 
 class SchoolClosed(SchoolEvent):
@@ -126,11 +127,11 @@ class TeacherImage(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     level: Level
-    degree_above_required: bool
+    degree_above_required: Boolean
     subject: Subject = Subject.other
     key_level: KeyLevel = KeyLevel.none
-    certified: bool = True
-    training_360h_completed: bool = False
+    certified: Boolean = True
+    training_360h_completed: Boolean = False
 
 
 class TeacherChanged(SchoolEvent):

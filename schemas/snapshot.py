@@ -2,7 +2,8 @@
 
 A snapshot is what `junheng assess` reads and what `junheng load` publishes as events. Every
 count is a non-negative integer and every area or amount a non-negative number (neither is ever a
-boolean); a field that is absent means "not reported", never zero.
+boolean), and every flag (`public`, `boarding`) is true or false, never 1 or "yes"; a field that is
+absent means "not reported", never zero.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from schemas.booleans import Boolean
 from schemas.numbers import NotBoolean
 
-# NotBoolean: pydantic would read `true` as 1 (schemas/numbers.py).
+# NotBoolean: pydantic would read `true` as 1 (schemas/numbers.py); flags are `Boolean`, which
+# refuses 1 and "yes" (schemas/booleans.py).
 Count = Annotated[int, Field(ge=0, le=10_000_000), NotBoolean()]
 Amount = Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False), NotBoolean()]
 # Ids appear in messages, metric labels and Kafka keys: no control or bidi-format characters.
@@ -75,8 +78,8 @@ class School(Strict):
     district: Identifier
     kind: SchoolKind
     location: Location
-    public: bool = True
-    boarding: bool = False
+    public: Boolean = True
+    boarding: Boolean = False
     sections: dict[Level, Section] = Field(default_factory=dict)
     teaching_aux_area_m2: Amount | None = None
     sports_area_m2: Amount | None = None

@@ -184,6 +184,23 @@ def test_a_boolean_for_a_count_is_refused_in_one_line(tmp_path):
     assert "应为数值，不能是布尔值" in run.stderr and run.stdout == ""
 
 
+@pytest.mark.parametrize("command", [["assess"], ["load", "--broker", "kafka://127.0.0.1:9"]])
+def test_a_number_or_text_for_a_flag_is_refused_in_one_line(tmp_path, command):
+    # `"boarding": "no"` was read as false and `1` as true: a meaning the snapshot's contract
+    # (`boolean`) does not give them. `load` refuses before it looks for a broker (none answers).
+    from make import snapshot
+
+    document = json.loads(snapshot().model_dump_json())
+    document["schools"][0]["boarding"] = "no"
+    path = tmp_path / "flag.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    run = junheng(command[0], str(path), *command[1:])
+    assert run.returncode == 2 and "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
+    assert run.stderr.startswith(f'junheng: {path}: schools.0.boarding: Input should be true or false, not a number '
+                                 'or text such as 1, 0, "yes" or "true"'), run.stderr
+    assert "应为布尔值 true 或 false" in run.stderr and run.stdout == ""
+
+
 def test_snapshot_files_as_editors_and_mistakes_make_them(tmp_path):
     # Notepad's byte-order mark was refused (English-only hint); a 5,000-digit number was a
     # ValueError traceback; YAML nested too deeply was called "not valid JSON".

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from make import DISTRICT, school
+from schemas.booleans import NOT_TRUE_OR_FALSE_MESSAGE, STRICT_BOOLEAN
 from schemas.export import OUT, contracts, schema_text
 from schemas.loading import SnapshotError, load_snapshot, parse_snapshot
 from schemas.numbers import BOOLEAN_MESSAGE, GUARDED
@@ -110,6 +111,31 @@ def test_a_yaml_yes_for_a_number_is_refused_as_a_boolean():
     assert "yes" in BOOLEAN_MESSAGE and "应为数值" in BOOLEAN_MESSAGE
 
 
+@pytest.mark.parametrize("place", [("schools", 0, "public"), ("schools", 0, "boarding")])
+@pytest.mark.parametrize("value", [1, 0, "yes", "no", "true", "false", "on", "1", None])
+def test_a_number_or_text_for_a_flag_is_refused_with_its_path(place, value):
+    # pydantic read 1, "yes", "on" and "true" as true and 0, "no", "off" and "false" as false: a
+    # school system's `"boarding": 1` was taken in a meaning the contract (`boolean`) does not give it.
+    # null was refused before too, in pydantic's English only.
+    bad = doc()
+    bad[place[0]][place[1]][place[2]] = value
+    assert error_of(bad) == f"snapshot: {'.'.join(map(str, place))}: {NOT_TRUE_OR_FALSE_MESSAGE} / 快照校验失败"
+
+
+def test_a_flag_is_true_or_false_in_json_and_a_yaml_boolean_in_yaml():
+    ok = doc()
+    ok["schools"][0].update(public=False, boarding=True)
+    school_read = parse_snapshot(json.dumps(ok)).schools[0]
+    assert (school_read.public, school_read.boarding) == (False, True)
+    # YAML 1.1 reads yes and no unquoted as booleans before pydantic sees them; quoted, they are
+    # text, refused as in JSON.
+    text = json.dumps(doc()).replace('"boarding": false', '"boarding": yes', 1)
+    assert '"boarding": yes' in text and parse_snapshot(text, yaml_ok=True).schools[0].boarding is True
+    with pytest.raises(SnapshotError) as caught:
+        parse_snapshot(text.replace('"boarding": yes', '"boarding": "yes"'), yaml_ok=True)
+    assert str(caught.value) == f"snapshot: schools.0.boarding: {NOT_TRUE_OR_FALSE_MESSAGE} / 快照校验失败"
+
+
 def test_numbers_written_otherwise_are_read_as_before():
     # Kept on purpose when booleans were refused: JSON Schema's integer includes 1000.0, and a
     # number in quotes, which the published schema does not allow, was read before and may be
@@ -125,22 +151,29 @@ def test_numbers_written_otherwise_are_read_as_before():
     assert snapshot.districts[0].teacher_avg_pay_cny == 198000.5
 
 
-def _unguarded_numbers(schema, path: tuple = ()) -> list[tuple]:
-    """Where a pydantic core schema validates an int or a float outside NotBoolean's guard."""
+def _unguarded(schema, kinds: tuple[str, ...], guard: str, path: tuple = ()) -> list[tuple]:
+    """Where a pydantic core schema validates one of `kinds` ("int", "bool"…) outside a schema
+    whose metadata holds `guard`."""
     if isinstance(schema, dict):
-        if schema.get("metadata", {}).get(GUARDED):
+        if schema.get("metadata", {}).get(guard):
             return []
-        found = [path] if schema.get("type") in ("int", "float") else []
-        return found + [p for key, value in schema.items() for p in _unguarded_numbers(value, path + (key,))]
+        found = [path] if schema.get("type") in kinds else []
+        return found + [p for key, value in schema.items() for p in _unguarded(value, kinds, guard, path + (key,))]
     if isinstance(schema, list):
-        return [p for i, value in enumerate(schema) for p in _unguarded_numbers(value, path + (i,))]
+        return [p for i, value in enumerate(schema) for p in _unguarded(value, kinds, guard, path + (i,))]
     return []
 
 
 @pytest.mark.parametrize("stem", ["snapshot", "events"])
 def test_every_number_of_an_input_contract_refuses_booleans(stem):
     # A number field added without NotBoolean would take true for 1 again.
-    assert _unguarded_numbers(contracts()[stem].core_schema) == []
+    assert _unguarded(contracts()[stem].core_schema, ("int", "float"), GUARDED) == []
+
+
+@pytest.mark.parametrize("stem", ["snapshot", "events"])
+def test_every_boolean_of_an_input_contract_is_true_or_false_only(stem):
+    # A flag declared `bool` rather than `Boolean` would take 1 and "yes" for true again.
+    assert _unguarded(contracts()[stem].core_schema, ("bool",), STRICT_BOOLEAN) == []
 
 
 @pytest.mark.parametrize("stem", sorted(contracts()))

@@ -10,6 +10,7 @@ import pytest
 
 from junheng.examples import rural_county
 from pipelines import loaded
+from schemas.booleans import NOT_TRUE_OR_FALSE_MESSAGE
 from schemas.numbers import BOOLEAN_MESSAGE
 from streams.load import snapshot_events
 from streams.simulate import Simulator
@@ -137,10 +138,22 @@ BOOLEAN_NUMBERS = [("enrolment.reported", ["students"], True), ("enrolment.repor
                    ("school.snapshot", ["record", "sections", "primary", "class_sizes", 0], True)]
 
 
-def _with_boolean(kind: str, path: list, value: bool) -> dict:
-    """The first event of `kind` (simulated, or of the county's snapshot) with `value` at `path`."""
+def _registered() -> dict:
+    """A school.registered of the county's first school, dated after its snapshot (the simulator
+    sends none)."""
+    school, change = COUNTY.schools[0], _changes(1)[0]
+    return {"type": "school.registered", "event_id": "registered-1", "source": "test", "district": school.district,
+            "school": school.id, "occurred_at": change["occurred_at"], "version": 1, "name": school.name,
+            "kind": school.kind.value, "location": school.location.value, "public": True, "boarding": True}
+
+
+def _with_value(kind: str, path: list, value) -> dict:
+    """The first event of `kind` (simulated, of the county's snapshot, or `_registered`) with
+    `value` at `path`."""
     if kind == "school.snapshot":
         event = json.loads(snapshot_events(COUNTY)[len(COUNTY.districts)].model_dump_json())
+    elif kind == "school.registered":
+        event = _registered()
     else:
         event = copy.deepcopy(next(e for e in _changes(400) if e["type"] == kind))
     target = event
@@ -150,13 +163,13 @@ def _with_boolean(kind: str, path: list, value: bool) -> dict:
     return event
 
 
-def _reason(kind: str, path: list) -> str:
-    return f"invalid event: {kind}.{'.'.join(map(str, path))}: {BOOLEAN_MESSAGE} / 事件校验失败"
+def _reason(kind: str, path: list, message: str = BOOLEAN_MESSAGE) -> str:
+    return f"invalid event: {kind}.{'.'.join(map(str, path))}: {message} / 事件校验失败"
 
 
 @pytest.mark.parametrize("kind, path, value", BOOLEAN_NUMBERS)
 def test_an_event_with_a_boolean_for_a_number_is_dead_lettered_naming_the_field(kind, path, value):
-    event = _with_boolean(kind, path, value)
+    event = _with_value(kind, path, value)
     pipeline = loaded(COUNTY)
     before = copy.deepcopy(pipeline.schools), copy.deepcopy(pipeline.districts)
     result = pipeline.handle(json.dumps(event).encode(), 0, key=event["district"])
@@ -170,9 +183,52 @@ def test_an_event_with_a_boolean_for_a_number_is_dead_lettered_naming_the_field(
 def test_a_batch_applies_its_events_around_one_with_a_boolean_for_a_number(kind, path, value):
     # A batch with a bad event fails pydantic's one call for the whole record; each event is then
     # read alone (streams/pipeline.py `_decode_each`), and only the bad one is dead-lettered.
-    event = _with_boolean(kind, path, value)
+    event = _with_value(kind, path, value)
     good = _changes(2, seed=9)
     pipeline = loaded(COUNTY)
     result = pipeline.handle(_batch([good[0], event, good[1]]), 0, key=event["district"])
     assert result.applied == 2 and [json.loads(d.original) for d in result.dead_letters] == [event]
     assert [d.reason for d in result.dead_letters] == [_reason(kind, path)]
+
+
+# Read as true, `"certified": 1` or `"boarding": "yes"` gave a flag a meaning the contract
+# (`boolean`) does not give it; read as false, 0 and "no" did. Every flag of the events: a
+# teacher's three, in each image a teacher event carries, and a school's two, in its registration
+# and in its snapshot's record; each with 1, 0, "yes" and "true".
+FLAGS = [("teacher.hired", ["after", "certified"]), ("teacher.left", ["before", "degree_above_required"]),
+         ("teacher.updated", ["before", "certified"]), ("teacher.updated", ["after", "training_360h_completed"]),
+         ("teacher.rotated", ["image", "degree_above_required"]), ("school.registered", ["public"]),
+         ("school.registered", ["boarding"]), ("school.snapshot", ["record", "public"])]
+FLAG_CASES = [(kind, path, value) for kind, path in FLAGS for value in (1, 0, "yes", "true")]
+
+
+@pytest.mark.parametrize("kind, path, value", FLAG_CASES)
+def test_an_event_with_a_number_or_text_for_a_flag_is_dead_lettered_naming_the_field(kind, path, value):
+    # The reason is the whole of describe's: an event wrong elsewhere too would add "(and 1 more)".
+    event = _with_value(kind, path, value)
+    pipeline = loaded(COUNTY)
+    before = copy.deepcopy(pipeline.schools), copy.deepcopy(pipeline.districts)
+    result = pipeline.handle(json.dumps(event).encode(), 0, key=event["district"])
+    assert result.applied == 0
+    assert [d.reason for d in result.dead_letters] == [_reason(kind, path, NOT_TRUE_OR_FALSE_MESSAGE)]
+    assert result.dead_letters[0].original == json.dumps(event).encode() and result.dead_letters[0].event_type == kind
+    assert (pipeline.schools, pipeline.districts) == before
+    assert pipeline.health.events[(kind, "rejected")] == 1
+
+
+@pytest.mark.parametrize("kind, path, value", FLAG_CASES)
+def test_a_batch_applies_its_events_around_one_with_a_number_or_text_for_a_flag(kind, path, value):
+    event = _with_value(kind, path, value)
+    good = _changes(2, seed=9)
+    pipeline = loaded(COUNTY)
+    result = pipeline.handle(_batch([good[0], event, good[1]]), 0, key=event["district"])
+    assert result.applied == 2 and [json.loads(d.original) for d in result.dead_letters] == [event]
+    assert [d.reason for d in result.dead_letters] == [_reason(kind, path, NOT_TRUE_OR_FALSE_MESSAGE)]
+
+
+def test_a_school_registration_with_true_or_false_flags_is_applied():
+    # The one event of these tests built here rather than simulated: as sent, it is applied.
+    event = _registered()
+    pipeline = loaded(COUNTY)
+    assert pipeline.handle(json.dumps(event).encode(), 0, key=event["district"]).applied == 1
+    assert pipeline.school(event["school"])["registers"]["school"]["value"]["boarding"] is True

@@ -114,19 +114,25 @@ def test_bad_events_go_to_the_dead_letter_topic_and_the_worker_carries_on(worker
         json.dumps({"type": "budget.set", "event_id": "e-unknown-school", "source": "t", "district": "320571",
                     "school": "320571-999", "occurred_at": "2026-09-02T08:00:00Z", "version": 1,
                     "fiscal_year": 2026, "public_funds_budget_cny": 100.0}).encode(),
+        json.dumps({"type": "teacher.hired", "event_id": "e-flag-as-text", "source": "t", "district": "320571",
+                    "school": SIP.schools[1].id, "occurred_at": "2026-09-02T08:00:00Z", "version": 1,
+                    "teacher": "T-flag", "after": {"level": "primary", "degree_above_required": True,
+                                                   "certified": "yes"}}).encode(),
     ]
     send_records(settings, [("320571", value) for value in bad] + [("320571", good.model_dump_json().encode())])
-    worker.wait_handled(handled + 4)
-    letters = read_topic(settings, settings.dead_letter_topic, 3)
+    worker.wait_handled(handled + 5)
+    letters = read_topic(settings, settings.dead_letter_topic, 4)
     reasons = {bytes(r.value): dict(r.headers)["junheng-reason"].decode() for r in letters}
     assert set(reasons) == set(bad)
     assert "not valid JSON" in reasons[bad[0]]
     assert "students" in reasons[bad[1]] and "integer" in reasons[bad[1]]
     assert "unknown school 320571-999" in reasons[bad[2]]
+    assert reasons[bad[3]].startswith("invalid event: teacher.hired.after.certified: Input should be true or false")
     metrics = worker.metrics()
     assert 'junheng_events_total{outcome="rejected",type="unknown"} 1.0' in metrics
     assert 'junheng_events_total{outcome="rejected",type="enrolment.reported"} 1.0' in metrics
     assert 'junheng_events_total{outcome="rejected",type="budget.set"} 1.0' in metrics
+    assert 'junheng_events_total{outcome="rejected",type="teacher.hired"} 1.0' in metrics
     assert f'outcome="applied",type="{good.type}"' in metrics
 
 
