@@ -18,7 +18,7 @@ from rules.indicators import IDS
 from rules.messages import place_names, render, unreported_messages, unreported_note
 from rules.pack import LEVELS, Rule, RulePack
 from rules.places import DistrictLevelPlace, DistrictPlace, SchoolPlace, Standards
-from rules.quantities import QUANTITIES, RESOURCE_QUANTITIES, Measure, Observation, Scope
+from rules.quantities import QUANTITIES, RESOURCE_QUANTITIES, Measure, Observation, Scope, Value
 from rules.sections import SectionFacts, excluded_reason, school_sections, sections_outside_resources
 from schemas.report import (
     DistrictIndicator, DistrictReport, DistrictSection, NotEvaluated, Report, SchoolIndicator,
@@ -59,6 +59,8 @@ class _Step:
 
     rule: Rule
     measure: Measure
+    #: The quantity's value alone (`Quantity.value`), where the rule's own limit decides.
+    value: Value | None
     params: Mapping[str, float]
     #: The rule's threshold for the places' level or kind (`Rule.limit_for`), None without one.
     limit: float | None
@@ -67,8 +69,9 @@ class _Step:
 
     @classmethod
     def of(cls, rule: Rule, key: str | None) -> "_Step":
-        return cls(rule, QUANTITIES[rule.quantity].measure, rule.params, rule.limit_for(key), comparison(rule.op),
-                   rule.quantity in RESOURCE_QUANTITIES)
+        quantity, limit = QUANTITIES[rule.quantity], rule.limit_for(key)
+        return cls(rule, quantity.measure, quantity.value if limit is not None else None, rule.params, limit,
+                   comparison(rule.op), rule.quantity in RESOURCE_QUANTITIES)
 
 
 @dataclass
@@ -242,6 +245,10 @@ class Assessor:
 
     def _check(self, step: _Step, place, names, findings: Findings, district_id, school_id, level) -> bool | None:
         """Evaluate one rule at one place: True holds, False violated, None not evaluated."""
+        if step.value is not None:
+            value = step.value(place, step.params, self.standards)
+            if value is not None and step.holds(value, step.limit):
+                return True
         rule = step.rule
         observation = step.measure(place, step.params, self.standards)
         if observation is None:

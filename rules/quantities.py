@@ -38,6 +38,9 @@ class Observation:
 
 
 Measure = Callable[..., Observation | None]
+#: A quantity's value alone at a place, or None where its measure has more to say (a missing
+#: figure, a place it does not apply to): see `Quantity.value`.
+Value = Callable[..., float | None]
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,17 @@ class Quantity:
     #: The params its measure reads; a rule's are checked against these when its pack loads,
     #: because a measure meeting a bad one fails at every school, in a worker at every event.
     params: Mapping[str, Param] = field(default_factory=dict)
+    #: For a quantity compared with the rule's own threshold, its value at a place when its
+    #: measure would give an Observation of that value and nothing more (no limit of its own, no
+    #: unreported places), else None. A rule that holds on it needs nothing else, and most rules
+    #: hold: a school's indicators and ratios are checked this way at every evaluation, without
+    #: the Observation and details a violation's message needs (tests/test_rules.py checks that
+    #: it agrees with the measure).
+    value: Value | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is not None and self.carries_limit:
+            raise ValueError("a quantity carrying its own limit has no value alone")
 
     def params_problem(self, params: Mapping[str, float]) -> str | None:
         """What is wrong with a rule's params for this quantity, naming the param; None if nothing."""
@@ -106,13 +120,16 @@ def _ratio(numerator: float | None, denominator: float | None, names: tuple[str,
 
 # --- section scope -----------------------------------------------------------------------------
 
-def _indicator(indicator: str) -> Measure:
+def _indicator(indicator: str) -> Quantity:
+    def value(section, params, standards) -> float | None:
+        return section.indicators[indicator]
+
     def measure(section, params, standards) -> Observation:
-        value = section.indicators[indicator]
-        if value is None:
+        figure = value(section, params, standards)
+        if figure is None:
             return Observation(None, missing=(section.missing[indicator],))
-        return Observation(value, detail={"students": section.students})
-    return measure
+        return Observation(figure, detail={"students": section.students})
+    return Quantity(Scope.section, measure, value=value)
 
 
 def _class_size_max(section, params, standards) -> Observation | None:
@@ -194,11 +211,16 @@ def _funds_per_student(place, params, standards) -> Observation | None:
     return _ratio(place.school.public_funds_budget_cny, place.students, ("public_funds_budget_cny", "students"))
 
 
-def _school_ratio(numerator: str, denominator: str) -> Measure:
+def _school_ratio(numerator: str, denominator: str) -> Quantity:
+    def value(place, params, standards) -> float | None:
+        school = place.school
+        top, bottom = getattr(school, numerator), getattr(school, denominator)
+        return top / bottom if top is not None and bottom else None
+
     def measure(place, params, standards) -> Observation | None:
         school = place.school
         return _ratio(getattr(school, numerator), getattr(school, denominator), (numerator, denominator))
-    return measure
+    return Quantity(Scope.school, measure, value=value)
 
 
 def _key_teacher_share(place, params, standards) -> Observation | None:
@@ -269,7 +291,7 @@ SMALL_SCHOOL_PARAMS = {"funded_students": Param(above_minimum=True, whole=True),
                        "per_student_cny": Param(required=True, above_minimum=True)}
 
 QUANTITIES: dict[str, Quantity] = {
-    **{ind: Quantity(Scope.section, _indicator(ind)) for ind in IDS},
+    **{ind: _indicator(ind) for ind in IDS},
     "class_size_max": Quantity(Scope.section, _class_size_max),
     "compliance": Quantity(Scope.section, _compliance, carries_limit=True, params=COMPLIANCE_PARAMS),
     "school_size": Quantity(Scope.school, _school_size),
@@ -278,9 +300,9 @@ QUANTITIES: dict[str, Quantity] = {
     "small_school_funds": Quantity(Scope.school, _small_school_funds, carries_limit=True,
                                    params=SMALL_SCHOOL_PARAMS),
     "funds_per_student": Quantity(Scope.school, _funds_per_student),
-    "training_360h_share": Quantity(Scope.school, _school_ratio("training_360h_completed", "full_time_teachers")),
-    "certified_share": Quantity(Scope.school, _school_ratio("certified_teachers", "full_time_teachers")),
-    "training_budget_share": Quantity(Scope.school, _school_ratio("training_spend_cny", "public_funds_budget_cny")),
+    "training_360h_share": _school_ratio("training_360h_completed", "full_time_teachers"),
+    "certified_share": _school_ratio("certified_teachers", "full_time_teachers"),
+    "training_budget_share": _school_ratio("training_spend_cny", "public_funds_budget_cny"),
     "key_teacher_share": Quantity(Scope.school, _key_teacher_share),
     **{f"{ind}.cv": Quantity(Scope.district_section, _cv(ind)) for ind in IDS},
     "teacher_pay": Quantity(Scope.district, _teacher_pay, carries_limit=True),
