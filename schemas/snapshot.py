@@ -107,9 +107,11 @@ class School(Strict):
     def _sections_fit_school(self) -> "School":
         for figure in SHARED_FIGURES:
             whole = getattr(self, figure)
+            if whole is None:  # most schools report their figures by section (or not at all)
+                continue
             parts = [getattr(s, figure) for s in self.sections.values()]
             own = [p for p in parts if p is not None]
-            if whole is not None and own and len(own) < len(parts) and sum(own) > whole:
+            if own and len(own) < len(parts) and sum(own) > whole:
                 raise ValueError(
                     f"sections report more {figure} ({sum(own)}) than the whole school ({whole}) / "
                     f"各学段{figure}之和超过全校数"
