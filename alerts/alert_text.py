@@ -7,6 +7,8 @@ known series. Text is a sequence of literal pieces and named slots.
 
 from __future__ import annotations
 
+import json
+import re
 import string
 from dataclasses import dataclass
 
@@ -48,6 +50,11 @@ def runbook_anchor(rule_id: str) -> str:
 
 def runbook_url(rule_id: str) -> str:
     return f"{README}#{runbook_anchor(rule_id)}"
+
+
+def alert_anchor(alert: str) -> str:
+    """README anchor of an alert that is not one rule's: `alert-` and the name in kebab case."""
+    return "alert-" + re.sub(r"(?<!^)(?=[A-Z])", "-", alert).lower()
 
 
 def place(scope: Scope) -> tuple[Text, Text]:
@@ -107,9 +114,22 @@ def _go_number(expr: str, spec: str) -> str:
 
 
 def _go_level(names: dict[str, str]) -> str:
-    branches = "".join(f'{{{{ {"if" if i == 0 else "else if"} eq $labels.section "{k}" }}}}{v}'
+    return go_choice("section", names)
+
+
+def go_choice(label: str, names: dict[str, str], otherwise: str | None = None) -> str:
+    """A template printing `names[value]` for the alert's `label`, and for any other value
+    `otherwise` (the label's own value unless given)."""
+    branches = "".join(f'{{{{ {"if" if i == 0 else "else if"} eq $labels.{label} {_go_string(k)} }}}}{v}'
                        for i, (k, v) in enumerate(names.items()))
-    return branches + "{{ else }}{{ $labels.section }}{{ end }}"
+    fallback = f"{{{{ $labels.{label} }}}}" if otherwise is None else otherwise
+    return branches + f"{{{{ else }}}}{fallback}{{{{ end }}}}" if branches else fallback
+
+
+def _go_string(text: str) -> str:
+    """`text` as a Go string literal, for any text a label may hold: JSON's escapes, which Go
+    reads the same."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def prometheus_template(text: Text, rule: Rule, hold: str) -> str:
@@ -129,24 +149,31 @@ def prometheus_template(text: Text, rule: Rule, hold: str) -> str:
         "limit": f'{{{{ if $found }}}}{_go_number("$limit", limit_spec)}{{{{ else }}}}?{{{{ end }}}}',
     }
     used = {piece.name for piece in text if isinstance(piece, Slot)}
-    prelude = ""
-    if "district_name" in used:
-        prelude += ('{{ $district_name := $labels.district }}'
-                    + _last_seen("junheng_district_info{district=%q}", "$labels.district", hold)
-                    + '{{ $district_name = (. | first).Labels.name }}{{ end }}')
-    if "school_name" in used:
-        prelude += ('{{ $school_name := $labels.school }}'
-                    + _last_seen("junheng_school_info{school=%q}", "$labels.school", hold)
-                    + '{{ $school_name = (. | first).Labels.name }}{{ end }}')
+    prelude = names_prelude(used, hold)
     if "limit" in used:
         prelude += ('{{ $limit := 0.0 }}{{ $found := false }}'
-                    + _last_seen("junheng_rule_limit{rule=%q,district=%q,school=%q,section=%q}",
+                    + last_seen("junheng_rule_limit{rule=%q,district=%q,school=%q,section=%q}",
                                  "$labels.rule $labels.district $labels.school $labels.section", hold)
                     + '{{ $limit = (. | first | value) }}{{ $found = true }}{{ end }}')
     return prelude + "".join(slots[p.name] if isinstance(p, Slot) else p for p in text)
 
 
-def _last_seen(selector: str, args: str, hold: str) -> str:
+def names_prelude(used: set[str], hold: str) -> str:
+    """Template variables `$district_name` and `$school_name`, for the slots `used`: the names
+    as last seen within `hold`, or the ids where none was."""
+    prelude = ""
+    if "district_name" in used:
+        prelude += ('{{ $district_name := $labels.district }}'
+                    + last_seen("junheng_district_info{district=%q}", "$labels.district", hold)
+                    + '{{ $district_name = (. | first).Labels.name }}{{ end }}')
+    if "school_name" in used:
+        prelude += ('{{ $school_name := $labels.school }}'
+                    + last_seen("junheng_school_info{school=%q}", "$labels.school", hold)
+                    + '{{ $school_name = (. | first).Labels.name }}{{ end }}')
+    return prelude
+
+
+def last_seen(selector: str, args: str, hold: str) -> str:
     """A template `with` over the series of `selector` (a printf format of `args`) as last seen
     within `hold`; its body runs only if one was."""
     return f'{{{{ with printf "last_over_time({selector}[{hold}])" {args} | query }}}}'

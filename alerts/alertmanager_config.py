@@ -7,6 +7,13 @@ per rule listing every school concerned. A district's alert that reaches the ope
 no lead is listed for it: a lead keyed by the district's name instead of its id received nothing,
 and the operators got the district's alerts as if they were their own.
 
+Figures a district has not reported (`alerts/data_missing.py`, label `finding="data_missing"`)
+are no violation: the lead template said 未达标 of every alert, and would have called a CV that
+cannot be determined one not meeting the standard. Those alerts take a route of their own under
+the district's, grouped by district alone (one message listing everything the district has not
+reported, never mixed into a rule's violations), and the templates give them their own words:
+数据未报齐 / figures missing, and 已解除 when resolved.
+
 Inhibition, so one root cause does not page twice:
 - a school section's `school_compliance` violation (critical) silences the same section's
   resource-indicator warnings (R1…R7): the compliance alert already names the indicators short;
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerts.data_missing import FINDING
 from alerts.leads import Contact, Leads
 from alerts.prometheus_rules import alert_name
 from alerts.windows import Windows, seconds
@@ -58,11 +66,11 @@ def alertmanager_config(leads: Leads, pack: RulePack, windows: Windows,
         "repeat_interval": max(notify.repeat_interval.values(), key=seconds),
         "routes": [
             *[{"receiver": receiver_name(d), "matchers": [matcher("district", "=", d)], "continue": False,
-               "routes": _by_severity(windows)} for d in sorted(leads.districts)],
+               "routes": _district_routes(windows)} for d in sorted(leads.districts)],
             {"receiver": fallback, "matchers": ['scope="pipeline"'], "group_by": ["alertname", "instance"],
              "routes": _by_severity(windows)},
-            *([{"receiver": NO_LEAD, "matchers": [matcher("district", "=~", ".+")], "routes": _by_severity(windows)}]
-              if leads.operators else []),
+            *([{"receiver": NO_LEAD, "matchers": [matcher("district", "=~", ".+")],
+                "routes": _district_routes(windows)}] if leads.operators else []),
         ],
     }
     config["inhibit_rules"] = inhibit_rules(pack)
@@ -116,6 +124,14 @@ def _global(leads: Leads) -> dict[str, Any]:
     return out
 
 
+def _district_routes(windows: Windows) -> list[dict[str, Any]]:
+    """Under a district's route: its data-missing alerts in a group of their own (the module
+    docstring says why), then every alert repeated by severity."""
+    data_missing = {"matchers": [matcher(k, "=", v) for k, v in FINDING.items()],
+                    "group_by": ["district", *FINDING], "routes": _by_severity(windows)}
+    return [data_missing, *_by_severity(windows)]
+
+
 def _by_severity(windows: Windows) -> list[dict[str, Any]]:
     return [{"matchers": [f'severity="{s}"'], "repeat_interval": every}
             for s, every in windows.notify.repeat_interval.items()]
@@ -152,7 +168,11 @@ TEMPLATE = r'''{{/* junheng 告警通知模板（由 alerts/alertmanager_config.
 
 {{ define "junheng.severity" }}{{ if eq . "critical" }}严重{{ else if eq . "warning" }}警告{{ else if eq . "info" }}提示{{ else }}{{ . }}{{ end }}{{ end }}
 
-{{ define "junheng.subject" }}【义务教育优质均衡监测】{{ template "junheng.status" . }}：{{ if .CommonLabels.rule }}规则 {{ .CommonLabels.rule }}{{ else }}{{ .CommonLabels.alertname }}{{ end }}，{{ .Alerts.Firing | len }} 处未达标{{ if .Alerts.Resolved }}，{{ .Alerts.Resolved | len }} 处已恢复{{ end }}{{ end }}
+{{/* 数据未报齐（finding="data_missing"）不是未达标：差异系数无法判定、规则无法评估，另用措辞。
+     Figures a district has not reported are no violation: they have words of their own. */}}
+{{ define "junheng.subject" }}{{ if eq .CommonLabels.finding "data_missing" }}{{ template "junheng.data_missing.subject" . }}{{ else }}【义务教育优质均衡监测】{{ template "junheng.status" . }}：{{ if .CommonLabels.rule }}规则 {{ .CommonLabels.rule }}{{ else }}{{ .CommonLabels.alertname }}{{ end }}，{{ .Alerts.Firing | len }} 处未达标{{ if .Alerts.Resolved }}，{{ .Alerts.Resolved | len }} 处已恢复{{ end }}{{ end }}{{ end }}
+
+{{ define "junheng.data_missing.subject" }}【义务教育优质均衡监测】{{ if eq .Status "firing" }}数据未报齐 / figures missing：区县 {{ .CommonLabels.district }}，{{ .Alerts.Firing | len }} 项尚无法判定{{ if .Alerts.Resolved }}，{{ .Alerts.Resolved | len }} 项已解除{{ end }}{{ else }}已解除 / resolved：区县 {{ .CommonLabels.district }}，{{ .Alerts.Resolved | len }} 项已解除{{ end }}{{ end }}
 
 {{/* 北京时间：Alertmanager 容器的本地时区是 UTC，.Local 显示的时间比北京时间早 8 小时且不标时区；
      0.25 的模板没有 tz 函数，中国不实行夏令时，故固定加 8 小时（28800 秒）。
@@ -168,11 +188,20 @@ TEMPLATE = r'''{{/* junheng 告警通知模板（由 alerts/alertmanager_config.
   开始时间（北京时间）：{{ template "junheng.time" .StartsAt }}{{ if eq .Status "resolved" }}，恢复时间：{{ template "junheng.time" .EndsAt }}{{ end }}
 {{ end }}
 
-{{ define "junheng.text" }}{{ template "junheng.subject" . }}
+{{ define "junheng.text" }}{{ if eq .CommonLabels.finding "data_missing" }}{{ template "junheng.data_missing.text" . }}{{ else }}{{ template "junheng.subject" . }}
 {{ if .Alerts.Firing }}
 未达标：
 {{ range .Alerts.Firing }}- {{ template "junheng.alert" . }}{{ end }}{{ end }}{{ if .Alerts.Resolved }}
 已恢复：
+{{ range .Alerts.Resolved }}- {{ template "junheng.alert" . }}{{ end }}{{ end }}
+—— junheng 义务教育优质均衡发展监测（本邮件由系统自动发送）
+{{ end }}{{ end }}
+
+{{ define "junheng.data_missing.text" }}{{ template "junheng.subject" . }}
+{{ if .Alerts.Firing }}
+数据未报齐，以下各项尚无法判定是否达标 / figures missing, so these cannot be judged yet:
+{{ range .Alerts.Firing }}- {{ template "junheng.alert" . }}{{ end }}{{ end }}{{ if .Alerts.Resolved }}
+已解除（数据已报送，或已不在评估范围内） / resolved (reported, or no longer assessed):
 {{ range .Alerts.Resolved }}- {{ template "junheng.alert" . }}{{ end }}{{ end }}
 —— junheng 义务教育优质均衡发展监测（本邮件由系统自动发送）
 {{ end }}

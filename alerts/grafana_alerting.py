@@ -19,6 +19,7 @@ from grafana_foundation_sdk.builders import prometheus as prom
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 
+from alerts import data_missing
 from alerts.alert_text import SEVERITY_ZH, runbook_url
 from alerts.alertmanager_config import NO_LEAD, NO_LEAD_NOTICE, OPERATORS, receiver_name
 from alerts.grafana_dashboards import DATASOURCE_UID
@@ -40,7 +41,8 @@ def rule_uid(pack: RulePack, rule: Rule) -> str:
 
 
 def rule_groups_api(pack: RulePack, windows: Windows) -> list[dict[str, Any]]:
-    """The pack's rule groups in the provisioning API's shape (one group per scope)."""
+    """The pack's rule groups in the provisioning API's shape (one group per scope, and one of
+    its data-missing alerts)."""
     groups = []
     for scope in SCOPE_ORDER:
         rules = [r for r in pack.rules if r.scope is scope]
@@ -51,6 +53,13 @@ def rule_groups_api(pack: RulePack, windows: Windows) -> list[dict[str, Any]]:
         for rule in rules:
             group = group.with_rule(_rule(pack, rule, title, windows))
         groups.append(json.loads(json.dumps(group.build(), cls=JSONEncoder)))
+    missing = data_missing.data_alerts(pack, windows)
+    if missing:
+        title = data_missing.group_name(pack)
+        group = alerting.RuleGroup(title).folder_uid(FOLDER_UID).interval(seconds(EVALUATE_EVERY))
+        for alert in missing:
+            group = group.with_rule(_data_missing_rule(pack, alert, title))
+        groups.append(json.loads(json.dumps(group.build(), cls=JSONEncoder)))
     return groups
 
 
@@ -59,13 +68,10 @@ def _rule(pack: RulePack, rule: Rule, group: str, windows: Windows) -> alerting.
     value = prom.Dataquery().expr(" ".join(alert_expr(rule.id, windows.hold_unexported).split())).instant().ref_id("A")
     limit = prom.Dataquery().ref_id("B").instant().expr(
         f'max by (rule, district, school, section) (junheng_rule_limit{{rule="{rule.id}"}})')
-    # Every series A returns is a violation; `$A == $A` is 1 for each, whatever its value.
-    condition = expr.TypeMath().ref_id("C").expression("$A == $A")
-    return (alerting.Rule(f"{rule.id} {rule.title_zh} / {rule.title_en}")
-            .uid(rule_uid(pack, rule)).rule_group(group).folder_uid(FOLDER_UID).condition("C")
+    return (_alerting_rule(f"{rule.id} {rule.title_zh} / {rule.title_en}", rule_uid(pack, rule), group)
             .with_query(alerting.Query("A").datasource_uid(DATASOURCE_UID).relative_time_range(window).model(value))
             .with_query(alerting.Query("B").datasource_uid(DATASOURCE_UID).relative_time_range(window).model(limit))
-            .with_query(alerting.Query("C").datasource_uid("__expr__").model(condition))
+            .with_query(_every_series_of_a())
             .for_val(windows.wait(rule.severity.value))
             .no_data_state("OK").exec_err_state("Error")
             .labels({"severity": rule.severity.value, "scope": rule.scope.value, "rule": rule.id})
@@ -77,6 +83,28 @@ def _rule(pack: RulePack, rule: Rule, group: str, windows: Windows) -> alerting.
                                 f"Observed {{{{ $values.A.Value }}}}, limit {{{{ $values.B.Value }}}} (rule {rule.id})."),
                 "runbook_url": runbook_url(rule.id),
             }))
+
+
+def _alerting_rule(title: str, uid: str, group: str) -> alerting.Rule:
+    return alerting.Rule(title).uid(uid).rule_group(group).folder_uid(FOLDER_UID).condition("C")
+
+
+def _every_series_of_a() -> alerting.Query:
+    # Every series A returns is an alert; `$A == $A` is 1 for each, whatever its value.
+    return alerting.Query("C").datasource_uid("__expr__").model(expr.TypeMath().ref_id("C").expression("$A == $A"))
+
+
+def _data_missing_rule(pack: RulePack, alert: data_missing.DataAlert, group: str) -> alerting.Rule:
+    """A data-missing alert (`alerts/data_missing.py`): Prometheus's expression and wait, its own words."""
+    window = RelativeTimeRange(from_val=600, to=0)
+    count = prom.Dataquery().expr(" ".join(alert.expr.split())).instant().ref_id("A")
+    return (_alerting_rule(alert.title, data_missing.grafana_uid(pack, alert), group)
+            .with_query(alerting.Query("A").datasource_uid(DATASOURCE_UID).relative_time_range(window).model(count))
+            .with_query(_every_series_of_a())
+            .for_val(alert.wait)
+            .no_data_state("OK").exec_err_state("Error")
+            .labels(data_missing.labels(alert))
+            .annotations(data_missing.grafana_text(alert, pack)))
 
 
 def alert_rules(pack: RulePack, windows: Windows) -> dict[str, Any]:
@@ -145,10 +173,11 @@ def notification_policies(leads: Leads, windows: Windows) -> dict[str, Any]:
     operators, saying so; the rest to the operators."""
     notify = windows.notify
     routes = [alerting.NotificationPolicy().receiver(receiver_name(d))
-              .object_matchers([["district", "=", d]]).continue_val(False)
+              .object_matchers([["district", "=", d]]).continue_val(False).routes(_district_routes())
               for d in sorted(leads.districts)]
     if leads.operators:
-        routes.append(alerting.NotificationPolicy().receiver(NO_LEAD).object_matchers([["district", "=~", ".+"]]))
+        routes.append(alerting.NotificationPolicy().receiver(NO_LEAD).object_matchers([["district", "=~", ".+"]])
+                      .routes(_district_routes()))
     root = (alerting.NotificationPolicy()
             .receiver(OPERATORS if leads.operators else GRAFANA_DEFAULT_RECEIVER)
             .group_by(["grafana_folder", "district", "rule"])
@@ -157,3 +186,10 @@ def notification_policies(leads: Leads, windows: Windows) -> dict[str, Any]:
             .routes(routes))
     policy = json.loads(json.dumps(root.build(), cls=JSONEncoder))
     return {"apiVersion": 1, "policies": [{"orgId": 1, **policy}]}
+
+
+def _district_routes() -> list[alerting.NotificationPolicy]:
+    """A district's data-missing alerts grouped apart from its violations, as in Alertmanager
+    (`alertmanager_config._district_routes`)."""
+    return [alerting.NotificationPolicy().object_matchers([[k, "=", v] for k, v in data_missing.FINDING.items()])
+            .group_by(["grafana_folder", "district", *data_missing.FINDING])]

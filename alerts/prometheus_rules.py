@@ -8,9 +8,10 @@ value, so `$value` is what the school or district measures, not the 1 of the vio
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
-from alerts.alert_text import README, annotations, expected_text, prometheus_template
+from alerts import data_missing
+from alerts.alert_text import README, alert_anchor, annotations, expected_text, prometheus_template
 from alerts.windows import Windows, seconds
 from rules.pack import Rule, RulePack
 from rules.quantities import Scope
@@ -41,13 +42,17 @@ def _violated(value: str, violation: str) -> str:
 
 
 def pack_rules(pack: RulePack, windows: Windows) -> dict[str, Any]:
-    """The alerting rules of a pack, one group per scope."""
+    """The alerting rules of a pack, one group per scope, and its data-missing alerts
+    (`alerts/data_missing.py`) in a group of their own."""
     groups = []
     for scope in SCOPE_ORDER:
         rules = [r for r in pack.rules if r.scope is scope]
         if rules:
             groups.append({"name": f"junheng-{pack.config_name}-{scope.value}",
                            "rules": [_alerting_rule(r, windows) for r in rules]})
+    missing = data_missing.prometheus_group(pack, windows)
+    if missing:
+        groups.append(missing)
     return {"groups": groups}
 
 
@@ -139,7 +144,7 @@ def _pipeline_runbook(alert: str) -> str:
 
 def pipeline_anchor(alert: str) -> str:
     """README anchor of a pipeline alert: `alert-` and the name in kebab case."""
-    return "alert-" + re.sub(r"(?<!^)(?=[A-Z])", "-", alert).lower()
+    return alert_anchor(alert)
 
 
 # --- promtool unit tests ------------------------------------------------------------------
@@ -387,3 +392,171 @@ def common_tests(windows: Windows, rule_file: str) -> dict[str, Any]:
 def _stuck_summary(instance: str, waiting: int, window: str) -> str:
     return (f"junheng 工作进程 {instance} 有 {waiting} 条消息待处理，但 {window} 内未处理任何事件 / "
             f"junheng worker {instance} has {waiting} messages waiting but handled no event in the last {window}")
+
+
+# --- promtool unit tests of the data-missing alerts -------------------------------------------
+
+#: The data-missing alerts wait a week. Evaluated every minute, promtool took 12 s to step one
+#: test through a week of a pack's rules; every 15 minutes, over series sampled every 5, a few.
+#: Each test steps through the whole week, so there is one, with a district for each case.
+DATA_EVALUATION, DATA_STEP = 15, 5  # minutes
+#: A third district, whose worker stops exporting it once its alerts fire.
+GONE = {"district": "320506", "district_name": "吴中区"}
+SCHOOLS = 16  # HERE's primary school sections, for "2 of 16"
+
+
+def data_missing_tests(pack: RulePack, windows: Windows, rule_file: str) -> dict[str, Any] | None:
+    """A promtool test file (its own, for its coarser evaluation interval) for the pack's
+    data-missing alerts, each of which: fires once its count has held for the window; holds
+    while its district is not exported, and resolves once that has lasted longer than the hold;
+    resolves when the count drops to 0 (the series ends: the worker exports no 0); and never
+    fires for a count that ends before the window, for a count of 0, or (rules not evaluated)
+    for a rule whose gap the CV alert tells."""
+    alerts = data_missing.data_alerts(pack, windows)
+    if not alerts:
+        return None
+    t = _DataTimeline(seconds(windows.data_missing.for_) // 60, seconds(windows.hold_unexported) // 60)
+    places = _data_places(pack)
+    return {"rule_files": [rule_file], "evaluation_interval": f"{DATA_EVALUATION}m",
+            "tests": [{
+                "name": f"data missing: fires after {data_missing.spoken(f'{t.wait}m')[1]}, holds while its district "
+                        f"is not exported for less than {t.hold}m, resolves when the count drops to 0 or the district "
+                        f"has not been exported for longer; not for a shorter gap, a count of 0 or a gap the CV "
+                        f"alert tells",
+                "interval": f"{DATA_STEP}m",
+                "input_series": _data_input(alerts, places, t),
+                "alert_rule_test": [case for alert in alerts for case in _data_cases(pack, alert, places, t)],
+            }]}
+
+
+class _DataTimeline:
+    """Minutes of the data-missing test. A count present from minute 0 fires at `fires`, the
+    first evaluation at or after the window. HERE's district is not exported at `gap` (a stale
+    marker, one sample missing: one evaluation falls in it); its count goes from 2 to 1 at
+    `drops` and to 0 at `reported`. THERE's count ends at `short`, before the window. GONE's
+    district is exported up to `last`; `held` is the last evaluation the hold covers."""
+
+    def __init__(self, wait: int, hold: int):
+        if hold < DATA_EVALUATION or wait < 2 * DATA_EVALUATION:
+            raise ValueError(f"data-missing tests evaluate every {DATA_EVALUATION}m: they need hold_unexported of "
+                             f"at least {DATA_EVALUATION}m and a data_missing window of at least {2 * DATA_EVALUATION}m")
+        self.wait, self.hold = wait, hold
+        self.fires = -(-wait // DATA_EVALUATION) * DATA_EVALUATION
+        self.before = self.fires - DATA_EVALUATION
+        self.short = self.fires - 2 * DATA_EVALUATION
+        self.last = self.fires + DATA_STEP
+        self.held = (self.last + hold - DATA_STEP) // DATA_EVALUATION * DATA_EVALUATION
+        self.gone = (self.last + hold) // DATA_EVALUATION * DATA_EVALUATION + DATA_EVALUATION
+        self.gap = self.gone + DATA_EVALUATION
+        self.drops = self.gap + 2 * DATA_EVALUATION
+        self.reported = self.drops + 2 * DATA_EVALUATION
+        self.end = self.reported + 2 * DATA_EVALUATION
+
+
+def _samples(value_at: Callable[[int], Any]) -> str:
+    """promtool's notation for `value_at(minute)` sampled every DATA_STEP minutes until it says
+    "end": a number, "stale" (a stale marker), or None (no sample)."""
+    tokens = []
+    minute = 0
+    while (token := value_at(minute)) != "end":
+        tokens.append("_" if token is None else str(token))
+        minute += DATA_STEP
+    runs: list[tuple[str, int]] = []
+    for token in tokens:
+        if runs and runs[-1][0] == token and token != "stale":
+            runs[-1] = (token, runs[-1][1] + 1)
+        else:
+            runs.append((token, 1))
+    # `vxN` is N+1 samples of v; `_xN` is N missing ones.
+    return " ".join(t if n == 1 else (f"_x{n}" if t == "_" else f"{t}x{n - 1}") for t, n in runs)
+
+
+def _gapped(t: _DataTimeline, last: int, value: Callable[[int], float]) -> Callable[[int], Any]:
+    """HERE's export of a series: `value(minute)` up to minute `last`, then a stale marker (the
+    series ends); but at `t.gap` no worker exports the district: a stale marker, one sample missing."""
+    def value_at(minute: int):
+        if minute == t.gap:
+            return "stale"
+        if minute == t.gap + DATA_STEP:
+            return None
+        if minute <= last:
+            return value(minute)
+        return "stale" if minute == last + DATA_STEP else "end"
+    return value_at
+
+
+def _until(last: int, value: float) -> Callable[[int], Any]:
+    """`value` up to minute `last`, then a stale marker: the series ends."""
+    return lambda minute: value if minute <= last else ("stale" if minute == last + DATA_STEP else "end")
+
+
+def _data_series(name: str, labels: dict[str, str], value_at: Callable[[int], Any]) -> dict[str, str]:
+    return _series(name, {**labels, "instance": "worker-1:8000", "job": WORKER_JOB}, _samples(value_at))
+
+
+def _data_places(pack: RulePack) -> dict[str, dict[str, str]]:
+    """Where each alert counts, in HERE's district: a CV's level and indicator, a rule the
+    not-evaluated alert names; and, as "told", a rule whose gap the CV alert tells."""
+    judged, others, told = data_missing.cv_indicators(pack), data_missing.others(pack), data_missing.told_by_cv(pack)
+    places = {}
+    if judged:
+        places[data_missing.UNDETERMINED] = {"district": HERE["district"], "section": "primary", "indicator": judged[0]}
+    if others:
+        places[data_missing.NOT_EVALUATED] = {"district": HERE["district"], "rule": others[0].id}
+    if told:
+        places["told"] = {"district": HERE["district"], "rule": sorted(told)[0]}
+    return places
+
+
+def _data_input(alerts: list[data_missing.DataAlert], places: dict[str, dict[str, str]],
+                t: _DataTimeline) -> list[dict[str, str]]:
+    series = [
+        _data_series("junheng_district_info", {"district": HERE["district"], "name": HERE["district_name"]},
+                     _gapped(t, t.end, lambda minute: 1)),
+        _data_series("junheng_district_schools", {"district": HERE["district"], "section": "primary"},
+                     _gapped(t, t.end, lambda minute: SCHOOLS)),
+        _data_series("junheng_district_info", {"district": THERE["district"], "name": THERE["district_name"]},
+                     _until(t.end, 1)),
+        _data_series("junheng_district_info", {"district": GONE["district"], "name": GONE["district_name"]},
+                     _until(t.last, 1)),
+        _data_series("junheng_district_schools", {"district": GONE["district"], "section": "primary"},
+                     _until(t.last, SCHOOLS)),
+    ]
+    for alert in alerts:
+        here = places[alert.name]
+        # 2, then 1 from `t.drops`; at `t.reported` the count is 0 and the worker exports no series.
+        series.append(_data_series(alert.metric, here,
+                                   _gapped(t, t.reported - DATA_STEP, lambda minute: 2 if minute < t.drops else 1)))
+        series.append(_data_series(alert.metric, {**here, "district": THERE["district"]}, _until(t.short, 3)))
+        series.append(_data_series(alert.metric, {**here, "district": GONE["district"]}, _until(t.last, 2)))
+    if data_missing.UNDETERMINED in places:
+        # A count of 0, should an exporter write one, is no gap.
+        junior = {**places[data_missing.UNDETERMINED], "section": "junior"}
+        series.append(_data_series(data_missing.UNREPORTED, junior, _until(t.end, 0)))
+    if "told" in places and data_missing.NOT_EVALUATED in places:
+        # The same gap as a CV's, told by the CV alert: never a rule-not-evaluated alert.
+        series.append(_data_series(data_missing.NOT_EVALUATED_METRIC, places["told"], _until(t.end, 1)))
+    return series
+
+
+def _data_cases(pack: RulePack, alert: data_missing.DataAlert, places: dict[str, dict[str, str]],
+                t: _DataTimeline) -> list[dict[str, Any]]:
+    here = places[alert.name]
+    gone = {**here, "district": GONE["district"]}
+
+    def firing(place: dict[str, str], names: dict[str, str], count: int) -> dict[str, Any]:
+        fields = {**place, "district_name": names["district_name"], "schools": SCHOOLS, "count": count}
+        return {"exp_labels": {**place, **data_missing.labels(alert)},
+                "exp_annotations": {**{k: data_missing.expected_text(text, pack, fields)
+                                       for k, text in alert.text.items()},
+                                    "runbook_url": data_missing.runbook_url(alert.name)}}
+
+    return [{"eval_time": f"{at}m", "alertname": alert.name, "exp_alerts": expected} for at, expected in (
+        (t.before, []),
+        (t.fires, [firing(here, HERE, 2), firing(gone, GONE, 2)]),
+        (t.held, [firing(here, HERE, 2), firing(gone, GONE, 2)]),
+        (t.gone, [firing(here, HERE, 2)]),
+        (t.gap, [firing(here, HERE, 2)]),
+        (t.reported - DATA_EVALUATION, [firing(here, HERE, 1)]),
+        (t.reported, []),
+    )]

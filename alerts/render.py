@@ -63,8 +63,12 @@ def render_promtool_tests(out_dir: Path, rules_dir: Path, pack: RulePack, window
     """Write the promtool unit tests of the rule files in `rules_dir`."""
     rel = Path(os.path.relpath(rules_dir, out_dir))
     stem = pack.config_name
-    written = [write_yaml(out_dir / f"{stem}.test.yaml",
-                          prometheus_rules.pack_tests(pack, windows, str(rel / "packs" / f"{stem}.yaml")))]
+    rule_file = str(rel / "packs" / f"{stem}.yaml")
+    written = [write_yaml(out_dir / f"{stem}.test.yaml", prometheus_rules.pack_tests(pack, windows, rule_file))]
+    # A file of their own: they step through a week, at a coarser evaluation interval.
+    data_tests = prometheus_rules.data_missing_tests(pack, windows, rule_file)
+    if data_tests:
+        written.append(write_yaml(out_dir / f"{stem}.data-missing.test.yaml", data_tests))
     if include_common:
         written.append(write_yaml(out_dir / "common.test.yaml",
                                   prometheus_rules.common_tests(windows, str(rel / "common.yaml"))))

@@ -11,15 +11,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from alerts.config_file import load_config
 
 WINDOWS_FILE = Path(__file__).with_name("windows.yaml")
-DURATION = re.compile(r"^(\d+)(s|m|h)$")
+DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 
 
 def seconds(duration: str) -> int:
-    """Seconds in a Prometheus duration of one unit (`30s`, `5m`, `2h`)."""
+    """Seconds in a Prometheus duration of one unit (`30s`, `5m`, `2h`, `7d`)."""
     match = DURATION.match(duration)
     if not match:
         raise ValueError(f"not a duration like 30s, 5m or 2h: {duration!r}")
-    return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
+    return int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
 
 
 def _duration(value: str) -> str:
@@ -55,6 +55,7 @@ class Windows(_Strict):
     hold_unexported: Duration
     notify: Notify
     pipeline: dict[str, Wait]
+    data_missing: Wait
 
     def wait(self, severity: str) -> str:
         """The `for:` of a rule of this severity."""
@@ -68,6 +69,7 @@ class Windows(_Strict):
             notify=Notify(group_wait=group_wait, group_interval=group_interval,
                           repeat_interval=self.notify.repeat_interval),
             pipeline={k: Wait(**(v.model_extra or {}), for_=wait) for k, v in self.pipeline.items()},
+            data_missing=Wait(for_=wait),
         )
 
 

@@ -1,7 +1,8 @@
 """End to end: an event that pushes a class over 45 becomes an alert that reaches its district's
 lead, and only that lead: a real Tansu broker, a real `junheng worker`, a real Prometheus and a
 real Alertmanager running the generated rules and configuration (with shortened waits). The event
-that fixes the class resolves the alert."""
+that fixes the class resolves the alert. Figures a district has not reported reach its lead as
+figures missing, once for each gap, and resolve once reported."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from alerts.windows import load_windows
 from kafka_env import EmbeddedBroker, Worker, publish, send_records, worker_settings
 from rules.evaluate import assess
 from rules.pack import load_packs
-from schemas.events import ClassChanged
+from schemas.events import ClassChanged, FacilitiesUpdated
 from schemas.snapshot import Snapshot
-from small_districts import district, school
+from small_districts import district, school, without
 from servers import alertmanager, prometheus, wait_until, webhook_sink
 from streams.load import snapshot_events
 
@@ -38,10 +39,9 @@ def snapshot_of(largest_class_at_xinghai: int) -> Snapshot:
     })
 
 
-@pytest.fixture
-def worker(tmp_path):
-    """A broker and a worker that has loaded the two-district snapshot (largest class 44)."""
-    snapshot = snapshot_of(largest_class_at_xinghai=44)
+@contextlib.contextmanager
+def loaded_worker(tmp_path, snapshot: Snapshot):
+    """A broker and a worker that has loaded `snapshot`."""
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
         settings = worker_settings(broker, tmp_path, snapshot.as_of)
         running = Worker(settings, tmp_path / "worker.log").ready()
@@ -51,6 +51,13 @@ def worker(tmp_path):
             yield running
         finally:
             running.stop()
+
+
+@pytest.fixture
+def worker(tmp_path):
+    """A broker and a worker that has loaded the two-district snapshot (largest class 44)."""
+    with loaded_worker(tmp_path, snapshot_of(largest_class_at_xinghai=44)) as running:
+        yield running
 
 
 def resize(worker: Worker, version: int, before: int, after: int) -> None:
@@ -150,3 +157,66 @@ def _firing(prom) -> list[str]:
 def _target_up(prom) -> bool:
     targets = prom.get_json("/api/v1/targets")["data"]["activeTargets"]
     return bool(targets) and all(t["health"] == "up" for t in targets)
+
+
+def with_figures_missing() -> Snapshot:
+    """Every rule holds where evaluated, but 星洲小学 did not report its equipment value (so the
+    park's primary R6 CV is over one of its two schools) and 姑苏区 its teachers' pay (G7)."""
+    gusu = {k: v for k, v in district("320508", "姑苏区").items() if k != "teacher_avg_pay_cny"}
+    return Snapshot.model_validate({
+        "as_of": "2026-09-01",
+        "districts": [district("320571", "苏州工业园区"), gusu],
+        "schools": [school("320571-001", "320571", "星海实验小学"),
+                    without(school("320571-002", "320571", "星洲小学"), "equipment_value_cny"),
+                    school("320508-001", "320508", "平江实验学校")],
+    })
+
+
+def data_missing_alerts(deliveries, alertname: str, status: str) -> list[dict]:
+    return [a for d in deliveries for a in d.body.get("alerts", [])
+            if a["labels"]["alertname"] == alertname and a["status"] == status]
+
+
+def test_figures_missing_reach_the_lead_as_such_once_per_gap_and_resolve_once_reported(tmp_path):
+    snapshot = with_figures_missing()
+    report = assess(snapshot, PACK)
+    assert report.violations == []
+    # The one missing equipment value leaves three rules of the park undecided; G7 is the other gap.
+    assert sorted((n.district, n.rule) for n in report.not_evaluated) == [
+        ("320508", "G7"), ("320571", "R6"), ("320571", "R6.cv"), ("320571", "school_compliance")]
+
+    with loaded_worker(tmp_path, snapshot) as worker, alerting(tmp_path, worker) as (sink, prom):
+        cv = wait_until(lambda: data_missing_alerts(sink.received("/lead/320571"), "JunhengCvUndetermined", "firing"),
+                        WAIT, "the park's lead to be told its R6 CV is undetermined")[0]
+        assert cv["labels"] == {"alertname": "JunhengCvUndetermined", "district": "320571", "section": "primary",
+                                "indicator": "R6", "severity": "warning", "scope": "district_section",
+                                "finding": "data_missing"}
+        description = cv["annotations"]["description"]
+        assert description.startswith("数据未报齐：苏州工业园区（320571）2 所小学中 1 所未报送 R6（生均教学仪器设备值）所需的 "
+                                      "equipment_value_cny，其校际差异系数无法判定"), description
+        assert "Figures missing: 1 of 2 primary schools of 苏州工业园区 (320571) did not report equipment_value_cny" \
+            in description
+        assert not any("未达标" in text for text in cv["annotations"].values()), cv["annotations"]
+
+        g7 = wait_until(lambda: data_missing_alerts(sink.received("/lead/320508"), "JunhengRuleNotEvaluated", "firing"),
+                        WAIT, "姑苏区's lead to be told G7 cannot be evaluated")[0]
+        assert (g7["labels"]["rule"], g7["labels"]["finding"]) == ("G7", "data_missing")
+        assert g7["annotations"]["summary"].startswith("姑苏区（320508）：数据未报齐，规则 G7（教师平均工资收入不低于当地公务员平均工资收入）无法评估")
+
+        report_equipment(worker)
+        wait_until(lambda: data_missing_alerts(sink.received("/lead/320571"), "JunhengCvUndetermined", "resolved"),
+                   WAIT, "the R6 CV alert to resolve once 星洲小学 reports its equipment value")
+
+    # R6 and school compliance not evaluated at 星洲小学 are the same gap as the CV's: told once.
+    assert data_missing_alerts(sink.received("/lead/320571"), "JunhengRuleNotEvaluated", "firing") == []
+    assert data_missing_alerts(sink.received("/lead/320508"), "JunhengCvUndetermined", "firing") == []
+
+
+def report_equipment(worker: Worker) -> None:
+    """星洲小学's information system sends the equipment value it had not reported."""
+    event = FacilitiesUpdated(event_id="e2e-equipment", source="xingzhou-sis", district="320571", school="320571-002",
+                              occurred_at=dt.datetime(2026, 9, 2, 8, tzinfo=dt.timezone.utc), version=1,
+                              equipment_value_cny=400000)
+    handled = worker.events_handled()
+    send_records(worker.settings, [("320571", event.model_dump_json().encode())])
+    worker.wait_handled(handled + 1)

@@ -115,6 +115,13 @@ def test_amtool_accepts_the_config_and_its_template(am_config):
     # name, not its id, never received anything and nothing said why).
     (["district=999999", "rule=G5", "severity=critical"], "operators-no-lead"),
     (["alertname=JunhengWorkerDown", "scope=pipeline", "severity=critical"], "operators"),
+    # Figures a district has not reported go where its violations go.
+    (["alertname=JunhengCvUndetermined", "district=320571", "section=primary", "indicator=R6",
+      "finding=data_missing", "severity=warning"], receiver_name("320571")),
+    (["alertname=JunhengRuleNotEvaluated", "district=320508", "rule=G7", "finding=data_missing",
+      "severity=warning"], receiver_name("320508")),
+    (["alertname=JunhengRuleNotEvaluated", "district=999999", "rule=G7", "finding=data_missing",
+      "severity=warning"], "operators-no-lead"),
 ])
 def test_each_district_routes_to_its_lead_only(am_config, labels, receiver):
     result = run(["amtool", "config", "routes", "test", f"--config.file={am_config}", *labels])
@@ -222,6 +229,106 @@ def test_a_districts_alert_sent_to_the_operators_says_no_lead_is_listed_for_it(t
     assert "320599" in rendered(email["html"])
 
 
+def test_a_districts_figures_missing_are_grouped_apart_from_its_violations():
+    # Grouped by district and rule, a rule-not-evaluated alert shared its rule's group with the
+    # rule's violations, and the message took the violations' words.
+    config = yaml.safe_load((ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    districts = [r for r in config["route"]["routes"] if any(m.startswith("district") for m in r["matchers"])]
+    assert len(districts) == len(load_leads(ROOT / EXAMPLE_LEADS).districts) + 1  # and the no-lead route
+    for route in districts:
+        first = route["routes"][0]
+        assert (first["matchers"], first["group_by"]) == (['finding="data_missing"'], ["district", "finding"])
+        assert [r["repeat_interval"] for r in first["routes"]] == [r["repeat_interval"] for r in route["routes"][1:]]
+
+
+def data_missing_notification(tmp_path, receiver: str, status: str) -> dict[str, str]:
+    """A district's figures missing as Alertmanager writes them to `receiver` (amtool, the
+    container's zone: UTC): the subject, text and HTML of its e-mail, for the alerts'
+    generated annotations."""
+    from alerts import data_missing
+    from alerts.windows import load_windows
+
+    pack = load_packs(["national-2017"])
+    alerts, district = [], "320571"
+    for alert, place in ((data_missing.UNDETERMINED, {"section": "primary", "indicator": "R6"}),
+                         (data_missing.NOT_EVALUATED, {"rule": "G7"})):
+        [spec] = [a for a in data_missing.data_alerts(pack, load_windows()) if a.name == alert]
+        fields = {"district": district, "district_name": "苏州工业园区", "schools": 16, "count": 2, **place}
+        alerts.append({
+            "status": status,
+            "labels": {"alertname": alert, "district": district, **place, **data_missing.labels(spec)},
+            "annotations": {**{k: data_missing.expected_text(t, pack, fields) for k, t in spec.text.items()},
+                            "runbook_url": data_missing.runbook_url(alert)},
+            "startsAt": "2026-09-09T08:00:00Z",
+            "endsAt": "2026-09-10T08:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z"})
+    common = {"district": district, "finding": "data_missing", "severity": "warning"}
+    data = {"receiver": receiver, "status": status, "alerts": alerts,
+            "groupLabels": {"district": district, "finding": "data_missing"}, "commonLabels": common,
+            "commonAnnotations": {}, "externalURL": "http://alertmanager"}
+    (tmp_path / "data.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    config = yaml.safe_load((ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    [email] = [r for r in config["receivers"] if r["name"] == receiver][0]["email_configs"]
+    rendered = {}
+    for part, template in (("subject", email["headers"]["Subject"]), ("text", email["text"]), ("html", email["html"])):
+        result = subprocess.run(
+            ["amtool", "template", "render", f"--template.glob={ROOT / ALERTMANAGER_DIR / 'templates' / '*.tmpl'}",
+             f"--template.text={template}", f"--template.data={tmp_path / 'data.json'}"],
+            capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"], "TZ": "UTC"})
+        assert result.returncode == 0, result.stdout + result.stderr
+        rendered[part] = result.stdout
+    return rendered
+
+
+@pytest.mark.parametrize("receiver", [receiver_name("320571"), "operators-no-lead"])
+def test_figures_missing_are_worded_as_such_never_as_not_meeting_the_standard(tmp_path, receiver):
+    # The lead's template said 未达标 (not meeting the standard) of every alert, a CV that cannot
+    # be determined among them.
+    firing = data_missing_notification(tmp_path, receiver, "firing")
+    assert not any("未达标" in part for part in firing.values()), firing
+    prefix = "【未配置负责人 / no lead】区县 320571：" if receiver == "operators-no-lead" else ""
+    assert firing["subject"] == f"{prefix}【义务教育优质均衡监测】数据未报齐 / figures missing：区县 320571，2 项尚无法判定"
+    text = firing["text"]
+    assert "数据未报齐，以下各项尚无法判定是否达标 / figures missing, so these cannot be judged yet:" in text, text
+    assert ("- 苏州工业园区（320571）小学：数据未报齐，R6 生均教学仪器设备值的校际差异系数无法判定 / 苏州工业园区 (320571), "
+            "primary: figures missing, the inter-school CV of R6, teaching equipment value per student (CNY), "
+            "cannot be determined") in text
+    assert "16 所小学中 2 所未报送 R6（生均教学仪器设备值）所需的 equipment_value_cny，其校际差异系数无法判定，已超过 7 天" in text
+    assert "2 of 16 primary schools of 苏州工业园区 (320571) did not report equipment_value_cny" in text
+    assert "- 苏州工业园区（320571）：数据未报齐，规则 G7（教师平均工资收入不低于当地公务员平均工资收入）无法评估" in text
+    assert "开始时间（北京时间）：2026-09-09 16:00" in text and "当前值" not in text, text
+    assert "数据未报齐" in firing["html"]
+
+    resolved = data_missing_notification(tmp_path, receiver, "resolved")
+    assert not any("未达标" in part or "已恢复" in part for part in resolved.values()), resolved
+    assert resolved["subject"] == f"{prefix}【义务教育优质均衡监测】已解除 / resolved：区县 320571，2 项已解除"
+    assert "已解除（数据已报送，或已不在评估范围内） / resolved (reported, or no longer assessed):" in resolved["text"]
+
+
+def test_what_the_pack_judges_decides_which_gaps_each_data_missing_alert_tells(tmp_path):
+    """A CV alert only for the indicators whose CV the pack judges; and a rule-not-evaluated
+    alert for every rule whose gap it does not tell: here R5, which has no CV rule, and school
+    compliance, judged on R5 too."""
+    from alerts import data_missing
+    from alerts.windows import load_windows
+
+    national = load_packs(["national-2017"])
+    picked = [national.by_id(i).model_dump(mode="json", exclude_defaults=True)
+              for i in ("R5", "R6", "school_compliance", "R6.cv", "G7")]
+    path = tmp_path / "partial.yaml"
+    path.write_text(yaml.safe_dump({"pack": "partial", "title_zh": "部分", "title_en": "partial", "rules": picked},
+                                   allow_unicode=True), encoding="utf-8")
+    pack = load_packs([str(path)])
+    assert data_missing.cv_indicators(pack) == ("R6",)
+    assert data_missing.told_by_cv(pack) == {"R6", "R6.cv"}
+    assert [r.id for r in data_missing.others(pack)] == ["R5", "school_compliance", "G7"]
+    undetermined, not_evaluated = data_missing.data_alerts(pack, load_windows())
+    assert 'junheng_district_indicator_schools_unreported{indicator=~"R6"} > 0' in undetermined.expr
+    assert 'junheng_rules_not_evaluated{rule!~"R6|R6\\\\.cv"} > 0' in not_evaluated.expr
+    # The national pack judges every indicator's CV: all of R1–R7, their CVs and compliance are told by it.
+    assert data_missing.told_by_cv(national) == {*(f"R{i}" for i in range(1, 8)), *(f"R{i}.cv" for i in range(1, 8)),
+                                                 "school_compliance"}
+
+
 def test_no_secret_is_written_into_the_config():
     config = yaml.safe_load((ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text())
     assert "smtp_auth_password" not in config["global"]
@@ -320,7 +427,7 @@ def test_grafana_alerting_provisioning():
     alerting = ROOT / GRAFANA_DIR / "provisioning" / "alerting"
     rules = yaml.safe_load((alerting / "rules.yaml").read_text())
     uids = [r["uid"] for g in rules["groups"] for r in g["rules"]]
-    assert rules["apiVersion"] == 1 and len(uids) == len(set(uids)) == len(load_packs(["national-2017"]).rules)
+    assert rules["apiVersion"] == 1 and len(uids) == len(set(uids)) == grafana_rule_count()
     assert all(len(u) <= 40 for u in uids)
     policies = yaml.safe_load((alerting / "policies.yaml").read_text())["policies"][0]
     leads = load_leads(ROOT / EXAMPLE_LEADS)
@@ -328,12 +435,20 @@ def test_grafana_alerting_provisioning():
     assert [(r["receiver"], r["object_matchers"]) for r in policies["routes"]] == [
         *((f"district-{d}", [["district", "=", d]]) for d in sorted(leads.districts)),
         ("operators-no-lead", [["district", "=~", ".+"]])]
+    # Under each, the district's figures not reported grouped apart from its violations.
+    assert all(r["routes"] == [{"object_matchers": [["finding", "=", "data_missing"]],
+                                "group_by": ["grafana_folder", "district", "finding"]}] for r in policies["routes"])
     points = yaml.safe_load((alerting / "contact-points.yaml").read_text())["contactPoints"]
     assert {p["name"] for p in points} >= {r["receiver"] for r in policies["routes"]} | {policies["receiver"]}
     [no_lead] = [p for p in points if p["name"] == "operators-no-lead"]
     [email] = no_lead["receivers"]
     assert email["settings"]["subject"].startswith("【未配置负责人 / no lead】区县 {{ .CommonLabels.district }}")
     assert email["settings"]["message"].startswith("负责人名录中没有区县 {{ .CommonLabels.district }} 的负责人")
+
+
+def grafana_rule_count() -> int:
+    """Grafana alert rules of the default pack: one per rule and its two data-missing alerts."""
+    return len(load_packs(["national-2017"]).rules) + 2
 
 
 class GrafanaRecorder:
@@ -410,7 +525,7 @@ def test_grafana_sync_pushes_dashboards_and_rules_idempotently(monkeypatch, caps
         assert cli.main(argv) == 0
         second = grafana.requests[len(first):]
 
-    rule_count = len(load_packs(["national-2017"]).rules)
+    rule_count = grafana_rule_count()
     assert all(auth == "Bearer glsa_test" for *_, auth in grafana.requests)
     assert [(m, p) for m, p, *_ in first if p == "/api/folders"] == [("POST", "/api/folders")]
     saved = [b for m, p, b, _ in first if p == "/api/dashboards/db"]
@@ -605,7 +720,8 @@ def test_a_pack_given_by_path_names_its_config_by_its_id_however_the_path_is_spe
         rendered.append((out / "provisioning" / "alerting" / "rules.yaml").read_text(encoding="utf-8"))
     assert rendered[0] == rendered[1] == rendered[2]
     groups = yaml.safe_load(rendered[0])["groups"]
-    assert {g["name"] for g in groups} == {"local-section", "local-school", "local-district_section", "local-district"}
+    assert {g["name"] for g in groups} == {"local-section", "local-school", "local-district_section", "local-district",
+                                           "local-data_missing"}
 
 
 def test_render_alertmanager_and_grafana_from_a_leads_file(tmp_path):
