@@ -93,10 +93,17 @@ def _split(school: School, figure: str) -> dict:
     whole = getattr(school, figure)
     if whole is None:
         return {}
-    own = {lvl: getattr(s, figure) for lvl, s in school.sections.items()}
-    remaining = whole - sum(v for v in own.values() if v is not None)
-    sharing = {lvl: s.students for lvl, s in school.sections.items() if own[lvl] is None}
-    students = sum(sharing.values())
+    # One pass over the sections (asked for at nearly every evaluation of a school that reports
+    # the figure whole); what the others own is summed apart, as the total they take from it.
+    own, sharing, students = [], [], 0
+    for level, section in school.sections.items():
+        figure_of_section = getattr(section, figure)
+        if figure_of_section is None:
+            sharing.append((level, section.students))
+            students += section.students
+        else:
+            own.append(figure_of_section)
     if students <= 0:
         return {}
-    return {lvl: remaining * (n / students) for lvl, n in sharing.items()}
+    remaining = whole - sum(own)
+    return {level: remaining * (n / students) for level, n in sharing}
