@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from rules.compare import holds
+from rules.compare import comparison
 from rules.indicators import BY_ID, IDS
 
 
@@ -140,6 +140,9 @@ def _class_size_max(section, params, standards) -> Observation | None:
     return Observation(float(max(section.class_sizes)), detail={"classes": len(section.class_sizes)})
 
 
+_reaches = comparison(">=")
+
+
 def _compliance(section, params, standards) -> Observation | None:
     """School (section) compliance: at least `min_reached` indicators reach their standard and
     every other one is at least `floor_ratio` of it. The value is the number reached (limit
@@ -153,7 +156,7 @@ def _compliance(section, params, standards) -> Observation | None:
     ratios = {ind: section.indicators[ind] / std for ind, std in level_standards.items()
               if section.indicators.get(ind) is not None and std > 0}
     unknown = [ind for ind in level_standards if ind not in ratios]
-    short = sorted((r, ind) for ind, r in ratios.items() if not holds(r, ">=", 1.0))
+    short = sorted((r, ind) for ind, r in ratios.items() if not _reaches(r, 1.0))
     reached = len(ratios) - len(short)
     weakest_ratio, weakest = short[0] if short else (1.0, "-")
     detail = {"reached": reached, "of": len(level_standards), "min_reached": min_reached,
@@ -161,7 +164,7 @@ def _compliance(section, params, standards) -> Observation | None:
               "weakest": weakest, "weakest_ratio": weakest_ratio}
     if reached + len(unknown) < min_reached:
         return Observation(float(reached), limit=float(min_reached), detail=detail)
-    if short and not holds(weakest_ratio, ">=", floor_ratio):
+    if short and not _reaches(weakest_ratio, floor_ratio):
         return Observation(weakest_ratio, limit=floor_ratio, detail=detail)
     if unknown:
         return Observation(None, missing=tuple(section.missing.get(i, i) for i in unknown), detail=detail)
