@@ -414,14 +414,21 @@ class Pipeline:
         # Plain attribute look-ups: pydantic's __getattr__ is slow for fields a model lacks.
         fields = event.__dict__
         for school_id in (fields.get("school"), fields.get("to_school")):
-            if school_id and school_id not in schools:
-                stored = self.school(school_id)
-                if stored is not None:
-                    schools[school_id] = stored
+            self._load_school(school_id, schools)
+        # A rotation may also change schools it does not name: those earlier rotations of the
+        # teacher reached, read from the states of the schools it names (`fold.other_schools`).
+        for school_id in fold.other_schools(event, schools):
+            self._load_school(school_id, schools)
         if event.district not in districts:
             stored = self.district(event.district)
             if stored is not None:
                 districts[event.district] = stored
+
+    def _load_school(self, school_id: str | None, schools: dict) -> None:
+        if school_id and school_id not in schools:
+            stored = self.school(school_id)
+            if stored is not None:
+                schools[school_id] = stored
 
     def _keep_unwritten(self, schools, changed_schools, districts, changed_districts, partition: int) -> None:
         for school_id in changed_schools:

@@ -7,10 +7,14 @@ event names is kept as either
 - an image pair (teachers, classes): the image before the entity's earliest known change and the
   image after its latest, so that the school's counts are the snapshot's counts plus
   (after − before) for every such entity.
-Both depend only on the set of events seen, so duplicates, replays and reordering change nothing.
+A school also keeps, per teacher, her rotations out of it by version and the versions at which a
+rotation brought her to it, which tell a rotation's correction from a second rotation (see
+"rotations" below).
+All of it depends only on the set of events seen, so duplicates, replays and reordering change
+nothing.
 An event at a version already applied to an entity is a duplicate when it says the same, and is
 rejected (a dead letter) when it says something else: a correction must carry a higher version,
-or it would be dropped silently (see `_set_register`, `_set_images`, `_set_rotation` and
+or it would be dropped silently (see `_set_register`, `_set_images`, `_check_rotation` and
 `_take_baseline`).
 A snapshot is the truth as of the end of its date: events that happened on or before it are
 already counted in it and are taken as stale.
@@ -24,6 +28,7 @@ a snapshot cannot already count, whatever its date.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass
 from enum import Enum
@@ -136,7 +141,7 @@ def _apply_school(event, schools: dict[str, State], undo: _Undo) -> Outcome:
     _upgrade(state, undo)
     if state["district"] != event.district:
         raise Rejected(f"school {event.school} belongs to district {state['district']}, not {event.district}")
-    touched = (event.school,)
+    touched = [event.school]
     if isinstance(event, ev.TeacherRotated):
         target = schools.get(event.to_school)
         if target is None:
@@ -144,23 +149,24 @@ def _apply_school(event, schools: dict[str, State], undo: _Undo) -> Outcome:
         if target["district"] != event.district:
             raise Rejected(f"rotation to {event.to_school} of another district / 不可跨区县交流")
         _upgrade(target, undo)
-        touched = (event.school, event.to_school)
-    outcome = _fold_school(event, schools, undo)
+        touched.append(event.to_school)
+    outcome = _fold_school(event, schools, undo, touched)
     # Only a facilities event can make the record invalid (sections reporting more area than the
     # whole school): counts are clamped at zero and every figure was validated with its event.
     if outcome == APPLIED and isinstance(event, ev.FacilitiesUpdated):
         _check_shared_figures(state)
-    return Outcome(outcome, touched if outcome == APPLIED else ())
+    # A rotation may also change the schools earlier rotations of the teacher reached (`_rotate`).
+    return Outcome(outcome, tuple(dict.fromkeys(touched)) if outcome == APPLIED else ())
 
 
-def _fold_school(event, schools: dict[str, State], undo: _Undo) -> str:
+def _fold_school(event, schools: dict[str, State], undo: _Undo, touched: list[str]) -> str:
     state = schools[event.school]
     if isinstance(event, ev.SchoolSnapshot):
         if event.record.id != event.school or event.record.district != event.district:
             raise Rejected(f"school.snapshot for {event.school} carries school {event.record.id}")
         return _take_baseline(state, event, event.record, undo)
     if isinstance(event, ev.TeacherRotated):
-        return _rotate(state, schools[event.to_school], event, undo)
+        return _rotate(state, schools[event.to_school], event, schools, undo, touched)
     if _covered(state, event) and not _after_snapshot_year(state, event):
         return STALE
     if isinstance(event, ev.SchoolRegistered):
@@ -186,65 +192,252 @@ def _fold_school(event, schools: dict[str, State], undo: _Undo) -> str:
     raise Rejected(f"event type {event.type} is not handled")  # unreachable while the union is covered
 
 
-def _rotate(left: State, reached: State, event, undo: _Undo) -> str:
+def _rotate(left: State, reached: State, event, schools: dict[str, State], undo: _Undo, touched: list[str]) -> str:
     """A rotation changes two schools, and each may already count it in a snapshot of its own
     (the two need not be of the same date): each school's part is stale under its own snapshot.
     Checking the school left alone counted the teacher twice at a school reached whose newer
-    snapshot already had her, and lost her arrival where only the school left was newer."""
+    snapshot already had her, and lost her arrival where only the school left was newer.
+
+    A later rotation out of the same school may replace it (see "rotations" below): the school
+    reached then takes the teacher as arriving as nobody, which changes its count of her only
+    while its image of her is the one this rotation gave (see `_settle_arrival`)."""
     image = _image(event.image)
-    outcomes = []
+    outcomes: list[str] = []
+    replaced = None  # the rotation as the school left keeps it, when a later one replaces it
     if not _covered(left, event):
-        outcomes += [
-            _set_rotation(left, event, undo),
-            _set_images(left, f"teacher:{event.teacher}", image, None, event, undo),
-        ]
+        outcome, replaced = _rotate_out(left, event, image, schools, undo, touched)
+        outcomes += [outcome, _set_images(left, f"teacher:{event.teacher}", image, None, event, undo)]
     if not _covered(reached, event):
-        outcomes.append(_set_images(reached, f"teacher:{event.teacher}", None, image, event, undo))
+        if replaced is not None and replaced["image"] not in (None, image):
+            # Arriving as nobody, she leaves nothing at the school reached to compare: what the
+            # school left keeps is compared, and the reason is the one the school reached gives
+            # for a rotation not replaced.
+            raise _reused(reached, f"teacher:{event.teacher}", event)
+        outcomes += [_rotate_in(reached, event, schools, undo, touched),
+                     _set_images(reached, f"teacher:{event.teacher}", None, None if replaced else image, event, undo)]
     return _merge(outcomes)
 
 
-def _set_rotation(left: State, event, undo: _Undo) -> str:
-    """The rotation's register at the school left. Its value is the school reached and whether
-    the teacher is a key teacher; its key names the year. A version of the teacher's rotation
-    names one content: re-sent with another school reached, it was new there and the teacher
-    was counted at both schools, and re-sent with another year, it made a second register."""
-    key = f"rotation:{event.teacher}:{event.year}"
-    value = {"key": event.image.key_level.value in KEY_LEVELS, "to": event.to_school}
-    current = left["registers"].get(key)
-    if current is not None and current["version"] == event.version:
-        _check_rotation(left, key, current["value"], value, event)
+# --- rotations -----------------------------------------------------------------------------------
+#
+# A school keeps, per teacher, her rotations out of it by version and the versions at which a
+# rotation brought her to it: state["rotations"][teacher] is {"out": {version: rotation}, "in":
+# {version: occurred_at}} (as JSON text), until a snapshot of the school counts them.
+#
+# A rotation out is *replaced* by the next rotation out of the same school (the next higher
+# version) unless a rotation brought her back to the school at a version in between: without a
+# way back, she cannot have left twice, and the later one is a correction of the earlier, sent
+# with a higher version as the README asks. What a replaced rotation did is undone: its year's
+# register no longer counts it, and its school reached takes her as arriving as nobody (see
+# `_settle_arrival`). Which rotations are replaced is worked out afresh from all those kept, so
+# that the outcome depends only on the set of rotations seen: a correction folded before the
+# rotation it corrects, or the rotation back folded last, ends as folded in order.
+#
+# A snapshot of the school drops the rotations and arrivals it counts, as it drops registers (a
+# school cannot keep every rotation for ever). A correction folded after a snapshot of the school
+# left that counts the rotation it corrects no longer finds that rotation, and the school first
+# named keeps the teacher; folded before, it took her back. Only this depends on order.
+#
+# The registers "rotation:<teacher>:<year>" stay what is counted: each holds the newest rotation
+# of its year that is not replaced. A school written before rotations were kept by version has
+# the registers alone; they are taken as its rotations (`_history`), each as not replacing an
+# earlier one (the rotations back between them were not kept), and can be replaced by a later.
+
+def _rotate_out(left: State, event, image: dict, schools: dict[str, State], undo: _Undo,
+                touched: list[str]) -> tuple[str, dict | None]:
+    """Keeps the rotation at the school left. Returns the outcome and, when a later rotation
+    replaces it, the rotation as the school keeps it. A version of the teacher's rotation names
+    one content: re-sent with another school reached, it was new there and the teacher was
+    counted at both schools, and re-sent with another year, it made a second register."""
+    history = _history(left, event.teacher)
+    sent = {"year": event.year, "to": event.to_school, "key": image["key_level"] in KEY_LEVELS, "image": image,
+            "at": event.occurred_at.isoformat()}
+    held = history["out"].get(str(event.version))
+    if held is not None:
+        _check_rotation(left, event, held, sent)
+        return DUPLICATE, held if event.version in _replaced(history) else None
+    new = {"out": {**history["out"], str(event.version): sent}, "in": history["in"]}
+    _change_history(left, event.teacher, history, new, {event.year}, schools, undo, touched)
+    return APPLIED, sent if event.version in _replaced(new) else None
+
+
+def _rotate_in(reached: State, event, schools: dict[str, State], undo: _Undo, touched: list[str]) -> str:
+    """Keeps the rotation's arrival at the school reached: a rotation out of that school before
+    it and one after it are two rotations, not a rotation and its correction. Kept whatever
+    becomes of the rotation: what one school keeps does not depend on what another decides."""
+    history = _history(reached, event.teacher)
+    if str(event.version) in history["in"]:
         return DUPLICATE
-    _check_rotation_year(left, event)
-    return _set_register(left, key, value, event, undo)
+    new = {"out": history["out"], "in": {**history["in"], str(event.version): event.occurred_at.isoformat()}}
+    _change_history(reached, event.teacher, history, new, set(), schools, undo, touched)
+    return APPLIED
 
 
-def _check_rotation(left: State, key: str, held: dict | bool, value: dict, event) -> None:
-    """Rejects a rotation at the version `key` holds that says another thing. A register
-    written before the school reached was kept holds only the key-teacher flag (a bool), and
-    only the flag can be compared."""
-    if isinstance(held, bool):
-        held = {"key": held, "to": value["to"]}
-    if held["to"] != value["to"]:
-        raise _rotation_reused(left, key, event, ("to_school", "调入学校"), (held["to"],) * 2, (value["to"],) * 2)
-    if held["key"] != value["key"]:
+def _check_rotation(left: State, event, held: dict, sent: dict) -> None:
+    """Rejects a rotation at a version the school left holds that says another thing. One kept
+    from a register written before the school reached was kept holds only the key-teacher flag,
+    and only the flag (and the year) can be compared. The image is compared where the teacher
+    arrived (`_set_images`), or, when she arrived as nobody, by `_rotate`."""
+    key = f"rotation:{event.teacher}:{held['year']}"
+    if held["year"] != sent["year"]:
+        raise _rotation_reused(left, key, event, ("year", "年度"), (held["year"],) * 2, (sent["year"],) * 2)
+    if held["to"] is not None and held["to"] != sent["to"]:
+        raise _rotation_reused(left, key, event, ("to_school", "调入学校"), (held["to"],) * 2, (sent["to"],) * 2)
+    if held["key"] != sent["key"]:
         raise _rotation_reused(left, key, event, ("key teacher", "骨干教师"),
-                               _YES_NO[held["key"]], _YES_NO[value["key"]])
+                               _YES_NO[held["key"]], _YES_NO[sent["key"]])
 
 
-def _check_rotation_year(left: State, event) -> None:
-    """Rejects a rotation whose version the teacher's rotation of another year holds (its own
-    year's register at that version is compared by `_check_rotation`). Asked also when its own
-    year's register is newer: the school reached would still take the rotation as new there."""
+def _history(state: State, teacher: str) -> dict:
+    """The teacher's rotations out of the school and arrivals at it by rotation (not stored: see
+    `_store_history`). For a school that has not kept them yet, her rotation registers."""
+    stored = state.get("rotations", {}).get(teacher)
+    if stored is not None:
+        return orjson.loads(stored)
+    out = {}
     # The sums hold "rotated|<year>" for each year the school holds a rotation of: a few dozen
     # keys to look through, where the registers grow with every posting and rotation. The first
     # character passes over most of them without a method call (this runs on every rotation).
-    for sum_key in left["sums"]:
+    for sum_key in state["sums"]:
         if sum_key[0] == "r" and sum_key.startswith("rotated|"):
-            year = sum_key[8:]
-            register = left["registers"].get(f"rotation:{event.teacher}:{year}")
-            if register is not None and register["version"] == event.version:
-                raise _rotation_reused(left, f"rotation:{event.teacher}:{year}", event, ("year", "年度"),
-                                       (year, year), (event.year, event.year))
+            register = state["registers"].get(f"rotation:{teacher}:{sum_key[8:]}")
+            if register is not None:
+                value = register["value"]
+                # A bare bool: a register written before the school reached was kept.
+                to, key = (None, value) if isinstance(value, bool) else (value["to"], value["key"])
+                out[str(register["version"])] = {"year": int(sum_key[8:]), "to": to, "key": key, "image": None,
+                                                 "at": register["at"], "kept_before": True}
+    return {"out": out, "in": {}}
+
+
+def _replaced(history: dict) -> set[int]:
+    """The versions of the rotations out that a later one replaces: those followed by another
+    rotation out with no arrival at the school in between. One kept from a register written
+    before arrivals were kept (`kept_before`) replaces none: the arrival that would tell was lost."""
+    outs = sorted(int(version) for version in history["out"])
+    arrivals = sorted(int(version) for version in history["in"])
+    replaced = set()
+    for earlier, later in zip(outs, outs[1:]):
+        if history["out"][str(later)].get("kept_before"):
+            continue
+        first_arrival = bisect.bisect_right(arrivals, earlier)
+        if first_arrival == len(arrivals) or arrivals[first_arrival] >= later:
+            replaced.add(earlier)
+    return replaced
+
+
+def _change_history(state: State, teacher: str, old: dict, new: dict, years: set[int], schools: dict[str, State],
+                    undo: _Undo, touched: list[str]) -> None:
+    """Store `new` as the teacher's rotations at the school, and undo or redo what each rotation
+    it replaces, or no longer replaces, had done: at its school reached and in its year's
+    register. `years` are those of the rotations `new` adds."""
+    was, now = _replaced(old), _replaced(new)
+    out = dict(new["out"])
+    years = set(years)
+    for version in sorted((was ^ now) & {int(v) for v in old["out"]}):
+        rotation = out[str(version)]
+        years.add(rotation["year"])
+        withdrawn = _settle_arrival(schools, teacher, version, rotation, version not in now, undo, touched)
+        if withdrawn is not None and rotation["image"] is None:
+            # One kept from a register: its image is known only now, and needed to redo it.
+            out[str(version)] = {**rotation, "image": withdrawn}
+    new = {"out": out, "in": new["in"]}
+    _store_history(state, teacher, new, undo)
+    for year in years:
+        _count_rotation(state, teacher, year, new, now, undo)
+
+
+def _settle_arrival(schools: dict[str, State], teacher: str, version: int, rotation: dict, counted: bool,
+                    undo: _Undo, touched: list[str]) -> dict | None:
+    """The teacher's arrival by `rotation` at its school reached, as it is now counted or not
+    (replaced: she arrives as nobody). Only while that school's latest image of her is this
+    rotation's: after a later version there (she left, or came again) her image there is that
+    version's, and what this rotation said is no longer held. Returns the image withdrawn, if any.
+    A register written before the school reached was kept does not say where she went."""
+    if rotation["to"] is None:
+        return None
+    state = schools.get(rotation["to"])
+    if state is None:
+        # `other_schools` names it to the caller, who must pass its state.
+        raise LookupError(f"school {rotation['to']}, reached by rotation {version} of teacher {teacher}, "
+                          f"was not passed to the fold")
+    _upgrade(state, undo)
+    key = f"teacher:{teacher}"
+    current = _pair(state["images"].get(key))
+    after = rotation["image"] if counted else None
+    if current is None or current["hi"] != version or current["after"] == after or counted and after is None:
+        return None
+    new = {**current, "after": after}
+    undo.set(state["images"], key, orjson.dumps(new).decode())
+    _update_sums(state, _image_terms(key, current), _image_terms(key, new), undo)
+    touched.append(rotation["to"])
+    return current["after"]
+
+
+def _store_history(state: State, teacher: str, history: dict, undo: _Undo) -> None:
+    """Kept as JSON text, like image pairs: read again only when the teacher rotates again."""
+    rotations = state.get("rotations")
+    if rotations is None:
+        rotations = {}
+        undo.set(state, "rotations", rotations)
+    undo.set(rotations, teacher, _history_text(history))
+
+
+def _history_text(history: dict) -> str:
+    """The same rotations as the same text, whatever order they came in: versions in order. Not
+    every key sorted: an image redone at a school reached must be the image as the event gave it
+    (`_image`), or the same image pair would be other text there."""
+    return orjson.dumps({"out": _by_version(history["out"]), "in": _by_version(history["in"])}).decode()
+
+
+def _by_version(kept: dict[str, Any]) -> dict[str, Any]:
+    return dict(sorted(kept.items(), key=lambda item: int(item[0])))
+
+
+def _count_rotation(state: State, teacher: str, year: int, history: dict, replaced: set[int], undo: _Undo) -> None:
+    """The register of the teacher's rotation of `year`: the newest one of that year not
+    replaced, none if all are. A register already holding that one is left as written."""
+    key = f"rotation:{teacher}:{year}"
+    counted = [int(v) for v, rotation in history["out"].items() if rotation["year"] == year and int(v) not in replaced]
+    current = state["registers"].get(key)
+    if counted and current is not None and current["version"] == max(counted):
+        return
+    new = None
+    if counted:
+        rotation = history["out"][str(max(counted))]
+        value = rotation["key"] if rotation["to"] is None else {"key": rotation["key"], "to": rotation["to"]}
+        new = {"version": max(counted), "at": rotation["at"], "value": value}
+        undo.set(state["registers"], key, new)
+    elif current is not None:
+        undo.delete(state["registers"], key)
+    _update_sums(state, _register_terms(key, current), _register_terms(key, new), undo)
+
+
+def other_schools(event: ev.Event, schools: dict[str, State]) -> set[str]:
+    """The schools besides those `event` names that folding it may change, as far as the states
+    of those in `schools` tell: for a rotation, those the teacher's rotations out of either of
+    its schools reached. A correction takes her back from one; a rotation back to the school she
+    left makes a rotation counted again. `apply` needs their states in `schools` too."""
+    if not isinstance(event, ev.TeacherRotated):
+        return set()
+    found = set()
+    for school_id in (event.school, event.to_school):
+        state = schools.get(school_id)
+        if state is not None:
+            found |= {r["to"] for r in _history(_upgraded(state), event.teacher)["out"].values() if r["to"]}
+    return found - {event.school, event.to_school}
+
+
+def _rotations_after(rotations: dict[str, str], as_of: str) -> dict[str, str]:
+    """The rotations a school keeps that a snapshot as of `as_of` does not already count."""
+    kept = {}
+    for teacher, stored in rotations.items():
+        history = orjson.loads(stored)
+        out = {v: r for v, r in history["out"].items() if _china_day(r["at"]) > as_of}
+        arrivals = {v: at for v, at in history["in"].items() if _china_day(at) > as_of}
+        if out or arrivals:
+            kept[teacher] = _history_text({"out": out, "in": arrivals})
+    return kept
 
 
 _YES_NO = {True: ("yes", "是"), False: ("no", "否")}
@@ -285,6 +478,12 @@ def _take_baseline(state: State, event, record, undo: _Undo) -> str:
     if "images" in state:  # schools only: districts have no counted entities
         undo.set(state, "images", {k: v for k, v in state["images"].items() if _china_day(_pair(v)["at"]) > incoming[0]})
         undo.set(state, "sums", _recompute_sums(state))
+        if "rotations" in state:
+            kept = _rotations_after(state["rotations"], incoming[0])
+            if kept:
+                undo.set(state, "rotations", kept)
+            else:
+                undo.delete(state, "rotations")
     return APPLIED
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import datetime as dt
 import random
 
@@ -331,15 +332,20 @@ def test_a_rotation_at_an_applied_version_of_another_year_is_rejected():
     assert st_.school_record(schools[SCHOOL_A]).rotated == SCHOOL.rotated
 
 
-def test_a_rotation_at_a_version_lower_than_the_one_held_stays_stale():
+def test_a_rotation_at_a_version_lower_than_the_one_held_is_no_reuse_and_counts_nothing():
     # School B already counts her in a newer snapshot, and at school A version 5 is held: the
-    # earlier version 4, sent with the same content, is stale, not a reuse of version 5.
+    # earlier version 4, sent with the same content, is not a reuse of version 5. School A keeps
+    # it (applied), as the rotation version 5 replaces: a rotation back to school A between the
+    # two, folded later, would make it count. No figure changes.
     x, _ = TEACHER
     schools, districts = folded([_newer_snapshot(SCHOOL_B, AT.date() + dt.timedelta(days=30)),
                                  hired(3, x), rotation(5, x)])
     before = copy.deepcopy((schools, districts))
-    assert st_.apply(rotation(4, x), schools, districts).outcome == "stale"
-    assert (schools, districts) == before
+    assert st_.apply(rotation(4, x), schools, districts).outcome == "applied"
+    assert schools[SCHOOL_B] == before[0][SCHOOL_B]
+    assert {k: v for k, v in schools[SCHOOL_A].items() if k != "rotations"} == \
+           {k: v for k, v in before[0][SCHOOL_A].items() if k != "rotations"}
+    assert sorted(orjson.loads(schools[SCHOOL_A]["rotations"]["T9"])["out"]) == ["4", "5"]
 
 
 def test_a_rotation_at_a_version_another_years_rotation_holds_is_rejected_though_its_own_year_is_newer():
@@ -610,3 +616,235 @@ def test_a_newer_snapshot_keeps_a_change_made_after_its_day_in_china():
                                         level="primary", students=123)])
     folded([_newer_snapshot(SCHOOL_A, dt.date(2023, 9, 5))], (schools, districts))
     assert "enrolment:primary" in schools[SCHOOL_A]["registers"]
+
+
+# --- correcting a rotation: a higher version replaces the rotation out of the same school ------
+#
+# Re-sent with a higher version as the README asks, a rotation with another `to_school` brought
+# the teacher to the new school and left her at the first as well (a phantom teacher there,
+# counted in its full-time teachers), and one with another `year` left the rotation counted in
+# both years. The next rotation out of the same school now replaces a rotation, unless one
+# brought her back to that school in between (then both are rotations, both counted).
+
+SCHOOL_D = SIP.schools[3].id
+RECORD = {s.id: s for s in SIP.schools}
+
+
+def moved(version: int, image: ev.TeacherImage, school: str, to_school: str, year: int = 2023):
+    """A rotation of T9 from `school` to `to_school`."""
+    return change(ev.TeacherRotated, version, school=school, teacher="T9", to_school=to_school, year=year, image=image)
+
+
+def _fold_states(events, states) -> dict:
+    schools, districts = copy.deepcopy(states)
+    for event in events:
+        assert st_.apply(event, schools, districts).outcome in ("applied", "duplicate", "stale")
+    return schools
+
+
+def folded_in_every_order(events) -> dict:
+    """The schools' states after `events` folded in order on the SIP snapshot, checked to be the
+    states every other order of them gives, with every event sent twice."""
+    loaded = loaded_sip()
+    schools = _fold_states(events, loaded)
+    for order in itertools.permutations(events):
+        assert _fold_states([*order, *order], loaded) == schools, [e.version for e in order]
+    return schools
+
+
+def teachers(schools, school_id: str) -> int:
+    """A school's full-time teachers, as folded, less its snapshot's."""
+    return st_.school_record(schools[school_id]).full_time_teachers - RECORD[school_id].full_time_teachers
+
+
+def rotated(schools, school_id: str) -> tuple[int, int]:
+    """A school's rotations and key teachers rotated of 2023 (the snapshot's year), less its snapshot's."""
+    record = st_.school_record(schools[school_id])
+    return record.rotated - RECORD[school_id].rotated, record.rotated_key - RECORD[school_id].rotated_key
+
+
+def test_a_rotation_corrected_to_another_school_takes_the_teacher_back_from_the_first():
+    x, _ = TEACHER
+    schools = folded_in_every_order([hired(4, x), rotation(5, x, year=2023),
+                                     rotation(6, x, year=2023, to_school=SCHOOL_C)])
+    assert (teachers(schools, SCHOOL_A), teachers(schools, SCHOOL_B), teachers(schools, SCHOOL_C)) == (0, 0, 1)
+    assert rotated(schools, SCHOOL_A) == (1, 0)
+    assert schools[SCHOOL_A]["registers"]["rotation:T9:2023"]["value"] == {"key": False, "to": SCHOOL_C}
+    # School B holds her as arriving as nobody at version 5, as it does when version 5 comes last.
+    assert orjson.loads(schools[SCHOOL_B]["images"]["teacher:T9"])["after"] is None
+
+
+@pytest.mark.parametrize("wrong, right", [(2023, 2024), (2024, 2023)])
+def test_a_rotation_corrected_to_another_year_is_counted_once_in_that_year(wrong, right):
+    x, _ = TEACHER
+    schools = folded_in_every_order([hired(4, x), rotation(5, x, year=wrong), rotation(6, x, year=right)])
+    assert rotated(schools, SCHOOL_A) == ((1, 0) if right == 2023 else (0, 0))
+    assert [k for k in schools[SCHOOL_A]["registers"] if k.startswith("rotation:")] == [f"rotation:T9:{right}"]
+    assert (teachers(schools, SCHOOL_A), teachers(schools, SCHOOL_B)) == (0, 1)
+
+
+def test_two_rotations_out_of_a_school_with_a_rotation_back_between_are_both_kept():
+    # T9 rotates from A to B in 2023, back to A, and from A to C in 2024: two rotations of school
+    # A, each counted in its year; without the rotation back, the second replaces the first.
+    x, _ = TEACHER
+    there_and_back = [hired(4, x), moved(5, x, SCHOOL_A, SCHOOL_B), moved(6, x, SCHOOL_B, SCHOOL_A),
+                      moved(7, x, SCHOOL_A, SCHOOL_C, year=2024)]
+    schools = folded_in_every_order(there_and_back)
+    assert {k for k in schools[SCHOOL_A]["registers"] if k.startswith("rotation:")} == {"rotation:T9:2023",
+                                                                                        "rotation:T9:2024"}
+    assert rotated(schools, SCHOOL_A) == (1, 0)
+    assert [teachers(schools, s) for s in (SCHOOL_A, SCHOOL_B, SCHOOL_C)] == [0, 0, 1]
+    schools = folded_in_every_order([e for e in there_and_back if e.version != 6])
+    assert [k for k in schools[SCHOOL_A]["registers"] if k.startswith("rotation:")] == ["rotation:T9:2024"]
+    assert rotated(schools, SCHOOL_A) == (0, 0)
+    assert [teachers(schools, s) for s in (SCHOOL_A, SCHOOL_B, SCHOOL_C)] == [0, 0, 1]
+
+
+def test_a_rotation_back_by_way_of_another_school_makes_the_first_rotation_count_again_in_any_order():
+    # A to B, B to D, D to A, A to C. Folded before the rotation back (version 7), version 8 takes
+    # the one of version 5 as corrected, and her arrival at B is undone while B holds nothing
+    # later of her; it is redone when the rotation back comes, whether version 6 (her leaving B)
+    # has come yet or not.
+    x, _ = TEACHER
+    moves = [hired(4, x), moved(5, x, SCHOOL_A, SCHOOL_B), moved(6, x, SCHOOL_B, SCHOOL_D),
+             moved(7, x, SCHOOL_D, SCHOOL_A), moved(8, x, SCHOOL_A, SCHOOL_C)]
+    schools = folded_in_every_order([e for e in moves if e.version != 6])
+    assert [teachers(schools, s) for s in (SCHOOL_A, SCHOOL_B, SCHOOL_C, SCHOOL_D)] == [0, 1, 1, -1]
+    schools = folded_in_every_order(moves)
+    assert [teachers(schools, s) for s in (SCHOOL_A, SCHOOL_B, SCHOOL_C, SCHOOL_D)] == [0, 0, 1, 0]
+    assert rotated(schools, SCHOOL_A) == (1, 0)  # one teacher rotated in 2023, twice
+    assert rotated(schools, SCHOOL_B) == rotated(schools, SCHOOL_D) == (1, 0)
+
+
+def test_a_replaced_rotation_re_sent_at_its_version_changes_nothing_and_is_rejected_with_other_content():
+    x, y = TEACHER
+    schools, districts = folded([hired(4, x), rotation(5, x), rotation(6, x, to_school=SCHOOL_C)])
+    before = copy.deepcopy((schools, districts))
+    # Stale, not a duplicate, as any rotation between two versions of the teacher at school A.
+    assert st_.apply(rotation(5, x), schools, districts).outcome == "stale"
+    assert (schools, districts) == before
+    assert_rejected(rotation(5, x, to_school=SCHOOL_D), schools, districts,
+                    f"school {SCHOOL_A}: version 5 of rotation:T9:2024 {REUSED} "
+                    f"(to_school: {SCHOOL_B} applied, {SCHOOL_D} sent)")
+    assert_rejected(rotation(5, x, year=2023), schools, districts,
+                    f"school {SCHOOL_A}: version 5 of rotation:T9:2024 {REUSED} (year: 2024 applied, 2023 sent)")
+    # Arriving as nobody, she left no image at school B to compare; school A kept it.
+    assert_rejected(rotation(5, y), schools, districts, f"school {SCHOOL_B}: version 5 of teacher:T9 {REUSED}")
+
+
+def test_a_correction_needs_and_reports_the_school_it_takes_the_teacher_back_from():
+    x, _ = TEACHER
+    schools, districts = folded([hired(4, x), rotation(5, x)])
+    correction = rotation(6, x, to_school=SCHOOL_C)
+    # The school it does not name, which a worker must load for it (streams/pipeline.py).
+    assert st_.other_schools(correction, schools) == {SCHOOL_B}
+    without_b = {sid: s for sid, s in schools.items() if sid != SCHOOL_B}
+    before = copy.deepcopy(without_b)
+    with pytest.raises(LookupError):
+        st_.apply(correction, without_b, districts)
+    assert without_b == before
+    assert set(st_.apply(correction, schools, districts).schools) == {SCHOOL_A, SCHOOL_B, SCHOOL_C}
+
+
+def _as_written_before_rotations_were_kept(state: dict) -> dict:
+    """A school's state as the fold wrote it before a school kept its rotations by version: the
+    rotation registers alone."""
+    old = orjson.loads(orjson.dumps(state))
+    old.pop("rotations", None)
+    return old
+
+
+def test_rotations_folded_before_they_were_kept_by_version_stay_counted_and_can_be_corrected():
+    x, _ = TEACHER
+    key = x.model_copy(update={"key_level": ev.KeyLevel.county})
+    # Two rotations out of school A with a rotation back between: the old fold counted both.
+    first = [hired(4, key), moved(5, key, SCHOOL_A, SCHOOL_B), moved(6, key, SCHOOL_B, SCHOOL_A),
+             moved(7, key, SCHOOL_A, SCHOOL_C, year=2024)]
+    schools, districts = folded(first)
+    old = {sid: _as_written_before_rotations_were_kept(s) for sid, s in schools.items()}
+    records = {sid: st_.school_record(s) for sid, s in schools.items()}
+    assert {sid: st_.school_record(s) for sid, s in old.items()} == records
+    # Re-sent, each is still rejected with another content. As it was, it changes no figure,
+    # but school B keeps its arrival now (applied), and from then on it changes nothing.
+    assert st_.apply(moved(5, key, SCHOOL_A, SCHOOL_B), old, districts).outcome == "applied"
+    assert {sid: st_.school_record(s) for sid, s in old.items()} == records
+    before = copy.deepcopy((old, districts))
+    assert st_.apply(moved(5, key, SCHOOL_A, SCHOOL_B), old, districts).outcome == "stale"
+    assert (old, districts) == before
+    assert_rejected(moved(7, key, SCHOOL_A, SCHOOL_B, year=2024), old, districts,
+                    f"school {SCHOOL_A}: version 7 of rotation:T9:2024 {REUSED} "
+                    f"(to_school: {SCHOOL_C} applied, {SCHOOL_B} sent)")
+    # The rotation back between them was not kept, yet the later is not taken as correcting the
+    # earlier; a correction of the later replaces it, and takes her back from school C.
+    folded([moved(8, key, SCHOOL_A, SCHOOL_D, year=2024)], (old, districts))
+    assert {k for k in old[SCHOOL_A]["registers"] if k.startswith("rotation:")} == {"rotation:T9:2023",
+                                                                                    "rotation:T9:2024"}
+    assert old[SCHOOL_A]["registers"]["rotation:T9:2024"]["version"] == 8
+    assert rotated(old, SCHOOL_A) == (1, 1)
+    assert [teachers(old, s) for s in (SCHOOL_A, SCHOOL_B, SCHOOL_C, SCHOOL_D)] == [0, 0, 0, 1]
+
+
+def test_a_snapshot_of_the_school_left_drops_the_rotations_it_counts():
+    x, _ = TEACHER
+    schools, districts = folded([hired(4, x), rotation(5, x)])
+    assert "T9" in schools[SCHOOL_A]["rotations"] and "T9" in schools[SCHOOL_B]["rotations"]
+    folded([_newer_snapshot(SCHOOL_A, AT.date() + dt.timedelta(days=1))], (schools, districts))
+    assert "rotations" not in schools[SCHOOL_A] and "rotation:T9:2024" not in schools[SCHOOL_A]["registers"]
+    assert "T9" in schools[SCHOOL_B]["rotations"]
+
+
+# Teachers hired at one of four schools, rotating among them, some rotations sent wrong first and
+# corrected one version higher: however the events arrive, the figures are those of the moves
+# the school systems meant.
+
+WALK_SCHOOLS = [s.id for s in SIP.schools[:4]]
+
+
+def _walk(rng: random.Random, teachers_count: int = 3, steps: int = 12) -> tuple[list, dict]:
+    """The events of a random walk, and each school's full-time teachers, rotated and rotated_key
+    of 2023 (counted once per teacher) as the walk meant them."""
+    events, where, versions, left_in_2023 = [], {}, {}, {s: set() for s in WALK_SCHOOLS}
+    images = {}
+
+    def send(model, school, **fields):
+        return model(event_id=f"walk-{len(events)}", source="test", district=DISTRICT, school=school,
+                     occurred_at=AT + dt.timedelta(minutes=len(events)), **fields)
+
+    for n in range(teachers_count):
+        teacher = f"W{n}"
+        images[teacher] = ev.TeacherImage(level="primary", degree_above_required=True,
+                                          key_level=(ev.KeyLevel.none, ev.KeyLevel.county)[n % 2])
+        where[teacher], versions[teacher] = rng.choice(WALK_SCHOOLS), 1
+        events.append(send(ev.TeacherChanged, where[teacher], type="teacher.hired", teacher=teacher, version=1,
+                           after=images[teacher]))
+    for _ in range(steps):
+        teacher = rng.choice(sorted(where))
+        meant = {"to_school": rng.choice([s for s in WALK_SCHOOLS if s != where[teacher]]),
+                 "year": rng.choice((2023, 2024))}
+        if rng.random() < 0.4:  # sent wrong first: another school reached, or the other year
+            elsewhere = [s for s in WALK_SCHOOLS if s not in (where[teacher], meant["to_school"])]
+            wrong = {"to_school": rng.choice(elsewhere)} if rng.random() < 0.5 else {"year": 4047 - meant["year"]}
+            versions[teacher] += 1
+            events.append(send(ev.TeacherRotated, where[teacher], teacher=teacher, version=versions[teacher],
+                               image=images[teacher], **{**meant, **wrong}))
+        versions[teacher] += 1
+        events.append(send(ev.TeacherRotated, where[teacher], teacher=teacher, version=versions[teacher],
+                           image=images[teacher], **meant))
+        if meant["year"] == 2023:
+            left_in_2023[where[teacher]].add(teacher)
+        where[teacher] = meant["to_school"]
+    meant_figures = {s: (sum(1 for t in where if where[t] == s), len(left_in_2023[s]),
+                         sum(images[t].key_level != ev.KeyLevel.none for t in left_in_2023[s])) for s in WALK_SCHOOLS}
+    return events, meant_figures
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), shuffle_seed=st.integers(0, 10_000))
+def test_corrected_rotations_fold_to_the_moves_meant_in_any_order(seed, shuffle_seed):
+    events, meant = _walk(random.Random(seed))
+    in_order = _fold_states(events, loaded_sip())
+    assert {s: (teachers(in_order, s), *rotated(in_order, s)) for s in WALK_SCHOOLS} == meant
+    rng = random.Random(shuffle_seed)
+    noisy = events + rng.sample(events, k=len(events) // 3)
+    rng.shuffle(noisy)
+    assert _fold_states(noisy, loaded_sip()) == in_order

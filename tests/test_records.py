@@ -14,6 +14,7 @@ from schemas.booleans import NOT_TRUE_OR_FALSE_MESSAGE
 from schemas.numbers import BOOLEAN_MESSAGE
 from streams.load import snapshot_events
 from streams.simulate import Simulator
+from streams.state import school_record
 
 COUNTY = rural_county()
 
@@ -59,6 +60,25 @@ def test_a_rotation_to_the_school_itself_is_dead_lettered():
     result = pipeline.handle(json.dumps(rotation).encode(), 0, key=rotation["district"])
     assert result.applied == 0 and "a rotation goes to another school" in result.dead_letters[0].reason
     assert pipeline.school(rotation["school"])["sums"] == before
+
+
+def test_a_rotation_corrected_to_another_school_is_taken_back_from_the_school_first_named():
+    # The correction names the school left and the school now reached, not the school the
+    # teacher was first sent to: the worker loads that one too, takes her back from it, and
+    # marks it to be written and evaluated. Not loaded, the event failed to fold.
+    first, corrected, school = (s.id for s in COUNTY.schools[:3])
+    pipeline = loaded(COUNTY)
+    for version, to_school in ((5, first), (6, corrected)):
+        rotation = {"type": "teacher.rotated", "event_id": f"rotation-{version}", "source": "test",
+                    "district": "431299", "school": school, "occurred_at": "2024-10-09T08:00:00+08:00",
+                    "version": version, "teacher": "T9", "to_school": to_school, "year": 2024,
+                    "image": {"level": "primary", "degree_above_required": True}}
+        result = pipeline.handle(json.dumps(rotation).encode(), 0, key="431299")
+        assert result.applied == 1 and result.dead_letters == []
+    assert set(pipeline.dirty_schools) == {school, first, corrected}
+    figures = {s.id: s.full_time_teachers for s in COUNTY.schools}
+    assert {s: school_record(pipeline.school(s)).full_time_teachers - figures[s] for s in (school, first, corrected)} == {
+        school: -1, first: 0, corrected: 1}
 
 
 def test_a_batch_item_utf8_cannot_encode_keeps_its_bytes_in_its_dead_letter():
