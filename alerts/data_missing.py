@@ -273,10 +273,12 @@ def data_alerts(pack: RulePack, windows: Windows) -> list[DataAlert]:
 
 
 def labels(alert: DataAlert) -> dict[str, str]:
+    """The alert's labels: its severity and scope, and the finding that routes it apart from violations."""
     return {"severity": SEVERITY, "scope": alert.scope, **FINDING}
 
 
 def group_name(pack: RulePack) -> str:
+    """The title of the pack's data-missing rule group in Grafana; Prometheus's group is it after `junheng-`."""
     return f"{pack.config_name}-data_missing"
 
 
