@@ -57,6 +57,11 @@ def alert_anchor(alert: str) -> str:
     return "alert-" + re.sub(r"(?<!^)(?=[A-Z])", "-", alert).lower()
 
 
+def alert_runbook_url(alert: str) -> str:
+    """The runbook of an alert that is not one rule's (the pipeline's, the data-missing ones)."""
+    return f"{README}#{alert_anchor(alert)}"
+
+
 def place(scope: Scope) -> tuple[Text, Text]:
     """How an alert names its place, in Chinese and English, as `rules.messages` does."""
     if scope is Scope.section:
@@ -113,10 +118,6 @@ def _go_number(expr: str, spec: str) -> str:
     return f"{{{{ {expr} }}}}"
 
 
-def _go_level(names: dict[str, str]) -> str:
-    return go_choice("section", names)
-
-
 def go_choice(label: str, names: dict[str, str], otherwise: str | None = None) -> str:
     """A template printing `names[value]` for the alert's `label`, and for any other value
     `otherwise` (the label's own value unless given)."""
@@ -142,8 +143,8 @@ def prometheus_template(text: Text, rule: Rule, hold: str) -> str:
         "school": "{{ $labels.school }}",
         "district_name": "{{ $district_name }}",
         "school_name": "{{ $school_name }}",
-        "level_zh": _go_level(LEVEL_ZH),
-        "level_en": _go_level(LEVEL_EN),
+        "level_zh": go_choice("section", LEVEL_ZH),
+        "level_en": go_choice("section", LEVEL_EN),
         "value": _go_number("$value", value_spec),
         # A limit series not seen within `hold` shows as "?".
         "limit": f'{{{{ if $found }}}}{_go_number("$limit", limit_spec)}{{{{ else }}}}?{{{{ end }}}}',

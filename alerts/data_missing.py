@@ -36,8 +36,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from alerts.alert_text import (DISTRICT, DISTRICT_NAME, LEVEL_EN_SLOT, LEVEL_ZH_SLOT, README, Slot, Text,
-                               alert_anchor, go_choice, go_number, last_seen, names_prelude)
+from alerts.alert_text import (DISTRICT, DISTRICT_NAME, LEVEL_EN_SLOT, LEVEL_ZH_SLOT, Slot, Text, alert_runbook_url,
+                               go_choice, go_number, last_seen, names_prelude)
+from alerts.held import held_through_gaps
 from alerts.windows import Windows, seconds
 from rules.indicators import BY_ID, IDS
 from rules.messages import LEVEL_EN, LEVEL_ZH, SCHOOLS_EN, SCHOOLS_ZH
@@ -95,9 +96,8 @@ def _held(by: str, selector: str, hold: str) -> str:
     """The count of `selector` where above zero; and, for at most `hold`, the last such count
     where no worker exports the district at all (a restart, partitions moving, failed scrapes),
     so that such a gap neither resolves the alert nor restarts its week-long wait."""
-    now = f"  max by ({by}) ({selector} > 0)"
-    last = f"  max by ({by}) (last_over_time({selector}[{hold}]) > 0)"
-    return f"(\n{now}\n)\nor\n(\n{last}\n    unless on (district) junheng_district_info\n)"
+    return held_through_gaps(f"  max by ({by}) ({selector} > 0)",
+                             f"  max by ({by}) (last_over_time({selector}[{hold}]) > 0)")
 
 
 def _regex(ids: Iterable[str]) -> str:
@@ -236,10 +236,6 @@ def expected_text(text: Text, pack: RulePack, fields: dict[str, str | float]) ->
     return "".join(shown[p.name] if isinstance(p, Slot) else p for p in text)
 
 
-def runbook_url(alert: str) -> str:
-    return f"{README}#{alert_anchor(alert)}"
-
-
 # --- the alerts -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -290,7 +286,7 @@ def prometheus_group(pack: RulePack, windows: Windows) -> dict[str, Any] | None:
     return {"name": f"junheng-{group_name(pack)}", "rules": [
         {"alert": a.name, "expr": a.expr, "for": a.wait, "labels": labels(a),
          "annotations": {**{k: prometheus_template(t, pack, windows.hold_unexported) for k, t in a.text.items()},
-                         "runbook_url": runbook_url(a.name)}}
+                         "runbook_url": alert_runbook_url(a.name)}}
         for a in alerts]}
 
 
@@ -320,7 +316,7 @@ def grafana_text(alert: DataAlert, pack: RulePack) -> dict[str, str]:
                            f"{figure}，其校际差异系数无法判定，已超过 {zh_window}。"
                            f"Figures missing: {count} {go_choice('section', SCHOOLS_EN)} did not report {figure} for "
                            f"{indicator} ({ind_en}); its CV cannot be determined. Missing for over {en_window}.",
-            "runbook_url": runbook_url(alert.name),
+            "runbook_url": alert_runbook_url(alert.name),
         }
     rule = "{{ $labels.rule }}"
     title_zh = go_choice("rule", names["rule_title_zh"], otherwise="")
@@ -331,5 +327,5 @@ def grafana_text(alert: DataAlert, pack: RulePack) -> dict[str, str]:
         "description": f"数据未报齐：{count} 处缺少规则 {rule} 所需的数据，该规则在这些地方无法评估，已超过 {zh_window}。"
                        f"Figures missing: rule {rule} cannot be evaluated for want of data, for over {en_window}. "
                        f"Places lacking the data: {count}.",
-        "runbook_url": runbook_url(alert.name),
+        "runbook_url": alert_runbook_url(alert.name),
     }

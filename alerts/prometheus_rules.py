@@ -11,7 +11,8 @@ import re
 from typing import Any, Callable
 
 from alerts import data_missing
-from alerts.alert_text import README, alert_anchor, annotations, expected_text, prometheus_template
+from alerts.alert_text import alert_runbook_url, annotations, expected_text, prometheus_template
+from alerts.held import held_through_gaps
 from alerts.windows import Windows, seconds
 from rules.pack import Rule, RulePack
 from rules.quantities import Scope
@@ -34,7 +35,7 @@ def alert_expr(rule_id: str, hold: str) -> str:
     value, violation = f'junheng_rule_value{{rule="{rule_id}"}}', f'junheng_rule_violation{{rule="{rule_id}"}}'
     now = _violated(value, violation)
     last = _violated(f"last_over_time({value}[{hold}])", f"last_over_time({violation}[{hold}])")
-    return f"(\n{now}\n)\nor\n(\n{last}\n    unless on (district) junheng_district_info\n)"
+    return held_through_gaps(now, last)
 
 
 def _violated(value: str, violation: str) -> str:
@@ -94,7 +95,7 @@ def pipeline_alerts(windows: Windows) -> list[dict[str, Any]]:
     def alert(name, expr, wait, severity, zh, en):
         return {"alert": name, "expr": expr, "for": wait.for_,
                 "labels": {"severity": severity, "scope": "pipeline"},
-                "annotations": {"summary": f"{zh} / {en}", "runbook_url": _pipeline_runbook(name)}}
+                "annotations": {"summary": f"{zh} / {en}", "runbook_url": alert_runbook_url(name)}}
 
     stuck, lag, dead, stalls = p["stuck"], p["consumer_lag"], p["dead_letters"], p["broker_stalls"]
     behind = p["metrics_behind"]
@@ -136,15 +137,6 @@ def common_rules(windows: Windows) -> dict[str, Any]:
         {"name": "junheng-rollups", "rules": [{"record": k, "expr": v} for k, v in RECORDING.items()]},
         {"name": "junheng-pipeline", "rules": pipeline_alerts(windows)},
     ]}
-
-
-def _pipeline_runbook(alert: str) -> str:
-    return f"{README}#{pipeline_anchor(alert)}"
-
-
-def pipeline_anchor(alert: str) -> str:
-    """README anchor of a pipeline alert: `alert-` and the name in kebab case."""
-    return alert_anchor(alert)
 
 
 # --- promtool unit tests ------------------------------------------------------------------
@@ -272,7 +264,7 @@ def common_tests(windows: Windows, rule_file: str) -> dict[str, Any]:
     def fired(name, instance, severity, summary):
         return {"exp_labels": {"instance": instance, "severity": severity, "scope": "pipeline",
                                **({"job": WORKER_JOB} if name == "JunhengWorkerDown" else {})},
-                "exp_annotations": {"summary": summary, "runbook_url": _pipeline_runbook(name)}}
+                "exp_annotations": {"summary": summary, "runbook_url": alert_runbook_url(name)}}
 
     rollups = {
         "name": "district roll-ups ignore which worker exports a series",
@@ -549,7 +541,7 @@ def _data_cases(pack: RulePack, alert: data_missing.DataAlert, places: dict[str,
         return {"exp_labels": {**place, **data_missing.labels(alert)},
                 "exp_annotations": {**{k: data_missing.expected_text(text, pack, fields)
                                        for k, text in alert.text.items()},
-                                    "runbook_url": data_missing.runbook_url(alert.name)}}
+                                    "runbook_url": alert_runbook_url(alert.name)}}
 
     return [{"eval_time": f"{at}m", "alertname": alert.name, "exp_alerts": expected} for at, expected in (
         (t.before, []),

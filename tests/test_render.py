@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from alerts import cli
+from alerts.alert_text import alert_runbook_url
 from alerts.alertmanager_config import receiver_name
 from alerts.grafana_alerting import FOLDER_UID
 from alerts.leads import load_leads
@@ -258,7 +259,7 @@ def data_missing_notification(tmp_path, receiver: str, status: str) -> dict[str,
             "status": status,
             "labels": {"alertname": alert, "district": district, **place, **data_missing.labels(spec)},
             "annotations": {**{k: data_missing.expected_text(t, pack, fields) for k, t in spec.text.items()},
-                            "runbook_url": data_missing.runbook_url(alert)},
+                            "runbook_url": alert_runbook_url(alert)},
             "startsAt": "2026-09-09T08:00:00Z",
             "endsAt": "2026-09-10T08:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z"})
     common = {"district": district, "finding": "data_missing", "severity": "warning"}
