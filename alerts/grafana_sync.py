@@ -27,33 +27,57 @@ class SyncError(Exception):
 
 def sync(url: str, token: str, grafana_dir: Path) -> str:
     """Push `grafana_dir/dashboards/*.json` and `grafana_dir/provisioning/alerting/rules.yaml`;
-    returns a one-line summary."""
+    returns a one-line summary. A failure part way says how far the sync got."""
     dashboards = _read_dashboards(Path(grafana_dir) / "dashboards")
     groups = _read_rule_groups(Path(grafana_dir) / "provisioning" / "alerting" / "rules.yaml")
     api = GrafanaApi.from_url(url, credential=token)
+    pushed = _Pushed(len(dashboards), sum(len(group["rules"]) for group in groups))
     try:
-        _ensure_folder(api)
-        for dashboard in dashboards:
-            _check_answer(api.dashboard.update_dashboard({"dashboard": dashboard, "folderUid": FOLDER_UID,
-                                                          "overwrite": True, "message": "junheng grafana sync"}),
-                          uid=dashboard["uid"])
-        rules = 0
-        for group in groups:
-            for rule in group["rules"]:
-                _put_rule(api, rule)
-                rules += 1
-            _check_answer(api.alertingprovisioning.update_rule_group(
-                FOLDER_UID, group["title"], {"title": group["title"], "folderUid": FOLDER_UID,
-                                             "interval": group["interval"], "rules": group["rules"]}),
-                title=group["title"])
+        _push(api, dashboards, groups, pushed)
     except GrafanaException as exc:
-        raise SyncError(f"Grafana at {url} refused the sync: {_refusal(exc)} / Grafana 拒绝了同步请求") from None
+        raise SyncError(pushed.told(f"Grafana at {url} refused the sync: {_refusal(exc)}", "Grafana 拒绝了同步请求")) from None
     except ValueError:  # a body that is not Grafana's JSON: a proxy's sign-in page, another service
-        raise SyncError(f"{url} did not answer as Grafana's API does / 该地址返回的不是 Grafana API 的应答") from None
+        raise SyncError(pushed.told(f"{url} did not answer as Grafana's API does", "该地址返回的不是 Grafana API 的应答")) from None
     except OSError as exc:  # connection refused, name not resolved, TLS failures
-        raise SyncError(f"cannot reach Grafana at {url}: {_innermost(exc)} / 无法连接 Grafana") from None
-    return (f"synced {len(dashboards)} dashboards and {rules} alert rules to {url} / "
-            f"已同步 {len(dashboards)} 个看板和 {rules} 条告警规则")
+        raise SyncError(pushed.told(f"cannot reach Grafana at {url}: {_innermost(exc)}", "无法连接 Grafana")) from None
+    return (f"synced {len(dashboards)} dashboards and {pushed.rules} alert rules to {url} / "
+            f"已同步 {len(dashboards)} 个看板和 {pushed.rules} 条告警规则")
+
+
+class _Pushed:
+    """How far a sync got. Grafana has no transaction across calls, so a sync that fails part way
+    leaves what it pushed pushed; the user is told how much, and that running it again finishes
+    it (every call overwrites by uid)."""
+
+    def __init__(self, dashboards_total: int, rules_total: int):
+        self.dashboards_total, self.rules_total = dashboards_total, rules_total
+        self.dashboards = self.rules = 0
+
+    def told(self, english: str, chinese: str) -> str:
+        """The failure's one line, with the sync's progress when it had pushed anything."""
+        if not self.dashboards and not self.rules:
+            return f"{english} / {chinese}"
+        return (f"{english} ({self.dashboards} of {self.dashboards_total} dashboards and {self.rules} of "
+                f"{self.rules_total} alert rules were pushed before it; run the sync again to finish) / "
+                f"{chinese}（此前已推送 {self.dashboards}/{self.dashboards_total} 个看板、"
+                f"{self.rules}/{self.rules_total} 条告警规则，重新运行同步即可补全）")
+
+
+def _push(api: GrafanaApi, dashboards: list[dict], groups: list[dict], pushed: _Pushed) -> None:
+    _ensure_folder(api)
+    for dashboard in dashboards:
+        _check_answer(api.dashboard.update_dashboard({"dashboard": dashboard, "folderUid": FOLDER_UID,
+                                                      "overwrite": True, "message": "junheng grafana sync"}),
+                      uid=dashboard["uid"])
+        pushed.dashboards += 1
+    for group in groups:
+        for rule in group["rules"]:
+            _put_rule(api, rule)
+            pushed.rules += 1
+        _check_answer(api.alertingprovisioning.update_rule_group(
+            FOLDER_UID, group["title"], {"title": group["title"], "folderUid": FOLDER_UID,
+                                         "interval": group["interval"], "rules": group["rules"]}),
+            title=group["title"])
 
 
 class _NotGrafana(ValueError):

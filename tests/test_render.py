@@ -584,6 +584,45 @@ def test_grafana_sync_to_something_else_than_grafana_is_a_user_error(monkeypatch
     assert expected in err
 
 
+class FailingPart(GrafanaRecorder):
+    """Grafana failing one call part way through a sync: the `nth` save of a dashboard or the
+    `nth` creation of an alert rule answers 500, as a Grafana whose database is locked does."""
+
+    def __init__(self, path: str, nth: int):
+        super().__init__()
+        self.path, self.nth, self.calls = path, nth, 0
+
+    def answer(self, method: str, path: str, body):
+        if method == "POST" and path == self.path:
+            self.calls += 1
+            if self.calls == self.nth:
+                return 500, {"message": "database is locked"}
+        return super().answer(method, path, body)
+
+
+@pytest.mark.parametrize("path, nth, dashboards, rules", [
+    ("/api/dashboards/db", 3, 2, 0),
+    ("/api/v1/provisioning/alert-rules", 6, 4, 5),
+])
+def test_grafana_sync_failing_part_way_says_how_far_it_got(monkeypatch, capsys, path, nth, dashboards, rules):
+    # Grafana has no transaction across calls: what was pushed stays pushed. The message said
+    # only that Grafana refused, and a user could not tell a sync that did nothing from half of one.
+    monkeypatch.setenv(cli.TOKEN_ENV, "glsa_test")
+    with FailingPart(path, nth) as grafana:
+        argv = ["grafana", "sync", "--url", grafana.url, "--dir", str(ROOT / GRAFANA_DIR)]
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert cli.main(argv) == 0  # the call that failed succeeds this time: running again finishes
+    assert_one_bilingual_line(err)
+    total = grafana_rule_count()
+    assert err.strip() == (
+        f"junheng: Grafana at {grafana.url} refused the sync: Server Error 500: database is locked "
+        f"({dashboards} of 4 dashboards and {rules} of {total} alert rules were pushed before it; "
+        f"run the sync again to finish) / Grafana 拒绝了同步请求（此前已推送 {dashboards}/4 个看板、"
+        f"{rules}/{total} 条告警规则，重新运行同步即可补全）")
+    assert f"synced 4 dashboards and {total} alert rules" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("url", ["http://[::1", "grafana.example.cn", "http://127.0.0.1:99999"])
 def test_grafana_sync_refuses_what_is_not_a_web_address(monkeypatch, capsys, url):
     monkeypatch.setenv(cli.TOKEN_ENV, "glsa_test")
