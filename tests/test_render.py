@@ -436,9 +436,18 @@ def test_grafana_alerting_provisioning():
     assert [(r["receiver"], r["object_matchers"]) for r in policies["routes"]] == [
         *((f"district-{d}", [["district", "=", d]]) for d in sorted(leads.districts)),
         ("operators-no-lead", [["district", "=~", ".+"]])]
-    # Under each, the district's figures not reported grouped apart from its violations.
+    # Under each, the district's figures not reported grouped apart from its violations, and
+    # both repeated by severity as Alertmanager repeats them (windows.yaml `notify`): Grafana
+    # repeated a critical violation every 72h, the root's interval.
+    repeats = [("critical", "4h"), ("warning", "24h"), ("info", "72h")]
+    by_severity = [{"object_matchers": [["severity", "=", s]], "repeat_interval": every} for s, every in repeats]
     assert all(r["routes"] == [{"object_matchers": [["finding", "=", "data_missing"]],
-                                "group_by": ["grafana_folder", "district", "finding"]}] for r in policies["routes"])
+                                "group_by": ["grafana_folder", "district", "finding"], "routes": by_severity},
+                               *by_severity] for r in policies["routes"])
+    manager = yaml.safe_load((ROOT / ALERTMANAGER_DIR / "alertmanager.yml").read_text())["route"]
+    [lead_route, *_] = manager["routes"]
+    assert [(r["matchers"], r["repeat_interval"]) for r in lead_route["routes"][1:]] == [
+        ([f'severity="{s}"'], every) for s, every in repeats]
     points = yaml.safe_load((alerting / "contact-points.yaml").read_text())["contactPoints"]
     assert {p["name"] for p in points} >= {r["receiver"] for r in policies["routes"]} | {policies["receiver"]}
     [no_lead] = [p for p in points if p["name"] == "operators-no-lead"]
