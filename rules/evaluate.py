@@ -7,6 +7,7 @@ assessment is the same two steps over every school, so the live and batch report
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import operator
 from collections.abc import Callable, Iterable, Mapping
@@ -148,6 +149,15 @@ class Assessor:
                               if r.quantity.endswith(".cv")}
         self._district_reads = tuple(dict.fromkeys(key for r in self.rules[Scope.district]
                                                    for key in QUANTITIES[r.quantity].reads))
+
+    def on(self, day: dt.date) -> "Assessor":
+        """The assessor for `day`: a copy of this one dated `day` when the same rules are in
+        force then (its prepared rules shared), a new one when they are not."""
+        if self.pack.in_force(day) != self.pack.in_force(self.as_of):
+            return Assessor(self.pack, day)
+        moved = copy.copy(self)
+        moved.as_of = day
+        return moved
 
     def school(self, school: School, district: District) -> SchoolResult:
         """Evaluate a school's section and school rules and compute its contribution."""

@@ -9,7 +9,6 @@ without automatic acks: `ChangelogWriter` acks records once the broker holds the
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import Collection, Iterable
@@ -27,6 +26,7 @@ from junheng.turns import left_going
 from prometheus_client import CONTENT_TYPE_LATEST
 from rules.evaluate import Assessor
 from rules.pack import load_packs
+from schemas.china_time import china_today
 from streams.ahead import RenderAhead
 from streams.fetching import use_fetch_wait
 from streams.freezing import Freezer
@@ -170,7 +170,7 @@ def create_app(settings: Settings) -> faust.App:
     schools = app.Table("schools", partitions=settings.partitions, default=None, schema=JSON)
     districts = app.Table("districts", partitions=settings.partitions, default=None, schema=JSON)
     positions_table = app.Table("positions", partitions=settings.partitions, default=None, schema=JSON)
-    assessor = Assessor(load_packs(settings.rules), settings.as_of or dt.date.today())
+    assessor = Assessor(load_packs(settings.rules), settings.as_of or china_today(time.time()))
     # The pipeline reads and writes the tables' stores directly: their changelog records are
     # sent by the writer, not by Faust's buffered table assignment.
     pipeline = Pipeline(schools.data, districts.data, LiveAssessment(assessor),
@@ -305,8 +305,17 @@ def create_app(settings: Settings) -> faust.App:
             app.log.warning("rendering /metrics ahead failed (%r): the next scrape renders it / "
                             "指标预渲染失败，下次抓取时渲染", task.exception())
 
+    def turn_the_day() -> None:
+        # A worker runs for months: the rules in force (a pack's `applies_from`) and the reports'
+        # date follow China's calendar, not the day it started, unless `as_of` pins them.
+        day = china_today(time.time())
+        if settings.as_of is None and pipeline.take_day(day):
+            app.log.info("other rules are in force from %s: every school is evaluated again / "
+                         "%s 起生效规则有变，所有学校重新评估", day, day)
+
     @app.timer(interval=settings.evaluate_interval)
     async def evaluate():
+        turn_the_day()
         await resume_from_positions()
         await read_stalled_again()
         await source.sync()

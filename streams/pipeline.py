@@ -9,6 +9,7 @@ costs one store write and one changelog record.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
 import logging
@@ -319,6 +320,20 @@ class Pipeline:
             if not done:
                 self.stale |= gained
         self.health.rule_evaluations = self.live.evaluations
+
+    def take_day(self, day: dt.date) -> bool:
+        """Take the rules in force on `day` (a worker not pinned to a date: its calendar day
+        turned). Where other rules are in force than the day before (a pack's `applies_from`
+        reached), every owned partition is built again by the next sync, as after a recovery;
+        otherwise only the reports' date moves. True when the rules changed."""
+        before = self.live.assessor
+        if day == before.as_of:
+            return False
+        self.live.assessor = before.on(day)
+        if self.live.assessor.rules == before.rules:
+            return False
+        self.stale |= self.assigned or frozenset()
+        return True
 
     def holds(self, partitions: frozenset[int]) -> bool:
         """Whether the live assessment is built for exactly these partitions, none of them
