@@ -1,8 +1,10 @@
 """The `junheng` command line.
 
-Exit codes: 0 all well, 1 the assessment found violations, 2 the user's input (a file, a flag,
-a broker address) could not be used, or the output could not be written: one line on stderr says
-why, never a traceback; 130 interrupted; 141 the reader of the output left, as with SIGPIPE.
+Exit codes: 0 all well (for `assess` and `status`: every rule evaluated, none violated), 1 the
+assessment found violations, 3 it found none but is incomplete: some rules could not be evaluated
+for want of data (one line on stderr says how many), 2 the user's input (a file, a flag, a broker
+address) could not be used, or the output could not be written: one line on stderr says why, never
+a traceback; 130 interrupted; 141 the reader of the output left, as with SIGPIPE.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from alerts import cli as alerts_cli
 from streams import cli as streams_cli
-from junheng.errors import EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS, UserError
+from junheng.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS, UserError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,7 +108,33 @@ def _assess(args) -> int:
     pack = read_packs(args.rules)
     report = assess(snapshot, pack, args.as_of)
     print_report(report, args.format)
-    return EXIT_VIOLATIONS if report.violations else EXIT_OK
+    return report_exit(report)
+
+
+def report_exit(report) -> int:
+    """The exit code of a printed report (`assess`, `status`); an incomplete one says so on stderr."""
+    code = exit_code(report)
+    if code == EXIT_INCOMPLETE:
+        # After the report, also when stdout and stderr go to one file: the note is its last line.
+        sys.stdout.flush()
+        print(incomplete_note(len(report.not_evaluated)), file=sys.stderr)
+    return code
+
+
+def exit_code(report) -> int:
+    """1 when anything is violated; else 3 when some rule could not be evaluated, since a rule
+    left undecided (a CV some schools did not report) is not a rule that holds; else 0."""
+    if report.violations:
+        return EXIT_VIOLATIONS
+    return EXIT_INCOMPLETE if report.not_evaluated else EXIT_OK
+
+
+def incomplete_note(count: int) -> str:
+    """The line on stderr of an assessment that found nothing violated but is incomplete."""
+    rules = "1 rule" if count == 1 else f"{count} rules"
+    return (f"junheng: nothing found violated, but the assessment is incomplete: {rules} could not be "
+            f"evaluated for want of data (see \"not evaluated\" in the report) / 未发现违规，但评估不完整："
+            f"{count} 项规则因数据未报送未能评估（见报告中的“未能评估”）")
 
 
 def print_report(report, fmt: str) -> None:

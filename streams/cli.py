@@ -16,7 +16,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from junheng.errors import EXIT_OK, EXIT_VIOLATIONS, UserError
+from junheng.errors import EXIT_OK, UserError
 
 BATCH_EVENTS = 500
 #: The largest request, and so record, load and simulate send (kafka-python's max_request_size).
@@ -358,7 +358,7 @@ def configure_status(p: argparse.ArgumentParser) -> None:
 
 
 def run_status(args) -> int:
-    from junheng.cli import print_report
+    from junheng.cli import print_report, report_exit
     from junheng.web import check_web_address
     from streams.status import check_districts_held, fetch_reports, merge_reports
 
@@ -368,7 +368,7 @@ def run_status(args) -> int:
     check_districts_held(reports, args.district or [])
     report = merge_reports(reports)
     print_report(report, args.format)
-    return EXIT_VIOLATIONS if report.violations else EXIT_OK
+    return report_exit(report)  # assess's exit codes: 1 violations, 3 incomplete, 0 all evaluated and held
 
 
 # --- bench ---------------------------------------------------------------------------------------

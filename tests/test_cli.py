@@ -112,6 +112,57 @@ def test_assess_passing_snapshot_exits_0(tmp_path):
     run = junheng("assess", str(path))
     assert run.returncode == 0, run.stdout
     assert "违规 violations: 无 none ✓" in run.stdout
+    assert "未能评估" not in run.stdout and run.stderr == ""  # every rule evaluated, and each holds
+
+
+def _unreported_equipment(tmp_path, **primary) -> Path:
+    """Three passing primary schools, the first without its equipment value: its R6 and
+    compliance and the district's R6 CV (0 over the other two, within 0.50) are undetermined."""
+    from make import school, snapshot
+
+    first = school("320571-001", sections={"primary": primary})
+    del first["sections"]["primary"]["equipment_value_cny"]
+    path = tmp_path / "unreported.json"
+    path.write_text(snapshot(first, school("320571-002"), school("320571-003")).model_dump_json(), encoding="utf-8")
+    return path
+
+
+INCOMPLETE_NOTE = ('junheng: nothing found violated, but the assessment is incomplete: 3 rules could not be evaluated '
+                   'for want of data (see "not evaluated" in the report) / 未发现违规，但评估不完整：3 项规则因数据未报送'
+                   '未能评估（见报告中的“未能评估”）\n')
+
+
+def test_assess_with_nothing_violated_but_a_cv_undetermined_exits_3(tmp_path):
+    # It exited 0, "all well", though whether the district is balanced on R6 is not known.
+    path = _unreported_equipment(tmp_path)
+    run = junheng("assess", str(path), "--format", "json")
+    assert run.returncode == 3 and run.stderr == INCOMPLETE_NOTE, run.stderr
+    report = json.loads(run.stdout)  # stdout is the report alone, as before
+    assert report["violations"] == [] and report["districts"][0]["sections"]["primary"]["indicators"]["R6"]["ok"] is None
+    assert [(n["rule"], n["school"]) for n in report["not_evaluated"]] == [
+        ("R6.cv", None), ("R6", "320571-001"), ("school_compliance", "320571-001")]
+    table = junheng("assess", str(path))
+    assert table.returncode == 3 and table.stderr == INCOMPLETE_NOTE
+    assert "违规 violations: 无 none ✓" in table.stdout and "未能评估 not evaluated (data not reported / 数据未报送): 3" in table.stdout
+
+
+def test_violations_take_precedence_over_rules_not_evaluated(tmp_path):
+    # A class of 50 (G5) beside the undetermined CV: violations are found, whatever is unknown.
+    run = junheng("assess", str(_unreported_equipment(tmp_path, class_sizes=[40] * 21 + [50])), "--format", "json")
+    report = json.loads(run.stdout)
+    assert run.returncode == 1 and run.stderr == "", run.stderr
+    assert [v["rule"] for v in report["violations"]] == ["G5"] and len(report["not_evaluated"]) == 3
+    # The rural county: violations, and nine rules not evaluated (its primary R6 CV among them).
+    run = junheng("assess", str(EXAMPLES / "rural-county.json"), "--format", "json")
+    assert run.returncode == 1 and run.stderr == "" and json.loads(run.stdout)["not_evaluated"], run.stderr
+
+
+def test_the_incomplete_note_counts_one_rule_as_one():
+    from junheng.cli import incomplete_note
+
+    assert incomplete_note(1).startswith("junheng: nothing found violated, but the assessment is incomplete: "
+                                         "1 rule could not be evaluated for want of data")
+    assert "1 项规则因数据未报送未能评估" in incomplete_note(1)
 
 
 @pytest.mark.parametrize("args,expected", [

@@ -3,8 +3,10 @@ newer worker would."""
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -29,9 +31,16 @@ NEWER_REPORT = {
 
 @pytest.fixture
 def newer_worker():
+    with answering(NEWER_REPORT) as url:
+        yield url
+
+
+@contextmanager
+def answering(report: dict):
+    """The address of a stand-in worker answering every request with `report`."""
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
-            body = json.dumps(NEWER_REPORT, ensure_ascii=False).encode()
+            body = json.dumps(report, ensure_ascii=False).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -43,9 +52,11 @@ def newer_worker():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_newer_workers_report_with_fields_this_version_lacks_is_read(newer_worker):
@@ -55,3 +66,35 @@ def test_a_newer_workers_report_with_fields_this_version_lacks_is_read(newer_wor
     assert [(v.rule, v.value, v.limit) for v in report.violations] == [("G5", 46, 45)]
     # What this version does not know is left out, not passed on as if it were its own.
     assert "trend" not in report.model_dump_json() and "escalated" not in report.model_dump_json()
+
+
+#: The R6 CV a worker could not decide: one of the 34 primary schools has not reported its equipment.
+UNDETERMINED = {"rule": "R6.cv", "district": "320571", "school": None, "section": "primary",
+                "missing": ["equipment_value_cny"], "schools_unreported": 1}
+
+
+def _live(violations: bool, undetermined: bool) -> dict:
+    report = copy.deepcopy(NEWER_REPORT)
+    if not violations:
+        report["violations"] = []
+    if undetermined:
+        report["not_evaluated"] = [UNDETERMINED]
+    return report
+
+
+@pytest.mark.parametrize(("violations", "undetermined", "code"), [(False, True, 3), (True, True, 1), (False, False, 0)])
+def test_status_exits_as_assess_does(capsys, violations, undetermined, code):
+    # Nothing violated but the R6 CV undetermined exited 0, "all well", to a bureau's script.
+    from junheng import cli
+
+    with answering(_live(violations, undetermined)) as url:
+        assert cli.main(["status", "--url", url, "--format", "json"]) == code
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)["not_evaluated"]) == undetermined  # the report as before
+    if code == 3:
+        assert err.startswith("junheng: nothing found violated, but the assessment is incomplete: 1 rule could not "
+                              "be evaluated for want of data") and "1 项规则因数据未报送未能评估" in err
+        assert err.count("\n") == 1, err
+    else:
+        assert err == ""
+
