@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerts.config_file import load_config
+from schemas.booleans import Boolean
 from schemas.snapshot import Identifier
 
 
@@ -52,7 +53,10 @@ class Smtp(_Strict):
     sender: str = Field(alias="from")
     username: str | None = None
     password_file: str | None = None
-    require_tls: bool = True
+    # Strict: a quoted `"no"` or `"false"` (text to YAML) read as pydantic's lax false turned TLS
+    # off, and a quoted `"yes"` read as true hid the slip; YAML's own booleans, `no` and `false`
+    # unquoted among them, are booleans before pydantic sees them and are taken.
+    require_tls: Boolean = True
 
 
 class Leads(_Strict):

@@ -3,6 +3,9 @@
 Fields beyond the contract's are optional extensions: names, why a school is left out, which
 figures were split between sections, rules that could not be evaluated for want of data, and the
 event that last moved a violation across its line.
+
+Verdicts (`ok`, `compliant`) are `Boolean`: true, false or null, as the JSON Schema says. Read
+leniently, a report's `"ok": "no"` or `1` became a verdict no worker had written.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.booleans import Boolean
 
 
 class Out(BaseModel):
@@ -27,7 +32,7 @@ class DistrictIndicator(Out):
     value: float | None
     cv: float | None
     cv_limit: float | None
-    ok: bool | None
+    ok: Boolean | None
     # Written only when some did not report, so that the report of a district whose schools all
     # reported reads as the contract's.
     schools_unreported: int | None = Field(
@@ -52,11 +57,11 @@ class DistrictReport(Out):
 class SchoolIndicator(Out):
     value: float | None
     standard: float | None
-    ok: bool | None
+    ok: Boolean | None
 
 
 class SchoolSection(Out):
-    compliant: bool | None
+    compliant: Boolean | None
     indicators: dict[str, SchoolIndicator]
     split_by_students: list[str] = Field(default_factory=list)
 

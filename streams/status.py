@@ -57,8 +57,21 @@ def _fetch_report(url: str, districts: list[str] | None, timeout: float) -> Repo
         raise _answered_error(url, exc, said.get("error")) from None
     except (urllib.error.URLError, OSError) as exc:
         raise UserError(f"{url}: worker not reachable ({getattr(exc, 'reason', exc)}) / 无法连接工作进程") from None
-    except (ValidationError, json.JSONDecodeError):
+    except ValidationError as exc:
+        raise UserError(f"{url}: did not answer with a junheng report ({_first_problem(exc)}) / "
+                        f"返回的不是 junheng 评估报告") from None
+    except json.JSONDecodeError:
         raise UserError(f"{url}: did not answer with a junheng report / 返回的不是 junheng 评估报告") from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    """Where a report first departs from the contract and how (a verdict `"ok": "no"`): a worker
+    of another version, or something else at its address, is then told apart. One line, since
+    the worker's keys are in it."""
+    from schemas.loading import printable
+
+    err = exc.errors()[0]
+    return printable(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
 
 
 def _error_body(exc: urllib.error.HTTPError) -> dict:

@@ -176,6 +176,57 @@ def test_every_boolean_of_an_input_contract_is_true_or_false_only(stem):
     assert _unguarded(contracts()[stem].core_schema, ("bool",), STRICT_BOOLEAN) == []
 
 
+def test_every_verdict_of_the_report_is_true_or_false_only():
+    # `ok` and `compliant` were lax bools: `junheng status` read a worker's `"ok": "no"` as false.
+    assert _unguarded(contracts()["report"].core_schema, ("bool",), STRICT_BOOLEAN) == []
+
+
+REPORT = {"as_of": "2026-09-01", "rule_pack": "national-2017", "violations": [],
+          "districts": [{"id": "320571", "sections": {"primary": {
+              "students": 1000, "schools": 1, "schools_compliant": 1,
+              "indicators": {"R1": {"value": 5.0, "cv": 0.1, "cv_limit": 0.5, "ok": True}}}}}],
+          "schools": [{"id": "320571-001", "district": "320571", "sections": {"primary": {
+              "compliant": True, "indicators": {"R1": {"value": 5.0, "standard": 4.2, "ok": True}}}}}]}
+VERDICTS = [("districts", 0, "sections", "primary", "indicators", "R1", "ok"),
+            ("schools", 0, "sections", "primary", "compliant"),
+            ("schools", 0, "sections", "primary", "indicators", "R1", "ok")]
+
+
+@pytest.mark.parametrize("place", VERDICTS)
+@pytest.mark.parametrize("value", [1, 0, "yes", "no", "true", "false"])
+def test_a_number_or_text_for_a_verdict_of_the_report_is_refused(place, value):
+    from pydantic import ValidationError
+
+    from schemas.report import Report
+
+    bad = copy.deepcopy(REPORT)
+    target = bad
+    for key in place[:-1]:
+        target = target[key]
+    target[place[-1]] = value
+    with pytest.raises(ValidationError) as caught:
+        Report.model_validate_json(json.dumps(bad))
+    [error] = caught.value.errors()
+    assert (error["loc"], error["msg"]) == (place, NOT_TRUE_OR_FALSE_MESSAGE)
+
+
+@pytest.mark.parametrize("place", VERDICTS)
+@pytest.mark.parametrize("value", [True, False, None])
+def test_a_verdict_of_the_report_is_true_false_or_null(place, value):
+    from schemas.report import Report
+
+    good = copy.deepcopy(REPORT)
+    target = good
+    for key in place[:-1]:
+        target = target[key]
+    target[place[-1]] = value
+    report = Report.model_validate_json(json.dumps(good))
+    read = report.model_dump(mode="json")
+    for key in place:
+        read = read[key]
+    assert read is value
+
+
 @pytest.mark.parametrize("stem", sorted(contracts()))
 def test_checked_in_json_schemas_match_the_models(stem):
     """Regenerate with `python -m schemas.export`."""

@@ -901,3 +901,38 @@ def test_a_bad_leads_file_is_one_line_and_exit_2(tmp_path, capsys, text, says):
     assert cli.main(["render", "alertmanager", "--leads", str(leads), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert says in err and "负责人名录" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def _leads_with_tls(tmp_path, written: str) -> Path:
+    """A leads file with one email lead, its smtp section's `require_tls` written as given."""
+    leads = tmp_path / "leads.yaml"
+    leads.write_text("smtp: {smarthost: 'smtp.example.edu.cn:587', from: junheng@example.edu.cn, "
+                     f"require_tls: {written}}}\n"
+                     "districts: {'320571': {district_name: 苏州工业园区, name: 张伟, email: z@example.cn}}\n",
+                     encoding="utf-8")
+    return leads
+
+
+@pytest.mark.parametrize("written", ['"no"', "'false'", '"yes"', '"true"', "1", "0", '"off"'])
+def test_require_tls_written_as_text_or_a_number_is_refused_in_one_line(tmp_path, capsys, written):
+    # A quoted "no" is text to YAML, and pydantic's lax bool read it as false: TLS was turned off
+    # by a value the file does not spell as a boolean. It was the `junheng render` user's, unsaid.
+    from junheng import cli as junheng_cli
+    from schemas.booleans import NOT_TRUE_OR_FALSE_MESSAGE
+
+    leads = _leads_with_tls(tmp_path, written)
+    assert junheng_cli.main(["render", "alertmanager", "--leads", str(leads), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"junheng: {leads}: smtp.require_tls: {NOT_TRUE_OR_FALSE_MESSAGE} / 负责人名录有误\n", err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("written", "tls"), [("no", False), ("false", False), ("off", False), ("False", False),
+                                              ("yes", True), ("true", True), ("on", True)])
+def test_require_tls_as_a_yaml_boolean_is_taken(tmp_path, written, tls):
+    # YAML 1.1 reads these unquoted as booleans before pydantic sees them: they keep working.
+    leads = _leads_with_tls(tmp_path, written)
+    assert load_leads(leads).smtp.require_tls is tls
+    assert cli.main(["render", "alertmanager", "--leads", str(leads), "--out", str(tmp_path / "out")]) == 0
+    config = yaml.safe_load((tmp_path / "out" / "alertmanager.yml").read_text(encoding="utf-8"))
+    assert config["global"]["smtp_require_tls"] is tls

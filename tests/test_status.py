@@ -98,3 +98,16 @@ def test_status_exits_as_assess_does(capsys, violations, undetermined, code):
     else:
         assert err == ""
 
+
+def test_status_refuses_a_verdict_written_as_text_and_says_where(capsys):
+    # `"ok": "no"` was read as false, a verdict the worker never wrote in the contract's terms.
+    from junheng import cli
+    from schemas.booleans import NOT_TRUE_OR_FALSE_MESSAGE
+
+    report = copy.deepcopy(NEWER_REPORT)
+    report["districts"][0]["sections"]["primary"]["indicators"]["R1"]["ok"] = "no"
+    with answering(report) as url:
+        assert cli.main(["status", "--url", url]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"junheng: {url}: did not answer with a junheng report (districts.0.sections.primary."
+                                 f"indicators.R1.ok: {NOT_TRUE_OR_FALSE_MESSAGE}) / 返回的不是 junheng 评估报告\n"), err
