@@ -18,7 +18,8 @@ def seconds(duration: str) -> int:
     """Seconds in a Prometheus duration of one unit (`30s`, `5m`, `2h`, `7d`)."""
     match = DURATION.match(duration)
     if not match:
-        raise ValueError(f"not a duration like 30s, 5m or 2h: {duration!r}")
+        # Every unit DURATION takes is named: `7d` was accepted, yet the message offered hours at most.
+        raise ValueError(f"not a duration like 30s, 5m, 2h or 7d: {duration!r} / 时长格式应如 30s、5m、2h 或 7d")
     return int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
 
 

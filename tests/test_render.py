@@ -651,7 +651,7 @@ DEEP = "[" * 3_000 + "]" * 3_000
     (RULES_YAML, "- a\n", "Input should be a valid dictionary / 告警规则文件有误"),
     (RULES_YAML, "groups:\n- {name: g, interval: 1m}\n", "groups.0.rules: Field required"),
     (RULES_YAML, lambda text: text.replace("interval: 1m", "interval: soon"),
-     "groups.0.interval: Value error, not a duration like 30s, 5m or 2h: 'soon'"),
+     "groups.0.interval: Value error, not a duration like 30s, 5m, 2h or 7d: 'soon' / 时长格式应如 30s、5m、2h 或 7d"),
     (RULES_YAML, b"groups: []\n# \xff\n", "not UTF-8 text (byte 13) / 告警规则文件不是 UTF-8 文本"),
     (RULES_YAML, f"groups: {DEEP}", "not valid YAML (nested too deeply)"),
     (RULES_YAML, None, "cannot read (Is a directory) / 无法读取告警规则文件"),
@@ -857,10 +857,21 @@ def test_promtool_accepts_the_compose_prometheus_config(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_a_duration_is_one_number_and_one_unit_of_those_named():
+    # `7d` was taken while the message offered "30s, 5m or 2h": days went unmentioned.
+    from alerts.windows import seconds
+
+    assert [seconds(d) for d in ("30s", "5m", "2h", "7d")] == [30, 300, 7200, 604800]
+    with pytest.raises(ValueError) as refused:
+        seconds("1w")
+    assert str(refused.value) == "not a duration like 30s, 5m, 2h or 7d: '1w' / 时长格式应如 30s、5m、2h 或 7d"
+
+
 @pytest.mark.parametrize("text, says", [
     ("severities: [", "not valid YAML"),
     ("{}", "severities: Field required"),
-    (None, "hold_unexported: Value error, not a duration like 30s, 5m or 2h: '15 min'"),
+    (None, "hold_unexported: Value error, not a duration like 30s, 5m, 2h or 7d: '15 min' / "
+           "时长格式应如 30s、5m、2h 或 7d / 告警窗口文件有误"),
 ])
 def test_a_bad_windows_file_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, text, says):
     from alerts import cli, windows
