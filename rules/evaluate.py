@@ -8,6 +8,7 @@ assessment is the same two steps over every school, so the live and batch report
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import operator
 from collections.abc import Callable, Iterable, Mapping
@@ -17,6 +18,7 @@ from rules.balance import Contribution, DistrictBalance, IndicatorBalance
 from rules.compare import comparison, holds
 from rules.indicators import IDS
 from rules.messages import place_names, render, unreported_messages, unreported_note
+from rules.pace import same_progress, year_gone
 from rules.pack import LEVELS, Rule, RulePack
 from rules.places import DistrictLevelPlace, DistrictPlace, SchoolPlace, Standards
 from rules.quantities import QUANTITIES, RESOURCE_QUANTITIES, Measure, Observation, Scope, Value
@@ -73,6 +75,11 @@ class _Step:
         quantity, limit = QUANTITIES[rule.quantity], rule.limit_for(key)
         return cls(rule, quantity.measure, quantity.value if limit is not None else None, rule.params, limit,
                    comparison(rule.op), rule.quantity in RESOURCE_QUANTITIES)
+
+    def paced(self, share: float) -> "_Step":
+        """This step with its limit prorated to `share` of the year gone (`Rule.prorate`), to
+        six places: the limit a report shows is the one applied (5% × 8/12 is 0.033333)."""
+        return dataclasses.replace(self, limit=round(self.limit * share, 6)) if self.limit is not None else self
 
 
 @dataclass
@@ -149,6 +156,15 @@ class Assessor:
                               if r.quantity.endswith(".cv")}
         self._district_reads = tuple(dict.fromkeys(key for r in self.rules[Scope.district]
                                                    for key in QUANTITIES[r.quantity].reads))
+        #: Whether its results move with the date itself, beyond the rules in force: a rule
+        #: prorated over the year has a limit that grows every month (a worker evaluates again).
+        self.dated = any(r.prorate for r in self.rules[Scope.school])
+        self._paced: dict[tuple[int, int], _Step] = {}
+
+    def same_limits(self, other: "Assessor") -> bool:
+        """Whether `other` (of the same pack) holds every place to what this one does: the same
+        rules, and for rules prorated over the year, the same time progress."""
+        return self.rules == other.rules and (not self.dated or same_progress(self.as_of, other.as_of))
 
     def on(self, day: dt.date) -> "Assessor":
         """The assessor for `day`: a copy of this one dated `day` when the same rules are in
@@ -156,11 +172,13 @@ class Assessor:
         if self.pack.in_force(day) != self.pack.in_force(self.as_of):
             return Assessor(self.pack, day)
         moved = copy.copy(self)
-        moved.as_of = day
+        moved.as_of, moved._paced = day, {}
         return moved
 
-    def school(self, school: School, district: District) -> SchoolResult:
-        """Evaluate a school's section and school rules and compute its contribution."""
+    def school(self, school: School, district: District, money_year: int | None = None) -> SchoolResult:
+        """Evaluate a school's section and school rules and compute its contribution.
+        `money_year` is the fiscal year of its budget and training spend (a rule prorated over
+        the year is held to the share of that year gone); None: the year of the assessment."""
         sections = school_sections(school)
         findings = Findings()
         compliance: dict[str, bool | None] = {}
@@ -184,6 +202,8 @@ class Assessor:
         names = _Names.of(district, school, None)
         place = SchoolPlace(school, tuple(sections), school.students, school.classes)
         for step in self._steps(Scope.school, kind, location, None):
+            if step.rule.prorate:
+                step = self._on_pace(step, self.as_of.year if money_year is None else money_year)
             self._check(step, place, names, findings, district.id, school.id, None)
         return SchoolResult(school.id, school.district, school.name, excluded_reason(school), sections, compliance,
                             findings, _contribution(school, sections, compliance), self)
@@ -200,6 +220,14 @@ class Assessor:
                                             if _when_fits(r, kind, location, level))
         return steps
 
+    def _on_pace(self, step: _Step, year: int) -> _Step:
+        # Every school of a kind and year meets the same limit on a day: made once.
+        key = (id(step), year)
+        paced = self._paced.get(key)
+        if paced is None:
+            paced = self._paced[key] = step.paced(year_gone(year, self.as_of))
+        return paced
+
     def district(self, district: District, balance: DistrictBalance,
                  previous: DistrictResult | None = None) -> DistrictResult:
         """Evaluate a district's rules from its sums. With `previous`, the district's last result
@@ -208,7 +236,8 @@ class Assessor:
         change usually moves one or two of the fourteen), and so do the district-scope rules when
         the sums they read are as then."""
         findings = Findings()
-        same_record = previous is not None and previous.district is district
+        # Outcomes are kept only from the same rules: not across a day that changed them.
+        same_record = previous is not None and previous.district is district and previous.assessor.rules is self.rules
         kept = previous.levels if same_record else {}
         found = _by_rule_and_section(previous.findings) if kept else ({}, {})
         levels = {level: self._district_level(district, balance, level, kept.get(level), found, findings)
@@ -323,7 +352,7 @@ def assess(snapshot: Snapshot, pack: RulePack, as_of: dt.date | None = None) -> 
     for district in snapshot.districts:
         balance = DistrictBalance()
         for school in by_district[district.id]:
-            result = assessor.school(school, district)
+            result = assessor.school(school, district, snapshot.as_of.year)
             balance.add(result.contribution)
             school_results.append(result)
         district_results.append(assessor.district(district, balance))

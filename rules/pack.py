@@ -94,6 +94,10 @@ class Rule(BaseModel):
     when: When = When()
     applies_from: dt.date | None = None
     applies_until: dt.date | None = None
+    #: `year`: the limit grows through the fiscal year with its months gone (time progress,
+    #: rules/pace.py), and a year gone is judged on the whole limit; for a figure of the year so
+    #: far, compared with >=.
+    prorate: Literal["year"] | None = None
     severity: Severity
     title_zh: str
     title_en: str
@@ -104,7 +108,7 @@ class Rule(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "Rule":
         problem = (self._quantity_problem() or self._threshold_problem() or self._when_problem()
-                   or self._dates_problem() or self._template_problem())
+                   or self._dates_problem() or self._prorate_problem() or self._template_problem())
         if problem:
             raise ValueError(f"rule {self.id}: {problem}")
         return self
@@ -145,6 +149,17 @@ class Rule(BaseModel):
     def _dates_problem(self) -> str | None:
         if self.applies_from and self.applies_until and self.applies_until < self.applies_from:
             return "applies_until is before applies_from / 失效日期早于生效日期"
+        return None
+
+    def _prorate_problem(self) -> str | None:
+        if self.prorate is None:
+            return None
+        if not QUANTITIES[self.quantity].of_year:
+            of_year = ", ".join(sorted(name for name, q in QUANTITIES.items() if q.of_year))
+            return (f"prorate: {self.quantity} is not a figure of the year so far (those are: {of_year})"
+                    " / 该观测量不是年度累计数，不能按时间进度折算")
+        if self.op != ">=":
+            return "prorate: a prorated limit is a floor, compared with >= / 按时间进度折算的阈值须用 >= 比较"
         return None
 
     def _template_problem(self) -> str | None:

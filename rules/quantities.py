@@ -87,6 +87,9 @@ class Quantity:
     #: the Observation and details a violation's message needs (tests/test_rules.py checks that
     #: it agrees with the measure).
     value: Value | None = None
+    #: Whether it is a figure of the fiscal year so far (spending against the year's budget),
+    #: which a rule may prorate over the year (`Rule.prorate`).
+    of_year: bool = False
 
     def __post_init__(self) -> None:
         if self.value is not None and self.carries_limit:
@@ -214,7 +217,7 @@ def _funds_per_student(place, params, standards) -> Observation | None:
     return _ratio(place.school.public_funds_budget_cny, place.students, ("public_funds_budget_cny", "students"))
 
 
-def _school_ratio(numerator: str, denominator: str) -> Quantity:
+def _school_ratio(numerator: str, denominator: str, of_year: bool = False) -> Quantity:
     def value(place, params, standards) -> float | None:
         school = place.school
         top, bottom = getattr(school, numerator), getattr(school, denominator)
@@ -223,7 +226,7 @@ def _school_ratio(numerator: str, denominator: str) -> Quantity:
     def measure(place, params, standards) -> Observation | None:
         school = place.school
         return _ratio(getattr(school, numerator), getattr(school, denominator), (numerator, denominator))
-    return Quantity(Scope.school, measure, value=value)
+    return Quantity(Scope.school, measure, value=value, of_year=of_year)
 
 
 def _key_teacher_share(place, params, standards) -> Observation | None:
@@ -305,7 +308,7 @@ QUANTITIES: dict[str, Quantity] = {
     "funds_per_student": Quantity(Scope.school, _funds_per_student),
     "training_360h_share": _school_ratio("training_360h_completed", "full_time_teachers"),
     "certified_share": _school_ratio("certified_teachers", "full_time_teachers"),
-    "training_budget_share": _school_ratio("training_spend_cny", "public_funds_budget_cny"),
+    "training_budget_share": _school_ratio("training_spend_cny", "public_funds_budget_cny", of_year=True),
     "key_teacher_share": Quantity(Scope.school, _key_teacher_share),
     **{f"{ind}.cv": Quantity(Scope.district_section, _cv(ind)) for ind in IDS},
     "teacher_pay": Quantity(Scope.district, _teacher_pay, carries_limit=True),

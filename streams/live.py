@@ -21,7 +21,7 @@ from rules.balance import DistrictBalance
 from rules.evaluate import Assessor, DistrictResult, SchoolResult, build_report, merge_reports
 from schemas.report import Cause, Report, Violation
 from schemas.snapshot import District
-from streams.state import State, district_record, school_record
+from streams.state import State, district_record, money_year, school_record
 
 ViolationKey = tuple[str, str, str | None, str | None]
 #: Gives the cause of the violations an evaluation makes appear; called only when some do.
@@ -94,7 +94,10 @@ class LiveAssessment:
         violations that are new are attributed to the cause `cause()` gives. Set the district first."""
         live = self._district(district_id, None)
         record = school_record(state) if state is not None else None
-        new = self.assessor.school(record, live.record) if record is not None else None
+        new = None
+        if record is not None:
+            year = money_year(state) if self.assessor.dated else None
+            new = self.assessor.school(record, live.record, year)
         self._replace_school(live, school_id, new, cause)
 
     def refresh(self, district_id: str, cause: CauseOf | None = None) -> None:
@@ -103,8 +106,9 @@ class LiveAssessment:
         live = self.districts.get(district_id)
         if live is None:
             return
-        if live.result is not None and live.evaluated_changes == live.balance.changes:
-            return  # neither its record nor its sums moved: the same result, no new violation
+        if (live.result is not None and live.evaluated_changes == live.balance.changes
+                and live.result.assessor.rules is self.assessor.rules):
+            return  # neither its record, its sums nor its rules moved: the same result, no new violation
         old = live.result
         live.result = self.assessor.district(live.record, live.balance, old)
         live.evaluated_changes = live.balance.changes

@@ -101,6 +101,12 @@ def _decode_each(value: bytes) -> tuple[list[tuple[ev.Event, bytes | None]], lis
     return events, dead_letters
 
 
+#: Schools evaluated again at each flush after a day brought other limits (`Pipeline.take_day`):
+#: a bounded share of a round, so that a worker goes on folding meanwhile (a national share's
+#: 100,000 school evaluations at once would hold it for seconds).
+AGAIN_SCHOOLS = 500
+
+
 class Pipeline:
     """Folds records into school and district tables and keeps the live assessment current.
 
@@ -132,6 +138,8 @@ class Pipeline:
         self.building = False
         self.future_tolerance = future_tolerance
         self.clock = clock
+        #: Districts to evaluate again under a new day's rules (`take_day`), in insertion order.
+        self.again: dict[str, None] = {}
         self._sync_lock = asyncio.Lock()
 
     def handle(self, value: bytes | None, partition: int, key: str | None = None) -> RecordResult:
@@ -224,9 +232,29 @@ class Pipeline:
             return self._flush_districts(set(districts))
         if self.assigned is not None:
             self._forget_unowned()
-        evaluated = self._evaluate(self.dirty_schools, set(self.dirty_schools.values()) | self.dirty_districts)
+        again, again_districts = self._take_again(AGAIN_SCHOOLS)
+        schools = {**again, **self.dirty_schools}
+        evaluated = self._evaluate(schools, set(schools.values()) | self.dirty_districts | again_districts)
         self.dirty_schools, self.dirty_districts, self.causes = {}, set(), {}
         return evaluated
+
+    def _take_again(self, schools: int, districts: Collection[str] | None = None) -> tuple[dict[str, str], set[str]]:
+        """The next districts to evaluate again (`take_day`) and their schools (school →
+        district): whole districts up to about `schools` schools, or those of `districts`. A new
+        day's rules reach a worker's national share in steps, not in one flush that held the
+        worker for seconds."""
+        taken_schools: dict[str, str] = {}
+        taken: set[str] = set()
+        wanted = list(self.again) if districts is None else [d for d in districts if d in self.again]
+        for district_id in wanted:
+            if districts is None and len(taken_schools) >= schools:
+                break
+            del self.again[district_id]
+            live = self.live.districts.get(district_id)
+            if live is not None:  # else dropped since (its partition moved): its new owner evaluates it
+                taken.add(district_id)
+                taken_schools.update(dict.fromkeys(live.schools, district_id))
+        return taken_schools, taken
 
     def _flush_districts(self, wanted: set[str]) -> int:
         # A read of a few districts (/report?district=) evaluates their changes alone: a read
@@ -237,7 +265,9 @@ class Pipeline:
         if self.assigned is not None:  # as `_forget_unowned`, for these districts
             schools = {s: d for s, d in schools.items() if self._owned("schools", s)}
             districts = {d for d in districts if self._owned("districts", d)}
-        evaluated = self._evaluate(schools, set(schools.values()) | districts)
+        again, again_districts = self._take_again(0, wanted)  # a read sees the day's rules
+        schools = {**again, **schools}
+        evaluated = self._evaluate(schools, set(schools.values()) | districts | again_districts)
         self.dirty_schools = {s: d for s, d in self.dirty_schools.items() if d not in wanted}
         self.dirty_districts -= wanted
         self.causes = {place: event for place, event in self.causes.items() if place[0] not in wanted}
@@ -324,15 +354,16 @@ class Pipeline:
     def take_day(self, day: dt.date) -> bool:
         """Take the rules in force on `day` (a worker not pinned to a date: its calendar day
         turned). Where other rules are in force than the day before (a pack's `applies_from`
-        reached), every owned partition is built again by the next sync, as after a recovery;
-        otherwise only the reports' date moves. True when the rules changed."""
+        reached), or a month began and a rule is prorated over the year (`Rule.prorate`), every
+        district is evaluated again, a few at each flush (`again`); otherwise only the reports'
+        date moves. True when the districts are to be evaluated again."""
         before = self.live.assessor
         if day == before.as_of:
             return False
         self.live.assessor = before.on(day)
-        if self.live.assessor.rules == before.rules:
+        if self.live.assessor.same_limits(before):
             return False
-        self.stale |= self.assigned or frozenset()
+        self.again = dict.fromkeys(self.live.districts)
         return True
 
     def holds(self, partitions: frozenset[int]) -> bool:

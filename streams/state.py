@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -723,12 +724,25 @@ def school_record(state: State) -> School | None:
     return School.model_validate(record)
 
 
+def money_year(state: State) -> int | None:
+    """The fiscal year of the budget and training spend `school_record` gives the school (its
+    current period), or None when it has neither a snapshot nor a budget."""
+    state = _upgraded(state)
+    budget_years = [int(key[len("budget:"):]) for key in state["registers"] if key.startswith("budget:")]
+    return _period(budget_years, int(state["as_of"][:4]) if state["as_of"] else None)
+
+
+def _period(budget_years: Iterable[int], snapshot_year: int | None) -> int | None:
+    """The newest fiscal year with a budget known, the snapshot's year counting as known."""
+    years = [*budget_years, *([snapshot_year] if snapshot_year is not None else [])]
+    return max(years, default=None)
+
+
 def _apply_period(record: dict, budgets: dict[int, float], sums: dict, snapshot_year: int | None) -> None:
     """The budget and training spend of the school's current period (see `school_record`)."""
-    years = budgets.keys() | ({snapshot_year} if snapshot_year is not None else set())
-    if not years:  # neither a snapshot nor a budget: no period, and no spend reported
+    period = _period(budgets, snapshot_year)
+    if period is None:  # neither a snapshot nor a budget: no period, and no spend reported
         return
-    period = max(years)
     if period == snapshot_year:
         spent = record.get("training_spend_cny")
     else:

@@ -150,6 +150,25 @@ def test_a_rule_limited_to_places_it_can_match_loads(tmp_path):
     assert pack.by_id("G5").when.levels == ("primary",) and pack.by_id("R1.cv").when.levels == ("junior",)
 
 
+@pytest.mark.parametrize("rule,expected", [
+    ("  - {id: G5, prorate: year}",
+     "rule G5: prorate: class_size_max is not a figure of the year so far (those are: training_budget_share) / "
+     "该观测量不是年度累计数，不能按时间进度折算"),
+    ("  - {id: Q4, op: '<='}", "rule Q4: prorate: a prorated limit is a floor, compared with >= / 按时间进度折算的阈值须用 >= 比较"),
+    ("  - {id: Q4, prorate: month}", "rule Q4: prorate 'month': Input should be 'year'"),
+])
+def test_a_prorated_limit_that_means_nothing_is_refused_at_load(tmp_path, rule, expected):
+    assert expected in refusal(write_pack(tmp_path, rule + "\n"))
+
+
+def test_a_pack_may_judge_q4_on_the_whole_year_from_its_first_day(tmp_path):
+    pack = load_packs([str(write_pack(tmp_path, "  - {id: Q4, prorate: null}\n"))])
+    # 2026-09-01, 3.4% spent: on pace (3.33% due), yet short of the whole 5%.
+    report = assess(snapshot(school(training_spend_cny=34_000.0)), pack)
+    assert [(v.rule, v.limit) for v in report.violations] == [("Q4", 0.05)]
+    assert assess(snapshot(school(training_spend_cny=34_000.0)), load_packs(["national-2017"])).violations == []
+
+
 def test_no_pack_or_a_pack_without_rules_is_refused(tmp_path):
     with pytest.raises(PackError, match="no rule pack given"):
         load_packs([])

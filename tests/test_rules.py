@@ -399,21 +399,52 @@ def test_district_shares(rule, field, denominator_field, limit):
     assert violations(snapshot(**{denominator_field: 1000, field: at - 1}))[(rule, None, None)] == ((at - 1) / 1000, limit)
 
 
+#: A day after the snapshot's fiscal year (2026) ended: Q4 is judged on the whole 5%.
+YEAR_GONE = dt.date(2027, 1, 1)
+
+
 @pytest.mark.parametrize("spend,violated", [(50_000.0, False), (49_999.0, True), (50_001.0, False)])
-def test_q4_training_budget_is_at_least_5_percent(spend, violated):
+def test_q4_training_budget_is_at_least_5_percent_of_a_year_gone(spend, violated):
     # budget 1,000,000 CNY: 5% is 50,000 CNY.
-    found = violations(snapshot(school(training_spend_cny=spend)))
+    found = violations(snapshot(school(training_spend_cny=spend)), as_of=YEAR_GONE)
     assert (("Q4", "320571-001", None) in found) is violated
     if violated:
         # 49,999 / 1,000,000 = 0.049999, shown rounded to four places; the comparison is exact.
         assert found[("Q4", "320571-001", None)] == (0.05, 0.05)
 
 
+@pytest.mark.parametrize("as_of,spend,expected", [
+    # 2026-09-01: eight months gone, 5% × 8/12 = 3.3333% due (applied and shown to six places).
+    ("2026-09-01", 33_333.0, None),
+    ("2026-09-01", 33_332.0, (0.0333, 0.033333)),
+    # January: nothing is due yet, so a school whose new budget just arrived is not short.
+    ("2026-01-01", 0.0, None),
+    ("2026-01-31", 0.0, None),
+    ("2026-02-01", 4_167.0, None),  # 5% × 1/12 = 0.41667%
+    ("2026-02-01", 4_166.0, (0.0042, 0.004167)),
+    # December: 11/12, 4.5833%.
+    ("2026-12-31", 45_833.0, None),
+    ("2026-12-31", 45_832.0, (0.0458, 0.045833)),
+])
+def test_q4_holds_a_school_to_the_share_of_the_year_gone(as_of, spend, expected):
+    # Judged on the whole 5% from its first day, every school fell short the day its new budget
+    # arrived and stayed short for months: one critical alert per school each January.
+    found = violations(snapshot(school(training_spend_cny=spend), as_of=as_of))
+    assert found.get(("Q4", "320571-001", None)) == expected
+
+
+def test_q4_of_a_year_not_begun_has_nothing_due():
+    # A snapshot of 2027's money, read on a day of 2026 (`assess --as-of`): none of it is gone.
+    assert "Q4" not in rule_ids(snapshot(school(training_spend_cny=0.0), as_of="2027-03-01"),
+                                as_of=dt.date(2026, 12, 31))
+
+
 def test_q4_message_states_amounts_and_share():
-    report = assess(snapshot(school(training_spend_cny=30_000.0)), NATIONAL)
+    report = assess(snapshot(school(training_spend_cny=30_000.0)), NATIONAL, YEAR_GONE)
     v = report.violations[0]
     assert v.rule == "Q4" and v.value == 0.03 and v.limit == 0.05
-    assert "30000 元" in v.message_zh and "3.00%" in v.message_zh and "5%" in v.message_zh
+    assert v.message_zh == ("测试学校001（320571-001，苏州工业园区）本年度教师培训经费 30000 元，占年度公用经费预算 "
+                            "1000000 元的 3.00%，低于按时间进度应达到的 5.00%")
 
 
 # --- missing data is not zero ----------------------------------------------------------------
