@@ -146,7 +146,7 @@ def undetermined_text(window: str) -> dict[str, Text]:
             INDICATOR, "（", INDICATOR_ZH, "）所需的 ", FIGURE, "，其校际差异系数无法判定，已超过 ", zh_window,
             "。请督促这些学校报送；是哪些学校：junheng status --district ", DISTRICT, "。\n",
             "Figures missing: ", COUNT, " of ", SCHOOLS, " ", LEVEL_SCHOOLS_EN, " of ", DISTRICT_NAME, " (", DISTRICT,
-            ") did not report ", FIGURE, " for ", INDICATOR, " (", INDICATOR_EN, "); its CV cannot be determined. "
+            ") did not report ", FIGURE, " for ", INDICATOR, ", ", INDICATOR_EN, "; its CV cannot be determined. "
             "Missing for over ", en_window, "; have these schools report it (which ones: junheng status --district ",
             DISTRICT, ")."),
     }
@@ -178,9 +178,11 @@ def _indicator_names(pack: RulePack) -> dict[str, dict[str, str]]:
 
 
 def _rule_titles(pack: RulePack) -> dict[str, dict[str, str]]:
+    """A rule's title as it follows the rule's id, in quotes: titles hold brackets of their own
+    ("Class size (primary at most 45, junior at most 50)"), and within brackets they nested."""
     rules = others(pack)
-    return {"rule_title_zh": {r.id: f"（{r.title_zh}）" for r in rules},
-            "rule_title_en": {r.id: f" ({r.title_en})" for r in rules}}
+    return {"rule_title_zh": {r.id: f"“{r.title_zh}”" for r in rules},
+            "rule_title_en": {r.id: f" “{r.title_en}”" for r in rules}}
 
 
 # --- as Prometheus templates ----------------------------------------------------------------
@@ -315,7 +317,7 @@ def grafana_text(alert: DataAlert, pack: RulePack) -> dict[str, str]:
             "description": f"数据未报齐：{count} 所{go_choice('section', SCHOOLS_ZH)}未报送 {indicator}（{ind_zh}）所需的 "
                            f"{figure}，其校际差异系数无法判定，已超过 {zh_window}。"
                            f"Figures missing: {count} {go_choice('section', SCHOOLS_EN)} did not report {figure} for "
-                           f"{indicator} ({ind_en}); its CV cannot be determined. Missing for over {en_window}.",
+                           f"{indicator}, {ind_en}; its CV cannot be determined. Missing for over {en_window}.",
             "runbook_url": alert_runbook_url(alert.name),
         }
     rule = "{{ $labels.rule }}"

@@ -201,7 +201,7 @@ def test_figures_missing_reach_the_lead_as_such_once_per_gap_and_resolve_once_re
         g7 = wait_until(lambda: data_missing_alerts(sink.received("/lead/320508"), "JunhengRuleNotEvaluated", "firing"),
                         WAIT, "姑苏区's lead to be told G7 cannot be evaluated")[0]
         assert (g7["labels"]["rule"], g7["labels"]["finding"]) == ("G7", "data_missing")
-        assert g7["annotations"]["summary"].startswith("姑苏区（320508）：数据未报齐，规则 G7（教师平均工资收入不低于当地公务员平均工资收入）无法评估")
+        assert g7["annotations"]["summary"].startswith("姑苏区（320508）：数据未报齐，规则 G7“教师平均工资收入不低于当地公务员平均工资收入”无法评估")
 
         report_equipment(worker)
         wait_until(lambda: data_missing_alerts(sink.received("/lead/320571"), "JunhengCvUndetermined", "resolved"),

@@ -295,7 +295,7 @@ def test_figures_missing_are_worded_as_such_never_as_not_meeting_the_standard(tm
             "cannot be determined") in text
     assert "16 所小学中 2 所未报送 R6（生均教学仪器设备值）所需的 equipment_value_cny，其校际差异系数无法判定，已超过 7 天" in text
     assert "2 of 16 primary schools of 苏州工业园区 (320571) did not report equipment_value_cny" in text
-    assert "- 苏州工业园区（320571）：数据未报齐，规则 G7（教师平均工资收入不低于当地公务员平均工资收入）无法评估" in text
+    assert "- 苏州工业园区（320571）：数据未报齐，规则 G7“教师平均工资收入不低于当地公务员平均工资收入”无法评估" in text
     assert "开始时间（北京时间）：2026-09-09 16:00" in text and "当前值" not in text, text
     assert "数据未报齐" in firing["html"]
 
