@@ -2,7 +2,8 @@
 
 The same text becomes a Prometheus annotation template (names, value and limit looked up at
 alert time) and, for the promtool unit tests, the exact string that template must produce for
-known series. Text is a sequence of literal pieces and named slots.
+known series. Text is a sequence of literal pieces, named slots and pieces shown only when a
+slot has a value (`When`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import re
 import string
 from dataclasses import dataclass
 
-from rules.messages import LEVEL_EN, LEVEL_ZH
+from rules.indicators import BY_ID
+from rules.messages import LEVEL_EN, LEVEL_ZH, SCHOOLS_EN, SCHOOLS_ZH
 from rules.pack import Rule
 from rules.quantities import Scope
 
@@ -35,12 +37,24 @@ class Slot:
     name: str
 
 
-Text = tuple[str | Slot, ...]
+@dataclass(frozen=True)
+class When:
+    """Text shown only when `slot`'s value, known when the alert fires, is above zero."""
+
+    slot: Slot
+    text: "Text"
+
+
+Text = tuple[str | Slot | When, ...]
 
 DISTRICT_NAME, SCHOOL_NAME = Slot("district_name"), Slot("school_name")
 DISTRICT, SCHOOL = Slot("district"), Slot("school")
 LEVEL_ZH_SLOT, LEVEL_EN_SLOT = Slot("level_zh"), Slot("level_en")
 VALUE, LIMIT = Slot("value"), Slot("limit")
+#: The level's school sections, and those of them that did not report an indicator's figure.
+SCHOOLS, UNREPORTED = Slot("schools"), Slot("unreported")
+LEVEL_SCHOOLS_ZH, LEVEL_SCHOOLS_EN = Slot("level_schools_zh"), Slot("level_schools_en")
+UNREPORTED_METRIC = "junheng_district_indicator_schools_unreported"
 
 
 def runbook_anchor(rule_id: str) -> str:
@@ -76,19 +90,42 @@ def place(scope: Scope) -> tuple[Text, Text]:
     return ((DISTRICT_NAME, "（", DISTRICT, "）"), (DISTRICT_NAME, " (", DISTRICT, ")"))
 
 
+def cv_indicator(rule: Rule) -> str | None:
+    """The indicator whose inter-school CV `rule` judges (`R4` for `R4.cv`), or None."""
+    if rule.scope is Scope.district_section and rule.quantity.endswith(".cv"):
+        return rule.quantity[: -len(".cv")]
+    return None
+
+
+def unreported_note(rule: Rule) -> tuple[Text, Text]:
+    """What a CV rule's description adds, in Chinese and English, while some school sections of
+    the level have not reported the indicator's figure: the CV shown is over the others only, and
+    a lead would otherwise read it as the district's (`JunhengCvUndetermined` tells it only after
+    a week). Worded as the report's own note (`rules.messages.unreported_note`). Nothing for
+    other rules, or for an indicator without a figure."""
+    indicator = BY_ID.get(cv_indicator(rule) or "")
+    if indicator is None:
+        return (), ()
+    return ((When(UNREPORTED, (SCHOOLS, " 所", LEVEL_SCHOOLS_ZH, "中 ", UNREPORTED, " 所未报送 ", indicator.figure,
+                               "，此差异系数仅据其余学校计算。")),),
+            (When(UNREPORTED, (" ", UNREPORTED, " of ", SCHOOLS, " ", LEVEL_SCHOOLS_EN, " did not report ",
+                               indicator.figure, "; this CV is over the other schools only.")),))
+
+
 def annotations(rule: Rule) -> dict[str, Text]:
     """A rule's alert annotations: summary, description, value, limit and names, in both languages."""
     zh_place, en_place = place(rule.scope)
     breach_zh, breach_en = BREACH[rule.op]
     unit = f" {rule.unit}" if rule.unit and "%" not in number_format(rule)[0] else ""
     severity_zh = SEVERITY_ZH.get(rule.severity.value, rule.severity.value)
+    zh_note, en_note = unreported_note(rule)
     return {
         "summary": (*zh_place, f"：{rule.title_zh} / ", *en_place, f": {rule.title_en}"),
         "description": (
             *zh_place, f"{rule.title_zh}为 ", VALUE, f"{unit}，{breach_zh} ", LIMIT,
-            f"{unit}（规则 {rule.id}，{severity_zh}）。\n",
+            f"{unit}（规则 {rule.id}，{severity_zh}）。", *zh_note, "\n",
             *en_place, f": {rule.title_en} is ", VALUE, f"{unit}, {breach_en} ", LIMIT,
-            f"{unit} (rule {rule.id}, {rule.severity.value})."),
+            f"{unit} (rule {rule.id}, {rule.severity.value}).", *en_note),
         "value": (VALUE,),
         "limit": (LIMIT,),
         "place_zh": zh_place,
@@ -148,15 +185,77 @@ def prometheus_template(text: Text, rule: Rule, hold: str) -> str:
         "value": _go_number("$value", value_spec),
         # A limit series not seen within `hold` shows as "?".
         "limit": f'{{{{ if $found }}}}{_go_number("$limit", limit_spec)}{{{{ else }}}}?{{{{ end }}}}',
+        "schools": "{{ $schools }}",
+        "unreported": "{{ $unreported }}",
+        "level_schools_zh": go_choice("section", SCHOOLS_ZH),
+        "level_schools_en": go_choice("section", SCHOOLS_EN),
     }
-    used = {piece.name for piece in text if isinstance(piece, Slot)}
+    used = used_slots(text)
     prelude = names_prelude(used, hold)
     if "limit" in used:
         prelude += ('{{ $limit := 0.0 }}{{ $found := false }}'
                     + last_seen("junheng_rule_limit{rule=%q,district=%q,school=%q,section=%q}",
                                  "$labels.rule $labels.district $labels.school $labels.section", hold)
                     + '{{ $limit = (. | first | value) }}{{ $found = true }}{{ end }}')
-    return prelude + "".join(slots[p.name] if isinstance(p, Slot) else p for p in text)
+    if "schools" in used:
+        prelude += schools_prelude(hold)
+    if "unreported" in used:
+        prelude += unreported_prelude(cv_indicator(rule) or "", hold)
+    return prelude + go_text(text, slots)
+
+
+def used_slots(text: Text) -> set[str]:
+    """The names of the slots `text` uses, within `When` pieces too."""
+    used: set[str] = set()
+    for piece in text:
+        if isinstance(piece, Slot):
+            used.add(piece.name)
+        elif isinstance(piece, When):
+            used |= {piece.slot.name} | used_slots(piece.text)
+    return used
+
+
+def go_text(text: Text, slots: dict[str, str]) -> str:
+    """`text` as a template, each slot written as `slots` says; a `When` piece within an `if` on
+    its slot's template variable (`$unreported`), which is 0 where nothing was found."""
+    out = []
+    for piece in text:
+        if isinstance(piece, Slot):
+            out.append(slots[piece.name])
+        elif isinstance(piece, When):
+            out.append(f"{{{{ if ${piece.slot.name} }}}}{go_text(piece.text, slots)}{{{{ end }}}}")
+        else:
+            out.append(piece)
+    return "".join(out)
+
+
+def schools_prelude(hold: str) -> str:
+    """Template variable `$schools`: the school sections of the alert's level as last seen
+    within `hold`, "?" where none was."""
+    return ('{{ $schools := "?" }}'
+            + last_seen("junheng_district_schools{district=%q,section=%q}", "$labels.district $labels.section", hold)
+            + "{{ $schools = (. | first | value) }}{{ end }}")
+
+
+def unreported_prelude(indicator: str, hold: str) -> str:
+    """Template variable `$unreported`: the school sections of the alert's level that have not
+    reported `indicator`'s figure, 0 where all have.
+
+    Queried by the annotation, not carried by the alert's expression as a label: a label is part
+    of the alert's identity, so a count that changes (a school reports, another stops) would
+    resolve the alert and fire a new one, which waits its `for:` again and pages the lead twice;
+    an annotation is read again at each evaluation and changes nothing but the text.
+
+    The count now, not as last seen within `hold` as names are: once the last school reports,
+    its series ends and the note must go with it, while the CV alert may well go on firing.
+    Only where no worker exports the district at all is it the last count within `hold`, as the
+    alert's own value is then (`prometheus_rules.alert_expr`)."""
+    selector = UNREPORTED_METRIC + "{district=%q,section=%q,indicator=%q}"
+    args = f"$labels.district $labels.section {_go_string(indicator)}"
+    query = f"max({selector} or (last_over_time({selector}[{hold}]) unless on (district) junheng_district_info))"
+    return ('{{ $unreported := 0.0 }}'
+            + f'{{{{ with printf "{query}" {args} {args} | query }}}}'
+            + "{{ $unreported = (. | first | value) }}{{ end }}")
 
 
 def names_prelude(used: set[str], hold: str) -> str:
@@ -183,16 +282,36 @@ def last_seen(selector: str, args: str, hold: str) -> str:
 # --- as the text expected for known values ------------------------------------------------
 
 def expected_text(text: Text, rule: Rule, fields: dict[str, str | float]) -> str:
-    """The text the template yields when the slots take `fields` (value and limit as numbers)."""
+    """The text the template yields when the slots take `fields` (value and limit as numbers;
+    `unreported` and `schools` as numbers too, the note of unreported schools shown only when
+    `unreported` is given and above zero)."""
     value_spec, limit_spec = number_format(rule)
+    level = str(fields.get("section", ""))
     shown = {
         **{k: v for k, v in fields.items() if isinstance(v, str)},
-        "level_zh": LEVEL_ZH.get(str(fields.get("section", "")), str(fields.get("section", ""))),
-        "level_en": LEVEL_EN.get(str(fields.get("section", "")), str(fields.get("section", ""))),
+        "level_zh": LEVEL_ZH.get(level, level),
+        "level_en": LEVEL_EN.get(level, level),
+        "level_schools_zh": SCHOOLS_ZH.get(level, level),
+        "level_schools_en": SCHOOLS_EN.get(level, level),
         "value": go_number(float(fields["value"]), value_spec),
         "limit": go_number(float(fields["limit"]), limit_spec),
+        **{k: go_number(float(fields[k]), "") for k in ("schools", "unreported") if k in fields},
     }
-    return "".join(shown[p.name] if isinstance(p, Slot) else p for p in text)
+    return plain_text(text, shown, fields)
+
+
+def plain_text(text: Text, shown: dict[str, str], fields: dict[str, str | float]) -> str:
+    """`text` with each slot as `shown` says, and each `When` piece where its slot's field is above zero."""
+    out = []
+    for piece in text:
+        if isinstance(piece, Slot):
+            out.append(shown[piece.name])
+        elif isinstance(piece, When):
+            if float(fields.get(piece.slot.name, 0)) > 0:
+                out.append(plain_text(piece.text, shown, fields))
+        else:
+            out.append(piece)
+    return "".join(out)
 
 
 def go_number(value: float, spec: str) -> str:

@@ -11,8 +11,8 @@ own notification group and wording (`alerts/alertmanager_config.py`):
   (`junheng_district_indicator_schools_unreported`), so its inter-school CV over all of them
   cannot be determined. It fires whether the CV over those that reported is within its limit
   (the report's `ok` is null: the district is not known to be balanced) or over it (a violation
-  all the same, alerted at once by the CV rule's own alert, whose text does not say that some
-  schools are missing from it).
+  all the same, alerted at once by the CV rule's own alert, whose text says meanwhile how many
+  schools are missing from it: `alert_text.unreported_note`).
 - `JunhengRuleNotEvaluated`, per district and rule (`junheng_rules_not_evaluated`): the places
   where any other rule could not be evaluated for want of data, such as a district's teacher
   pay (G7), a school's music rooms (G3.music) or its budget (Q4). Nothing else tells the lead.
@@ -36,8 +36,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from alerts.alert_text import (DISTRICT, DISTRICT_NAME, LEVEL_EN_SLOT, LEVEL_ZH_SLOT, Slot, Text, alert_runbook_url,
-                               go_choice, go_number, last_seen, names_prelude)
+from alerts.alert_text import (DISTRICT, DISTRICT_NAME, LEVEL_EN_SLOT, LEVEL_SCHOOLS_EN, LEVEL_SCHOOLS_ZH,
+                               LEVEL_ZH_SLOT, SCHOOLS, UNREPORTED_METRIC, Slot, Text, alert_runbook_url, cv_indicator,
+                               go_choice, go_number, names_prelude, schools_prelude)
 from alerts.held import held_through_gaps
 from alerts.windows import Windows, seconds
 from rules.indicators import BY_ID, IDS
@@ -52,12 +53,11 @@ FINDING = {"finding": "data_missing"}
 #: A gap is something to chase, not an emergency: a warning is repeated daily, a critical alert
 #: every four hours (`notify.repeat_interval` in alerts/windows.yaml).
 SEVERITY = "warning"
-UNREPORTED = "junheng_district_indicator_schools_unreported"
+UNREPORTED = UNREPORTED_METRIC
 NOT_EVALUATED_METRIC = "junheng_rules_not_evaluated"
 
-COUNT, SCHOOLS, INDICATOR = Slot("count"), Slot("schools"), Slot("indicator")
+COUNT, INDICATOR = Slot("count"), Slot("indicator")
 INDICATOR_ZH, INDICATOR_EN, FIGURE = Slot("indicator_zh"), Slot("indicator_en"), Slot("figure")
-LEVEL_SCHOOLS_ZH, LEVEL_SCHOOLS_EN = Slot("level_schools_zh"), Slot("level_schools_en")
 RULE, RULE_TITLE_ZH, RULE_TITLE_EN = Slot("rule"), Slot("rule_title_zh"), Slot("rule_title_en")
 
 
@@ -65,8 +65,7 @@ RULE, RULE_TITLE_ZH, RULE_TITLE_EN = Slot("rule"), Slot("rule_title_zh"), Slot("
 
 def cv_indicators(pack: RulePack) -> tuple[str, ...]:
     """The indicators the pack judges the inter-school CV of, in indicator order."""
-    judged = {r.quantity[: -len(".cv")] for r in pack.rules if r.scope is Scope.district_section
-              and r.quantity.endswith(".cv")}
+    judged = {cv_indicator(r) for r in pack.rules}
     return tuple(i for i in IDS if i in judged)
 
 
@@ -77,8 +76,7 @@ def told_by_cv(pack: RulePack) -> frozenset[str]:
     judged = set(cv_indicators(pack))
     section_indicators = {r.quantity for r in pack.rules if r.scope is Scope.section and r.quantity in IDS}
     told = {r.id for r in pack.rules
-            if (r.scope is Scope.district_section and r.quantity.endswith(".cv")
-                and r.quantity[: -len(".cv")] in judged)
+            if cv_indicator(r) in judged
             or (r.scope is Scope.section and r.quantity in judged)
             or (r.quantity == "compliance" and section_indicators <= judged)}
     return frozenset(told)
@@ -213,10 +211,7 @@ def prometheus_template(text: Text, pack: RulePack, hold: str) -> str:
     used = {piece.name for piece in text if isinstance(piece, Slot)}
     prelude = names_prelude(used, hold)
     if "schools" in used:
-        prelude += ('{{ $schools := "?" }}'
-                    + last_seen("junheng_district_schools{district=%q,section=%q}", "$labels.district $labels.section",
-                                hold)
-                    + "{{ $schools = (. | first | value) }}{{ end }}")
+        prelude += schools_prelude(hold)
     return prelude + "".join(slots[p.name] if isinstance(p, Slot) else p for p in text)
 
 

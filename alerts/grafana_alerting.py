@@ -20,12 +20,14 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 
 from alerts import data_missing
-from alerts.alert_text import SEVERITY_ZH, runbook_url
+from alerts.alert_text import SEVERITY_ZH, UNREPORTED_METRIC, cv_indicator, go_choice, runbook_url
 from alerts.alertmanager_config import NO_LEAD, NO_LEAD_NOTICE, OPERATORS, receiver_name
 from alerts.grafana_dashboards import DATASOURCE_UID
 from alerts.leads import Contact, Leads
 from alerts.prometheus_rules import SCOPE_ORDER, alert_expr
 from alerts.windows import Windows, seconds
+from rules.indicators import BY_ID
+from rules.messages import SCHOOLS_EN, SCHOOLS_ZH
 from rules.pack import Rule, RulePack
 
 FOLDER_UID = "junheng"
@@ -68,9 +70,16 @@ def _rule(pack: RulePack, rule: Rule, group: str, windows: Windows) -> alerting.
     value = prom.Dataquery().expr(" ".join(alert_expr(rule.id, windows.hold_unexported).split())).instant().ref_id("A")
     limit = prom.Dataquery().ref_id("B").instant().expr(
         f'max by (rule, district, school, section) (junheng_rule_limit{{rule="{rule.id}"}})')
-    return (_alerting_rule(f"{rule.id} {rule.title_zh} / {rule.title_en}", rule_uid(pack, rule), group)
-            .with_query(alerting.Query("A").datasource_uid(DATASOURCE_UID).relative_time_range(window).model(value))
-            .with_query(alerting.Query("B").datasource_uid(DATASOURCE_UID).relative_time_range(window).model(limit))
+    queries = [("A", value), ("B", limit)]
+    unreported_zh = unreported_en = ""
+    if indicator := BY_ID.get(cv_indicator(rule) or ""):
+        queries.append(("D", _unreported_query(rule, indicator.id, windows.hold_unexported)))
+        unreported_zh, unreported_en = _unreported_text(indicator.figure)
+    built = _alerting_rule(f"{rule.id} {rule.title_zh} / {rule.title_en}", rule_uid(pack, rule), group)
+    for ref, model in queries:
+        built = built.with_query(alerting.Query(ref).datasource_uid(DATASOURCE_UID).relative_time_range(window)
+                                 .model(model))
+    return (built
             .with_query(_every_series_of_a())
             .for_val(windows.wait(rule.severity.value))
             .no_data_state("OK").exec_err_state("Error")
@@ -79,10 +88,33 @@ def _rule(pack: RulePack, rule: Rule, group: str, windows: Windows) -> alerting.
                 "summary": (f"{{{{ $labels.district }}}} {{{{ $labels.school }}}} {{{{ $labels.section }}}}："
                             f"{rule.title_zh} / {rule.title_en}"),
                 "description": (f"观测值 {{{{ $values.A.Value }}}}，限值 {{{{ $values.B.Value }}}}（规则 {rule.id}，"
-                                f"{SEVERITY_ZH.get(rule.severity.value, rule.severity.value)}）。"
-                                f"Observed {{{{ $values.A.Value }}}}, limit {{{{ $values.B.Value }}}} (rule {rule.id})."),
+                                f"{SEVERITY_ZH.get(rule.severity.value, rule.severity.value)}）。{unreported_zh}"
+                                f"Observed {{{{ $values.A.Value }}}}, limit {{{{ $values.B.Value }}}} (rule {rule.id})."
+                                f"{unreported_en}"),
                 "runbook_url": runbook_url(rule.id),
             }))
+
+
+def _unreported_query(rule: Rule, indicator: str, hold: str) -> prom.Dataquery:
+    """Query D of a CV rule: the school sections of the level that have not reported the
+    indicator's figure, now (as last seen within `hold` only where no worker exports the
+    district, as query A's value), with query A's labels, so that Grafana gives it to the
+    alert's templates as `$values.D`; none where every school has reported. A query, not a
+    label of A: a label that changed would make the alert another one (`alert_text.unreported_prelude`)."""
+    selector = f'{UNREPORTED_METRIC}{{indicator="{indicator}"}}'
+    count = (f"max by (district, section) ({selector} > 0 or (last_over_time({selector}[{hold}]) > 0"
+             f" unless on (district) junheng_district_info))")
+    return prom.Dataquery().ref_id("D").instant().expr(f'label_replace({count}, "rule", "{rule.id}", "", "")')
+
+
+def _unreported_text(figure: str) -> tuple[str, str]:
+    """What a CV rule's description adds, in Chinese and English, while query D finds schools of
+    the level that have not reported `figure` (the Prometheus alert's note, without the level's
+    count of schools, which would take a query more)."""
+    count, shown = "{{ $values.D.Value }}", "{{ if $values.D.Value }}"
+    return (f"{shown}{count} 所{go_choice('section', SCHOOLS_ZH)}未报送 {figure}，此差异系数仅据其余学校计算。{{{{ end }}}}",
+            f"{shown} {count} of the {go_choice('section', SCHOOLS_EN)} did not report {figure}; "
+            f"this CV is over the other schools only.{{{{ end }}}}")
 
 
 def _alerting_rule(title: str, uid: str, group: str) -> alerting.Rule:

@@ -11,7 +11,8 @@ import re
 from typing import Any, Callable
 
 from alerts import data_missing
-from alerts.alert_text import alert_runbook_url, annotations, expected_text, prometheus_template
+from alerts.alert_text import (UNREPORTED_METRIC, alert_runbook_url, annotations, cv_indicator, expected_text,
+                               prometheus_template)
 from alerts.held import held_through_gaps
 from alerts.windows import Windows, seconds
 from rules.pack import Rule, RulePack
@@ -150,11 +151,16 @@ def pack_tests(pack: RulePack, windows: Windows, rule_file: str) -> dict[str, An
     """A promtool test file with, for every alert of the pack, a case where it fires (a violation
     held longer than its `for:`), holds through a gap in which no worker exports its district,
     does not fire (another district's violation that clears sooner) and resolves (the
-    violation's series end while the district is exported); and a case where a district no
-    worker exports for longer than the hold resolves."""
+    violation's series end while the district is exported); a case where a district no worker
+    exports for longer than the hold resolves; and, for a CV rule, a case where some schools of
+    the level have not reported the indicator's figure."""
     rules = [rule for scope in SCOPE_ORDER for rule in pack.rules if rule.scope is scope]
-    return {"rule_files": [rule_file], "evaluation_interval": "1m",
-            "tests": [test for rule in rules for test in (_rule_test(rule, windows), _gone_test(rule, windows))]}
+    tests = []
+    for rule in rules:
+        tests += [_rule_test(rule, windows), _gone_test(rule, windows)]
+        if cv_indicator(rule):
+            tests.append(_unreported_test(rule, windows))
+    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
 
 
 def _test_place(rule: Rule, where: dict[str, str]) -> tuple[dict[str, str], float, float]:
@@ -194,8 +200,10 @@ def _exported(rule: Rule, where: dict[str, str], place: dict[str, str], value: f
     return series
 
 
-def _firing(rule: Rule, place: dict[str, str], value: float, limit: float) -> dict[str, Any]:
-    fields = {**HERE, **place, "value": value, "limit": limit}
+def _firing(rule: Rule, place: dict[str, str], value: float, limit: float, unreported: int = 0) -> dict[str, Any]:
+    """The alert of a violation at `place`; `unreported` school sections of its level have not
+    reported the indicator's figure, of SCHOOLS."""
+    fields = {**HERE, **place, "value": value, "limit": limit, "unreported": unreported, "schools": SCHOOLS}
     return {
         "exp_labels": {**{k: v for k, v in place.items() if v},
                        "severity": rule.severity.value, "scope": rule.scope.value},
@@ -248,6 +256,54 @@ def _gone_test(rule: Rule, windows: Windows) -> dict[str, Any]:
         "alert_rule_test": [
             {"eval_time": f"{last + hold - 1}m", "alertname": name, "exp_alerts": [_firing(rule, here, value, limit)]},
             {"eval_time": f"{last + hold + 1}m", "alertname": name, "exp_alerts": []},
+        ],
+    }
+
+
+def _unreported_test(rule: Rule, windows: Windows) -> dict[str, Any]:
+    """A CV rule's alert says how many of the level's schools have not reported the indicator's
+    figure while they have not, and while its district is not exported; and says nothing of it
+    once they have, though the CV, now over all of them, is still over the limit. Counts of
+    another level, indicator or district are not its."""
+    wait = seconds(windows.wait(rule.severity.value)) // 60
+    # Minute by minute: the count is 3 from the start; at `gap_at` no worker exports the district
+    # for `gap` minutes; at `reported` the schools report (the count's series ends); the
+    # violation goes on until `end`.
+    gap_at, gap = wait + 2, max(seconds(windows.hold_unexported) // 60 // 3, 2)
+    reported = gap_at + gap + 5
+    end = reported + 5
+    here, value, limit = _test_place(rule, HERE)
+    indicator = cv_indicator(rule)
+    other = next(i for i in ("R1", "R2") if i != indicator)
+    other_level = "junior" if here["section"] != "junior" else "primary"
+
+    def gapped(last: int) -> str:
+        # Exported up to minute `last`, but not during the gap: a stale marker, then nothing.
+        return f"{{0}}x{gap_at} stale _x{gap - 1} {{0}}x{last - gap_at - gap - 1}"
+
+    count = {"district": HERE["district"], "section": here["section"], "indicator": indicator}
+    worker = {"instance": "worker-1:8000", "job": WORKER_JOB}
+    series = _exported(rule, HERE, here, value, limit, gapped(end), gapped(end).format(1))
+    series += [
+        _series(UNREPORTED_METRIC, {**count, **worker}, gapped(reported - 1).format(3) + " stale"),
+        _series("junheng_district_schools", {"district": HERE["district"], "section": here["section"], **worker},
+                gapped(end).format(SCHOOLS)),
+        _series(UNREPORTED_METRIC, {**count, "section": other_level, **worker}, gapped(end).format(5)),
+        _series(UNREPORTED_METRIC, {**count, "indicator": other, **worker}, gapped(end).format(6)),
+        _series(UNREPORTED_METRIC, {**count, "district": THERE["district"], **worker}, f"7x{end}"),
+    ]
+    name = alert_name(rule.id)
+    missing, complete = _firing(rule, here, value, limit, unreported=3), _firing(rule, here, value, limit)
+    return {
+        "name": f"{rule.id}: says how many schools have not reported {indicator}'s figure while they have not, "
+                f"also while its district is not exported, and no more once they have",
+        "interval": "1m",
+        "input_series": series,
+        "alert_rule_test": [
+            {"eval_time": f"{wait + 1}m", "alertname": name, "exp_alerts": [missing]},
+            {"eval_time": f"{gap_at + gap}m", "alertname": name, "exp_alerts": [missing]},
+            {"eval_time": f"{reported - 1}m", "alertname": name, "exp_alerts": [missing]},
+            {"eval_time": f"{reported}m", "alertname": name, "exp_alerts": [complete]},
         ],
     }
 

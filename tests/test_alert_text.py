@@ -11,13 +11,78 @@ import pytest
 from alerts import data_missing
 from alerts.alert_text import annotations, expected_text
 from alerts.grafana_alerting import alert_rules
+from alerts.prometheus_rules import alert_name, pack_rules
 from alerts.windows import load_windows
 from rules.pack import builtin_packs, load_packs
 
 NATIONAL = load_packs(["national-2017"])
-#: A junior level's violation, as the worker exports it.
+#: A junior level's CV of R4 over its limit, as the worker exports it.
 PLACE = {"district": "320571", "district_name": "苏州工业园区", "school": "", "school_name": "", "section": "junior",
          "value": 0.52, "limit": 0.45}
+R4_CV_ZH = "苏州工业园区（320571）初中生均教学及辅助用房面积校际差异系数为 0.520，超过上限 0.45（规则 R4.cv，严重）。"
+R4_CV_EN = ("苏州工业园区 (320571), junior: Inter-school CV of teaching area per student is 0.520, above the maximum "
+            "of 0.45 (rule R4.cv, critical).")
+
+
+def description(rule_id: str, **fields) -> str:
+    rule = NATIONAL.by_id(rule_id)
+    return expected_text(annotations(rule)["description"], rule, {**PLACE, **fields})
+
+
+def prometheus_rule(rule_id: str) -> dict:
+    groups = pack_rules(NATIONAL, load_windows())["groups"]
+    (rule,) = [r for g in groups for r in g["rules"] if r["alert"] == alert_name(rule_id)]
+    return rule
+
+
+def grafana_rule(title_start: str) -> dict:
+    groups = alert_rules(NATIONAL, load_windows())["groups"]
+    (rule,) = [r for g in groups for r in g["rules"] if r["title"].startswith(title_start)]
+    return rule
+
+
+# --- a CV over part of the schools ---------------------------------------------------------
+
+def test_a_cv_alert_says_how_many_schools_are_missing_from_its_cv():
+    assert description("R4.cv", unreported=3, schools=12) == (
+        R4_CV_ZH + "12 所初中学校中 3 所未报送 teaching_aux_area_m2，此差异系数仅据其余学校计算。\n"
+        + R4_CV_EN + " 3 of 12 junior schools did not report teaching_aux_area_m2; this CV is over the other schools"
+        " only.")
+
+
+@pytest.mark.parametrize("fields", [{}, {"unreported": 0, "schools": 12}], ids=["no count", "a count of 0"])
+def test_a_cv_alert_over_every_school_reads_as_before(fields):
+    assert description("R4.cv", **fields) == R4_CV_ZH + "\n" + R4_CV_EN
+
+
+def test_only_a_cv_alert_tells_of_unreported_schools():
+    # G5 (class size) is judged school by school: a count of a level's unreported figures is not its.
+    text = description("G5", school="320571-001", school_name="星海实验小学", value=60, limit=50, unreported=3,
+                       schools=12)
+    assert "did not report" not in text and "未报送" not in text
+    assert "schools_unreported" not in prometheus_rule("G5")["annotations"]["description"]
+
+
+def test_the_count_is_read_by_the_text_never_carried_by_the_alerts_labels():
+    """A label that changed with the count would make another alert, and page the lead again."""
+    rule = prometheus_rule("R4.cv")
+    template = rule["annotations"]["description"]
+    assert ('junheng_district_indicator_schools_unreported{district=%q,section=%q,indicator=%q}' in template
+            and '$labels.district $labels.section "R4"' in template)
+    assert "{{ if $unreported }}" in template
+    assert "schools_unreported" not in rule["expr"] + str(rule["labels"])
+
+
+def test_grafanas_cv_alert_says_it_too_from_a_query_with_the_alerts_labels():
+    rule = grafana_rule("R4.cv ")
+    queries = {q["refId"]: q["model"].get("expr", "") for q in rule["data"]}
+    assert queries["D"].startswith("label_replace(max by (district, section) "
+                                   '(junheng_district_indicator_schools_unreported{indicator="R4"} > 0')
+    assert queries["D"].endswith('"rule", "R4.cv", "", "")')
+    description = rule["annotations"]["description"]
+    assert "{{ if $values.D.Value }}{{ $values.D.Value }} 所" in description
+    assert "did not report teaching_aux_area_m2; this CV is over the other schools only.{{ end }}" in description
+    assert "D" not in {q["refId"] for q in grafana_rule("G5 ")["data"]}
 
 
 # --- brackets ------------------------------------------------------------------------------
