@@ -110,11 +110,12 @@ def _unreported_query(rule: Rule, indicator: str, hold: str) -> prom.Dataquery:
 def _unreported_text(figure: str) -> tuple[str, str]:
     """What a CV rule's description adds, in Chinese and English, while query D finds schools of
     the level that have not reported `figure` (the Prometheus alert's note, without the level's
-    count of schools, which would take a query more)."""
-    count, shown = "{{ $values.D.Value }}", "{{ if $values.D.Value }}"
-    return (f"{shown}{count} 所{go_choice('section', SCHOOLS_ZH)}未报送 {figure}，此差异系数仅据其余学校计算。{{{{ end }}}}",
+    count of schools, which would take a query more). Within `with`: where query D found
+    nothing, `$values.D` may be absent, and a field of it is then read from nothing."""
+    count, shown, end = "{{ $values.D.Value }}", "{{ with $values.D }}{{ if .Value }}", "{{ end }}{{ end }}"
+    return (f"{shown}{count} 所{go_choice('section', SCHOOLS_ZH)}未报送 {figure}，此差异系数仅据其余学校计算。{end}",
             f"{shown} {count} of the {go_choice('section', SCHOOLS_EN)} did not report {figure}; "
-            f"this CV is over the other schools only.{{{{ end }}}}")
+            f"this CV is over the other schools only.{end}")
 
 
 def _alerting_rule(title: str, uid: str, group: str) -> alerting.Rule:

@@ -80,7 +80,7 @@ def test_grafanas_cv_alert_says_it_too_from_a_query_with_the_alerts_labels():
                                    '(junheng_district_indicator_schools_unreported{indicator="R4"} > 0')
     assert queries["D"].endswith('"rule", "R4.cv", "", "")')
     description = rule["annotations"]["description"]
-    assert "{{ if $values.D.Value }}{{ $values.D.Value }} 所" in description
+    assert "{{ with $values.D }}{{ if .Value }}{{ $values.D.Value }} 所" in description
     assert "did not report teaching_aux_area_m2; this CV is over the other schools only.{{ end }}" in description
     assert "D" not in {q["refId"] for q in grafana_rule("G5 ")["data"]}
 
