@@ -28,6 +28,10 @@ BREACH = {
     "<": ("未低于", "not below"),
     "==": ("不等于", "not equal to"),
 }
+#: A limit prorated over the year (`Rule.prorate`, Q4) is the part of the rule's title due by now:
+#: "5% … below the minimum of 3.33%" read as a contradiction.
+PACED = ("低于按本年时间进度应达到的", "below the")
+PACED_AFTER = ("", " due by now, by the year's time progress")
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def unreported_note(rule: Rule) -> tuple[Text, Text]:
 def annotations(rule: Rule) -> dict[str, Text]:
     """A rule's alert annotations: summary, description, value, limit and names, in both languages."""
     zh_place, en_place = place(rule.scope)
-    breach_zh, breach_en = BREACH[rule.op]
+    (breach_zh, breach_en), (due_zh, due_en) = (PACED, PACED_AFTER) if rule.prorate else (BREACH[rule.op], ("", ""))
     unit = f" {rule.unit}" if rule.unit and "%" not in number_format(rule)[0] else ""
     severity_zh = SEVERITY_ZH.get(rule.severity.value, rule.severity.value)
     zh_note, en_note = unreported_note(rule)
@@ -123,9 +127,9 @@ def annotations(rule: Rule) -> dict[str, Text]:
         "summary": (*zh_place, f"：{rule.title_zh} / ", *en_place, f": {rule.title_en}"),
         "description": (
             *zh_place, f"{rule.title_zh}为 ", VALUE, f"{unit}，{breach_zh} ", LIMIT,
-            f"{unit}（规则 {rule.id}，{severity_zh}）。", *zh_note, "\n",
+            f"{unit}{due_zh}（规则 {rule.id}，{severity_zh}）。", *zh_note, "\n",
             *en_place, f": {rule.title_en} is ", VALUE, f"{unit}, {breach_en} ", LIMIT,
-            f"{unit} (rule {rule.id}, {rule.severity.value}).", *en_note),
+            f"{unit}{due_en} (rule {rule.id}, {rule.severity.value}).", *en_note),
         "value": (VALUE,),
         "limit": (LIMIT,),
         "place_zh": zh_place,

@@ -148,3 +148,15 @@ def test_a_cv_undetermined_names_its_indicator_after_a_comma():
         "Figures missing: 2 of 16 primary schools of 苏州工业园区 (320571) did not report equipment_value_cny for R6, "
         "teaching equipment value per student (CNY); its CV cannot be determined. Missing for over 7 days; have these "
         "schools report it (which ones: junheng status --district 320571).")
+
+
+# --- a limit prorated over the year ---------------------------------------------------------
+
+def test_q4s_alert_says_its_limit_is_the_part_of_the_5_percent_due_by_now():
+    # "at least 5% … is 2.00%, below the minimum of 3.33%" read as a contradiction.
+    school = {"school": "320571-001", "school_name": "星海实验小学", "section": "", "value": 0.02, "limit": 0.033333}
+    assert description("Q4", **school) == (
+        "苏州工业园区星海实验小学（320571-001）教师培训经费不低于年度公用经费预算总额的 5%为 2%，"
+        "低于按本年时间进度应达到的 3.333%（规则 Q4，严重）。\n"
+        "星海实验小学 (320571-001), 苏州工业园区: Teacher-training spending at least 5% of the annual public-funds "
+        "budget is 2%, below the 3.333% due by now, by the year's time progress (rule Q4, critical).")
