@@ -462,9 +462,13 @@ class Pipeline:
         for school_id in (fields.get("school"), fields.get("to_school")):
             self._load_school(school_id, schools)
         # A rotation may also change schools it does not name: those earlier rotations of the
-        # teacher reached, read from the states of the schools it names (`fold.other_schools`).
-        for school_id in fold.other_schools(event, schools):
-            self._load_school(school_id, schools)
+        # teacher reached, and theirs, read from the states of the schools loaded so far
+        # (`fold.other_schools`): asked again until it names no school not yet tried.
+        tried: set[str] = set()
+        while missing := fold.other_schools(event, schools) - tried:
+            for school_id in missing:
+                self._load_school(school_id, schools)
+            tried |= missing
         if event.district not in districts:
             stored = self.district(event.district)
             if stored is not None:

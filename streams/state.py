@@ -201,76 +201,129 @@ def _rotate(left: State, reached: State, event, schools: dict[str, State], undo:
 
     A later rotation out of the same school may replace it (see "rotations" below): the school
     reached then takes the teacher as arriving as nobody, which changes its count of her only
-    while its image of her is the one this rotation gave (see `_settle_arrival`)."""
+    while its image of her is the one this rotation gave (see `_settle_arrival`).
+
+    Both schools keep the rotation first, and her images there are set after, from what they
+    then decide: what one keeps can change what the other decided (an arrival that no longer
+    counts changes which rotations out of that school are replaced)."""
     image = _image(event.image)
-    outcomes: list[str] = []
-    replaced = None  # the rotation as the school left keeps it, when a later one replaces it
-    if not _covered(left, event):
-        outcome, replaced = _rotate_out(left, event, image, schools, undo, touched)
-        outcomes += [outcome, _set_images(left, f"teacher:{event.teacher}", image, None, event, undo)]
-    if not _covered(reached, event):
-        if replaced is not None and replaced["image"] not in (None, image):
+    leaves, arrives = not _covered(left, event), not _covered(reached, event)
+    outcomes = []
+    if leaves:
+        outcomes.append(_rotate_out(left, event, image, schools, undo, touched))
+    if arrives:
+        outcomes.append(_rotate_in(reached, event, _counted(left, reached, event, leaves), schools, undo, touched))
+    return _merge(outcomes + _move(left, reached, event, image, leaves, arrives, undo))
+
+
+def _counted(left: State, reached: State, event, leaves: bool) -> bool:
+    """Whether the rotation counts (is not replaced), as the school left decides. Under a
+    snapshot of the school left, only the school reached can tell: it was told when it was
+    replaced (`_settle_return`)."""
+    if leaves:
+        return event.version not in _replaced(_history(left, event.teacher))
+    return str(event.version) not in _history(reached, event.teacher).get("in_replaced", {})
+
+
+def _move(left: State, reached: State, event, image: dict, leaves: bool, arrives: bool, undo: _Undo) -> list[str]:
+    """Her images at both schools, as the rotation gives them: out of the school left, and into
+    the school reached unless it is replaced (then she arrives as nobody)."""
+    teacher, outcomes, corrected = f"teacher:{event.teacher}", [], None
+    if leaves:
+        history = _history(left, event.teacher)
+        replaced = _replaced(history)
+        corrected = _corrections(history, replaced)[event.version]
+        corrected = history["out"][str(corrected)] if corrected is not None else None
+        # Where a snapshot counts the rotation corrected, it has her gone already: counted out
+        # again, she was counted out twice.
+        before = None if corrected is not None and corrected.get("snapshot") else image
+        outcomes.append(_set_images(left, teacher, before, None, event, undo))
+    if arrives:
+        counted = event.version not in replaced if leaves else _counted(left, reached, event, leaves)
+        if not counted and leaves and history["out"][str(event.version)]["image"] not in (None, image):
             # Arriving as nobody, she leaves nothing at the school reached to compare: what the
             # school left keeps is compared, and the reason is the one the school reached gives
             # for a rotation not replaced.
-            raise _reused(reached, f"teacher:{event.teacher}", event)
-        outcomes += [_rotate_in(reached, event, schools, undo, touched),
-                     _set_images(reached, f"teacher:{event.teacher}", None, None if replaced else image, event, undo)]
-    return _merge(outcomes)
+            raise _reused(reached, teacher, event)
+        outcomes.append(_set_images(reached, teacher, _image_there(reached, corrected, event.to_school),
+                                    image if counted else None, event, undo))
+    return outcomes
 
 
 # --- rotations -----------------------------------------------------------------------------------
 #
 # A school keeps, per teacher, her rotations out of it by version and the versions at which a
 # rotation brought her to it: state["rotations"][teacher] is {"out": {version: rotation}, "in":
-# {version: occurred_at}} (as JSON text), until a snapshot of the school counts them.
+# {version: occurred_at}, "in_replaced": {version: occurred_at}} (as JSON text; "in_replaced"
+# only when not empty), until a snapshot of the school counts them.
 #
 # A rotation out is *replaced* by the next rotation out of the same school (the next higher
 # version) unless a rotation brought her back to the school at a version in between: without a
 # way back, she cannot have left twice, and the later one is a correction of the earlier, sent
 # with a higher version as the README asks. What a replaced rotation did is undone: its year's
 # register no longer counts it, and its school reached takes her as arriving as nobody (see
-# `_settle_arrival`). Which rotations are replaced is worked out afresh from all those kept, so
-# that the outcome depends only on the set of rotations seen: a correction folded before the
-# rotation it corrects, or the rotation back folded last, ends as folded in order.
+# `_settle_arrival`) and keeps its arrival apart, in "in_replaced": a rotation that did not bring
+# her there is no way back (`_settle_return`). Which rotations are replaced is worked out afresh
+# from all those kept, so that the outcome depends only on the set of rotations seen: a
+# correction folded before the rotation it corrects, or the rotation back folded last, ends as
+# folded in order. Telling a school reached that an arrival no longer counts can change which of
+# its own rotations out are replaced, and so on: each step is about lower versions, so it ends.
 #
 # A snapshot of the school drops the rotations and arrivals it counts, as it drops registers (a
-# school cannot keep every rotation for ever). A correction folded after a snapshot of the school
-# left that counts the rotation it corrects no longer finds that rotation, and the school first
-# named keeps the teacher; folded before, it took her back. Only this depends on order.
+# school cannot keep every rotation for ever), except what tells a later rotation from a
+# correction: the rotations out it counts of years from its own on, kept as counted ("snapshot"),
+# and her arrival by rotation if it came after them (`_rotations_kept`). A correction of one of
+# them does not take her out of the school again (`_move`), and a school reached whose snapshot
+# counts her arrival by the rotation corrected does not count her in again (`_image_there`).
 #
-# The registers "rotation:<teacher>:<year>" stay what is counted: each holds the newest rotation
-# of its year that is not replaced. A school written before rotations were kept by version has
-# the registers alone; they are taken as its rotations (`_history`), each as not replacing an
-# earlier one (the rotations back between them were not kept), and can be replaced by a later.
+# The registers "rotation:<teacher>:<year>" stay what is counted on top of the snapshot: each
+# holds the newest rotation of its year that is not replaced, less the newest one the snapshot
+# counts of that year ("less": whether that one was of a key teacher). A school written before
+# rotations were kept by version has the registers alone; they are taken as its rotations
+# (`_history`), each as not replacing an earlier one (the rotations back between them were not
+# kept), and can be replaced by a later.
 
 def _rotate_out(left: State, event, image: dict, schools: dict[str, State], undo: _Undo,
-                touched: list[str]) -> tuple[str, dict | None]:
-    """Keeps the rotation at the school left. Returns the outcome and, when a later rotation
-    replaces it, the rotation as the school keeps it. A version of the teacher's rotation names
-    one content: re-sent with another school reached, it was new there and the teacher was
-    counted at both schools, and re-sent with another year, it made a second register."""
+                touched: list[str]) -> str:
+    """Keeps the rotation at the school left. A version of the teacher's rotation names one
+    content: re-sent with another school reached, it was new there and the teacher was counted at
+    both schools, and re-sent with another year, it made a second register."""
     history = _history(left, event.teacher)
     sent = {"year": event.year, "to": event.to_school, "key": image["key_level"] in KEY_LEVELS, "image": image,
             "at": event.occurred_at.isoformat()}
     held = history["out"].get(str(event.version))
     if held is not None:
         _check_rotation(left, event, held, sent)
-        return DUPLICATE, held if event.version in _replaced(history) else None
-    new = {"out": {**history["out"], str(event.version): sent}, "in": history["in"]}
-    _change_history(left, event.teacher, history, new, {event.year}, schools, undo, touched)
-    return APPLIED, sent if event.version in _replaced(new) else None
-
-
-def _rotate_in(reached: State, event, schools: dict[str, State], undo: _Undo, touched: list[str]) -> str:
-    """Keeps the rotation's arrival at the school reached: a rotation out of that school before
-    it and one after it are two rotations, not a rotation and its correction. Kept whatever
-    becomes of the rotation: what one school keeps does not depend on what another decides."""
-    history = _history(reached, event.teacher)
-    if str(event.version) in history["in"]:
         return DUPLICATE
-    new = {"out": history["out"], "in": {**history["in"], str(event.version): event.occurred_at.isoformat()}}
-    _change_history(reached, event.teacher, history, new, set(), schools, undo, touched)
+    new = {**history, "out": {**history["out"], str(event.version): sent}}
+    _change_history(left, event.teacher, history, new, schools, undo, touched)
+    return APPLIED
+
+
+def _image_there(reached: State, corrected: dict | None, to_school: str) -> dict | None:
+    """Her image at the school reached before the rotation: none, unless it corrects a rotation to
+    the same school whose arrival the school's snapshot counts (a year or key level sent wrong):
+    the snapshot has her there already, as that rotation brought her (counted in again, she was
+    counted twice)."""
+    if (corrected is None or corrected["to"] != to_school or corrected["image"] is None
+            or reached["as_of"] is None or _china_day(corrected["at"]) > reached["as_of"]):
+        return None
+    return corrected["image"]
+
+
+def _rotate_in(reached: State, event, counted: bool, schools: dict[str, State], undo: _Undo,
+               touched: list[str]) -> str:
+    """Keeps the rotation's arrival at the school reached: a rotation out of that school before
+    it and one after it are two rotations, not a rotation and its correction. The arrival of a
+    rotation replaced at its school left is kept apart: it did not bring her there, and is no
+    way back (`_settle_return` moves it when that changes)."""
+    history = _history(reached, event.teacher)
+    version = str(event.version)
+    if version in history["in"] or version in history.get("in_replaced", {}):
+        return DUPLICATE
+    kept = "in" if counted else "in_replaced"
+    new = {**history, kept: {**history.get(kept, {}), version: event.occurred_at.isoformat()}}
+    _change_history(reached, event.teacher, history, new, schools, undo, touched)
     return APPLIED
 
 
@@ -313,13 +366,16 @@ def _history(state: State, teacher: str) -> dict:
 
 def _replaced(history: dict) -> set[int]:
     """The versions of the rotations out that a later one replaces: those followed by another
-    rotation out with no arrival at the school in between. One kept from a register written
-    before arrivals were kept (`kept_before`) replaces none: the arrival that would tell was lost."""
+    rotation out with no arrival at the school in between (an arrival by a replaced rotation is
+    none: it is not in "in"). One kept from a register written before arrivals were kept
+    (`kept_before`), or one a snapshot counts (`snapshot`), replaces none: the arrival that would
+    tell was not kept."""
     outs = sorted(int(version) for version in history["out"])
     arrivals = sorted(int(version) for version in history["in"])
     replaced = set()
     for earlier, later in zip(outs, outs[1:]):
-        if history["out"][str(later)].get("kept_before"):
+        rotation = history["out"][str(later)]
+        if rotation.get("kept_before") or rotation.get("snapshot"):
             continue
         first_arrival = bisect.bisect_right(arrivals, earlier)
         if first_arrival == len(arrivals) or arrivals[first_arrival] >= later:
@@ -327,25 +383,34 @@ def _replaced(history: dict) -> set[int]:
     return replaced
 
 
-def _change_history(state: State, teacher: str, old: dict, new: dict, years: set[int], schools: dict[str, State],
-                    undo: _Undo, touched: list[str]) -> None:
+def _change_history(state: State, teacher: str, old: dict, new: dict, schools: dict[str, State], undo: _Undo,
+                    touched: list[str]) -> None:
     """Store `new` as the teacher's rotations at the school, and undo or redo what each rotation
     it replaces, or no longer replaces, had done: at its school reached and in its year's
-    register. `years` are those of the rotations `new` adds."""
+    register. Every year's register is counted again: which rotation replaces the one a snapshot
+    counts dates it (`_rotation_register`), and a teacher has rotations of a year or two.
+
+    Stored first, and read again after: settling an arrival can lead back to this school (its
+    school reached tells this one of an arrival that no longer counts, `_settle_return`), which
+    then changes the rotations of lower versions than the one being settled, ascending."""
     was, now = _replaced(old), _replaced(new)
-    out = dict(new["out"])
-    years = set(years)
+    text = _store_history(state, teacher, new, undo)
+    corrected_was, corrected_now = _corrections(old, was), _corrections(new, now)
+    for version in sorted(v for v in corrected_now if corrected_was.get(v) != corrected_now[v]):
+        _settle_correction(state, teacher, new, version, corrected_now[version], schools, undo, touched)
     for version in sorted((was ^ now) & {int(v) for v in old["out"]}):
-        rotation = out[str(version)]
-        years.add(rotation["year"])
+        rotation = new["out"][str(version)]
         withdrawn = _settle_arrival(schools, teacher, version, rotation, version not in now, undo, touched)
         if withdrawn is not None and rotation["image"] is None:
             # One kept from a register: its image is known only now, and needed to redo it.
-            out[str(version)] = {**rotation, "image": withdrawn}
-    new = {"out": out, "in": new["in"]}
-    _store_history(state, teacher, new, undo)
-    for year in years:
-        _count_rotation(state, teacher, year, new, now, undo)
+            stored = _history(state, teacher)
+            stored["out"][str(version)] = {**rotation, "image": withdrawn}
+            _store_history(state, teacher, stored, undo)
+    # Read again only if settling changed it (`_settle_return` back here, an image kept).
+    stored, replaced = (new, now) if state["rotations"][teacher] is text else (_history(state, teacher), None)
+    replaced = _replaced(stored) if replaced is None else replaced
+    for year in {rotation["year"] for rotation in stored["out"].values()}:
+        _count_rotation(state, teacher, year, stored, replaced, undo)
 
 
 def _settle_arrival(schools: dict[str, State], teacher: str, version: int, rotation: dict, counted: bool,
@@ -357,12 +422,8 @@ def _settle_arrival(schools: dict[str, State], teacher: str, version: int, rotat
     A register written before the school reached was kept does not say where she went."""
     if rotation["to"] is None:
         return None
-    state = schools.get(rotation["to"])
-    if state is None:
-        # `other_schools` names it to the caller, who must pass its state.
-        raise LookupError(f"school {rotation['to']}, reached by rotation {version} of teacher {teacher}, "
-                          f"was not passed to the fold")
-    _upgrade(state, undo)
+    state = _reached_state(schools, teacher, version, rotation, undo)
+    _settle_return(state, teacher, version, counted, schools, undo, touched)
     key = f"teacher:{teacher}"
     current = _pair(state["images"].get(key))
     after = rotation["image"] if counted else None
@@ -375,20 +436,92 @@ def _settle_arrival(schools: dict[str, State], teacher: str, version: int, rotat
     return current["after"]
 
 
-def _store_history(state: State, teacher: str, history: dict, undo: _Undo) -> None:
+def _corrections(history: dict, replaced: set[int]) -> dict[int, int | None]:
+    """For each rotation out, the version of the one it replaces (corrects), if any."""
+    corrections, earlier = {}, None
+    for version in sorted(int(v) for v in history["out"]):
+        corrections[version] = earlier if earlier in replaced else None
+        earlier = version
+    return corrections
+
+
+def _settle_correction(left: State, teacher: str, history: dict, version: int, corrected: int | None,
+                       schools: dict[str, State], undo: _Undo, touched: list[str]) -> None:
+    """Her images before the rotation of `version`, which now corrects that of `corrected` (or
+    none), as `_rotate` gives them (`_image_there`): at the school left, none when its snapshot
+    counts the rotation corrected, and at the school reached, the image the rotation corrected
+    brought her there with when that school's snapshot counts it. Only while that school's
+    earliest version of her since is this rotation's: the image before it is then its to say."""
+    rotation = history["out"][str(version)]
+    earlier = history["out"][str(corrected)] if corrected is not None else None
+    if rotation["image"] is not None:  # one kept from a register: its image is not known
+        _set_before(left, teacher, version, None if earlier and earlier.get("snapshot") else rotation["image"],
+                    undo, touched)
+    if rotation["to"] is not None:
+        reached = _reached_state(schools, teacher, version, rotation, undo)
+        _set_before(reached, teacher, version, _image_there(reached, earlier, rotation["to"]), undo, touched)
+
+
+def _reached_state(schools: dict[str, State], teacher: str, version: int, rotation: dict, undo: _Undo) -> State:
+    state = schools.get(rotation["to"])
+    if state is None:
+        # `other_schools` names it to the caller, who must pass its state.
+        raise LookupError(f"school {rotation['to']}, reached by rotation {version} of teacher {teacher}, "
+                          f"was not passed to the fold")
+    _upgrade(state, undo)
+    return state
+
+
+def _set_before(state: State, teacher: str, version: int, before: dict | None, undo: _Undo,
+                touched: list[str]) -> None:
+    """Her image before the change of `version`, where the school's pair of her starts with it."""
+    key = f"teacher:{teacher}"
+    current = _pair(state["images"].get(key))
+    if current is None or current["lo"] != version or current["before"] == before:
+        return
+    new = {**current, "before": before}
+    undo.set(state["images"], key, orjson.dumps(new).decode())
+    _update_sums(state, _image_terms(key, current), _image_terms(key, new), undo)
+    touched.append(state["school"])
+
+
+def _settle_return(reached: State, teacher: str, version: int, counted: bool, schools: dict[str, State],
+                   undo: _Undo, touched: list[str]) -> None:
+    """Moves the rotation's arrival at the school reached to "in" or "in_replaced" as it now
+    counts or not: only a rotation not replaced brought her back to a school, and a rotation out
+    of it after one that did not is the correction of the one before. Nothing when the school
+    keeps no arrival of that version (its snapshot counts it)."""
+    history = _history(reached, teacher)
+    source, target = ("in_replaced", "in") if counted else ("in", "in_replaced")
+    at = history.get(source, {}).get(str(version))
+    if at is None:
+        return
+    new = {**history, source: {v: a for v, a in history[source].items() if v != str(version)},
+           target: {**history.get(target, {}), str(version): at}}
+    _change_history(reached, teacher, history, new, schools, undo, touched)
+    touched.append(reached["school"])
+
+
+def _store_history(state: State, teacher: str, history: dict, undo: _Undo) -> str:
     """Kept as JSON text, like image pairs: read again only when the teacher rotates again."""
     rotations = state.get("rotations")
     if rotations is None:
         rotations = {}
         undo.set(state, "rotations", rotations)
-    undo.set(rotations, teacher, _history_text(history))
+    text = _history_text(history)
+    undo.set(rotations, teacher, text)
+    return text
 
 
 def _history_text(history: dict) -> str:
-    """The same rotations as the same text, whatever order they came in: versions in order. Not
-    every key sorted: an image redone at a school reached must be the image as the event gave it
-    (`_image`), or the same image pair would be other text there."""
-    return orjson.dumps({"out": _by_version(history["out"]), "in": _by_version(history["in"])}).decode()
+    """The same rotations as the same text, whatever order they came in: versions in order, and
+    no "in_replaced" when it is empty. Not every key sorted: an image redone at a school reached
+    must be the image as the event gave it (`_image`), or the same image pair would be other text
+    there."""
+    text = {"out": _by_version(history["out"]), "in": _by_version(history["in"])}
+    if history.get("in_replaced"):
+        text["in_replaced"] = _by_version(history["in_replaced"])
+    return orjson.dumps(text).decode()
 
 
 def _by_version(kept: dict[str, Any]) -> dict[str, Any]:
@@ -397,48 +530,107 @@ def _by_version(kept: dict[str, Any]) -> dict[str, Any]:
 
 def _count_rotation(state: State, teacher: str, year: int, history: dict, replaced: set[int], undo: _Undo) -> None:
     """The register of the teacher's rotation of `year`: the newest one of that year not
-    replaced, none if all are. A register already holding that one is left as written."""
+    replaced, less the one the school's snapshot counts, none if they are the same or there are
+    neither. So a teacher is counted once a year across a snapshot, and a correction of the
+    rotation a snapshot counts takes that one off. A register of the same version that counts
+    the same is left as written (one written with the key-teacher flag alone stays so)."""
     key = f"rotation:{teacher}:{year}"
-    counted = [int(v) for v, rotation in history["out"].items() if rotation["year"] == year and int(v) not in replaced]
+    of_year = {int(v): rotation for v, rotation in history["out"].items() if rotation["year"] == year}
+    counted = max((v for v in of_year if v not in replaced), default=None)
+    in_snapshot = max((v for v, rotation in of_year.items() if rotation.get("snapshot")), default=None)
+    new = None if counted == in_snapshot else _rotation_register(history, of_year, counted, in_snapshot)
     current = state["registers"].get(key)
-    if counted and current is not None and current["version"] == max(counted):
+    if (new is not None and current is not None and current["version"] == new["version"]
+            and _register_terms(key, current) == _register_terms(key, new)):
         return
-    new = None
-    if counted:
-        rotation = history["out"][str(max(counted))]
-        value = rotation["key"] if rotation["to"] is None else {"key": rotation["key"], "to": rotation["to"]}
-        new = {"version": max(counted), "at": rotation["at"], "value": value}
+    if new is not None:
         undo.set(state["registers"], key, new)
     elif current is not None:
         undo.delete(state["registers"], key)
     _update_sums(state, _register_terms(key, current), _register_terms(key, new), undo)
 
 
+def _rotation_register(history: dict, of_year: dict[int, dict], counted: int | None, in_snapshot: int | None) -> dict:
+    """The register of a year's rotations: that of version `counted`, less that of version
+    `in_snapshot`, the newest the snapshot counts. Dated as the rotation counted, or, where that
+    one is counted by the snapshot too or there is none, as the rotation that replaced the one
+    the snapshot counts: a later snapshot, dated after it, counts it in its stead."""
+    if in_snapshot is None:
+        rotation = of_year[counted]
+        # One kept from a register written with the key-teacher flag alone is written so again.
+        value = rotation["key"] if rotation["to"] is None else {"key": rotation["key"], "to": rotation["to"]}
+        return {"version": counted, "at": rotation["at"], "value": value}
+    value = {"less": of_year[in_snapshot]["key"]}
+    if counted is not None:
+        value = {"key": of_year[counted]["key"], "to": of_year[counted]["to"], **value}
+    if counted is not None and not of_year[counted].get("snapshot"):
+        dated = counted
+    else:
+        dated = min(int(v) for v in history["out"] if int(v) > in_snapshot)
+    return {"version": dated, "at": history["out"][str(dated)]["at"], "value": value}
+
+
 def other_schools(event: ev.Event, schools: dict[str, State]) -> set[str]:
     """The schools besides those `event` names that folding it may change, as far as the states
     of those in `schools` tell: for a rotation, those the teacher's rotations out of either of
-    its schools reached. A correction takes her back from one; a rotation back to the school she
-    left makes a rotation counted again. `apply` needs their states in `schools` too."""
+    its schools reached, and those theirs reached, and so on. A correction takes her back from
+    one; a rotation back to the school she left makes a rotation counted again; an arrival that
+    no longer counts changes which rotations out of that school are replaced. `apply` needs
+    their states in `schools` too: a caller loads those named and asks again, until no school
+    named is missing."""
     if not isinstance(event, ev.TeacherRotated):
         return set()
-    found = set()
-    for school_id in (event.school, event.to_school):
-        state = schools.get(school_id)
-        if state is not None:
-            found |= {r["to"] for r in _history(_upgraded(state), event.teacher)["out"].values() if r["to"]}
+    found, unread = set(), [event.school, event.to_school]
+    while unread:
+        state = schools.get(unread.pop())
+        if state is None:
+            continue
+        reached = {r["to"] for r in _history(_upgraded(state), event.teacher)["out"].values() if r["to"]}
+        unread += reached - found
+        found |= reached
     return found - {event.school, event.to_school}
 
 
-def _rotations_after(rotations: dict[str, str], as_of: str) -> dict[str, str]:
-    """The rotations a school keeps that a snapshot as of `as_of` does not already count."""
+def _keep_rotations(state: State, as_of: str, undo: _Undo) -> None:
+    """What a school keeps of its rotations under a new snapshot as of `as_of` (`_rotations_kept`),
+    and its rotation registers counted again on it (its registers dated on or before `as_of` are
+    already dropped: the snapshot counts them)."""
     kept = {}
-    for teacher, stored in rotations.items():
+    for teacher, stored in state["rotations"].items():
+        history = _rotations_kept(orjson.loads(stored), as_of)
+        if history["out"] or history["in"] or history["in_replaced"]:
+            kept[teacher] = _history_text(history)
+    if not kept:
+        undo.delete(state, "rotations")
+        return
+    undo.set(state, "rotations", kept)
+    for teacher, stored in kept.items():
         history = orjson.loads(stored)
-        out = {v: r for v, r in history["out"].items() if _china_day(r["at"]) > as_of}
-        arrivals = {v: at for v, at in history["in"].items() if _china_day(at) > as_of}
-        if out or arrivals:
-            kept[teacher] = _history_text({"out": out, "in": arrivals})
-    return kept
+        replaced = _replaced(history)
+        for year in {rotation["year"] for rotation in history["out"].values()}:
+            _count_rotation(state, teacher, year, history, replaced, undo)
+
+
+def _rotations_kept(history: dict, as_of: str) -> dict:
+    """What a school keeps of a teacher's rotations under a snapshot as of `as_of`: those after
+    it, and of those on or before it what tells a later rotation from a correction. Her rotations
+    out of years from the snapshot's on that were not replaced as of then, which the snapshot
+    counts, are kept as counted ("snapshot"): a correction of the last sent later replaces it
+    without taking her out of the school a second time, and a second rotation of their year does
+    not count her twice. Her arrival by rotation after them is kept too: a rotation out after it
+    is no correction. Those of earlier years are settled: the snapshot's figures are of its year."""
+    on_or_before = {"out": {v: r for v, r in history["out"].items() if _china_day(r["at"]) <= as_of},
+                    "in": {v: at for v, at in history["in"].items() if _china_day(at) <= as_of}}
+    replaced = _replaced(on_or_before)
+    counted = [v for v, r in on_or_before["out"].items() if int(v) not in replaced and r["year"] >= int(as_of[:4])]
+    out = {v: r for v, r in history["out"].items() if _china_day(r["at"]) > as_of}
+    out.update({v: {**on_or_before["out"][v], "snapshot": True} for v in counted})
+    arrivals = {v: at for v, at in history["in"].items() if _china_day(at) > as_of}
+    back = max(on_or_before["in"], key=int, default=None)
+    if counted and back is not None and int(back) > max(int(v) for v in counted):
+        arrivals[back] = on_or_before["in"][back]
+    return {"out": out, "in": arrivals,
+            "in_replaced": {v: at for v, at in history.get("in_replaced", {}).items() if _china_day(at) > as_of}}
 
 
 _YES_NO = {True: ("yes", "是"), False: ("no", "否")}
@@ -478,13 +670,9 @@ def _take_baseline(state: State, event, record, undo: _Undo) -> str:
                                   if _china_day(v["at"]) > incoming[0] or _budget_after(k, incoming[0])})
     if "images" in state:  # schools only: districts have no counted entities
         undo.set(state, "images", {k: v for k, v in state["images"].items() if _china_day(_pair(v)["at"]) > incoming[0]})
-        undo.set(state, "sums", _recompute_sums(state))
         if "rotations" in state:
-            kept = _rotations_after(state["rotations"], incoming[0])
-            if kept:
-                undo.set(state, "rotations", kept)
-            else:
-                undo.delete(state, "rotations")
+            _keep_rotations(state, incoming[0], undo)
+        undo.set(state, "sums", _recompute_sums(state))
     return APPLIED
 
 
@@ -718,8 +906,10 @@ def school_record(state: State) -> School | None:
     snapshot_year = int(state["as_of"][:4]) if state["as_of"] else None
     _apply_period(record, budgets, sums, snapshot_year)
     _apply_sums(record, sections, sums)
-    if snapshot_year is not None and f"rotated|{snapshot_year}" in sums:
-        record["rotated"] = record.get("rotated", 0) + int(sums[f"rotated|{snapshot_year}"])
+    # Either sum alone may be there: a correction of a rotation the snapshot counts, from a key
+    # teacher's to another's, changes rotated_key and not rotated.
+    if snapshot_year is not None and (f"rotated|{snapshot_year}" in sums or f"rotated_key|{snapshot_year}" in sums):
+        record["rotated"] = record.get("rotated", 0) + int(sums.get(f"rotated|{snapshot_year}", 0))
         record["rotated_key"] = record.get("rotated_key", 0) + int(sums.get(f"rotated_key|{snapshot_year}", 0))
     return School.model_validate(record)
 
@@ -829,8 +1019,12 @@ def _register_terms(key: str, register: dict | None) -> dict[str, float]:
     if key.startswith("rotation:"):
         year, value = key.rpartition(":")[2], register["value"]
         # A bare bool: a register written before the school reached was kept with the flag.
-        key_teacher = value if isinstance(value, bool) else value["key"]
-        return {f"rotated|{year}": 1, f"rotated_key|{year}": int(key_teacher)}
+        if isinstance(value, bool):
+            return {f"rotated|{year}": 1, f"rotated_key|{year}": int(value)}
+        # "less": the rotation the snapshot counts, taken off (`_count_rotation`).
+        rotated = int("key" in value) - int("less" in value)
+        key_teachers = int(value.get("key", False)) - int(value.get("less", False))
+        return {f"rotated|{year}": rotated, f"rotated_key|{year}": key_teachers}
     return {}
 
 

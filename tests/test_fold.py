@@ -784,14 +784,103 @@ def test_rotations_folded_before_they_were_kept_by_version_stay_counted_and_can_
     assert [teachers(old, s) for s in (SCHOOL_A, SCHOOL_B, SCHOOL_C, SCHOOL_D)] == [0, 0, 0, 1]
 
 
-def test_a_snapshot_of_the_school_left_drops_the_rotations_it_counts():
+def test_a_snapshot_of_the_school_left_drops_the_rotations_it_counts_but_those_of_a_year_not_past():
+    # The rotation of 2024 it counts is kept as counted, to tell its correction from a second
+    # rotation; a snapshot of 2025 drops it, as every rotation of a year before its own.
     x, _ = TEACHER
     schools, districts = folded([hired(4, x), rotation(5, x)])
     assert "T9" in schools[SCHOOL_A]["rotations"] and "T9" in schools[SCHOOL_B]["rotations"]
     folded([_newer_snapshot(SCHOOL_A, AT.date() + dt.timedelta(days=1))], (schools, districts))
-    assert "rotations" not in schools[SCHOOL_A] and "rotation:T9:2024" not in schools[SCHOOL_A]["registers"]
+    kept = orjson.loads(schools[SCHOOL_A]["rotations"]["T9"])
+    assert (list(kept["out"]), kept["out"]["5"]["snapshot"], kept["in"]) == (["5"], True, {})
+    assert "rotation:T9:2024" not in schools[SCHOOL_A]["registers"]
     assert "T9" in schools[SCHOOL_B]["rotations"]
+    folded([_newer_snapshot(SCHOOL_A, dt.date(2025, 1, 1))], (schools, districts))
+    assert "rotations" not in schools[SCHOOL_A]
 
+
+def _snapshot_as_folded(schools, school_id: str, as_of: dt.date):
+    """A snapshot of a school as of `as_of` that counts what has been folded of it: its record is
+    the school's as folded."""
+    return _newer_snapshot(school_id, as_of).model_copy(update={"record": st_.school_record(schools[school_id])})
+
+
+# A correction dated after a snapshot of the school left that already counts the rotation it
+# corrects: the school left no longer knew the rotation, took the teacher out of its count a
+# second time and counted a second rotation; folded before the snapshot, the rotation was counted
+# twice too (the snapshot's and the correction's register).
+
+@pytest.mark.parametrize("snapshot_first", [True, False], ids=["snapshot-between", "snapshot-last"])
+@pytest.mark.parametrize("corrected, where", [({"to_school": SCHOOL_C}, [0, 0, 1]), ({"year": 2024}, [0, 1, 0])],
+                         ids=["to_school", "year"])
+def test_a_correction_after_a_snapshot_counting_the_rotation_it_corrects_counts_her_out_once(
+        corrected, where, snapshot_first):
+    x, _ = TEACHER
+    schools, districts = folded([hired(4, x), rotation(5, x, year=2023)])
+    snapshot = _snapshot_as_folded(schools, SCHOOL_A, AT.date() + dt.timedelta(days=1))
+    correction = rotation(6, x, **{"year": 2023, **corrected, "at": AT + dt.timedelta(days=2)})
+    folded([snapshot, correction] if snapshot_first else [correction, snapshot], (schools, districts))
+    assert [teachers(schools, s) for s in (SCHOOL_A, SCHOOL_B, SCHOOL_C)] == where
+    assert rotated(schools, SCHOOL_A) == ((1, 0) if corrected.get("year", 2023) == 2023 else (0, 0))
+
+
+def test_a_correction_of_a_rotations_year_after_a_snapshot_of_the_school_reached_counts_her_there_once():
+    # School B's snapshot counts her, brought by the rotation sent as of 2024; its correction to
+    # 2023 brought her to school B a second time.
+    x, _ = TEACHER
+    schools, districts = folded([hired(4, x), rotation(5, x, year=2024)])
+    snapshot = _snapshot_as_folded(schools, SCHOOL_B, AT.date() + dt.timedelta(days=1))
+    folded([snapshot, rotation(6, x, year=2023, at=AT + dt.timedelta(days=2))], (schools, districts))
+    assert [teachers(schools, s) for s in (SCHOOL_A, SCHOOL_B)] == [0, 1]
+    assert rotated(schools, SCHOOL_A) == (1, 0)
+
+
+@pytest.mark.parametrize("back_in_snapshot", [True, False])
+def test_a_rotation_after_a_snapshot_with_a_rotation_back_between_is_another_counted_once_a_year(back_in_snapshot):
+    # A to B in 2023, counted in school A's snapshot, back to A, and A to C in 2023 again: a second
+    # rotation (not a correction), and school A counts her once in 2023, not once more on top of
+    # its snapshot.
+    x, _ = TEACHER
+    back = moved(6, x, SCHOOL_B, SCHOOL_A, year=2023)
+    first = [hired(4, x), moved(5, x, SCHOOL_A, SCHOOL_B), *([back] if back_in_snapshot else [])]
+    schools, districts = folded(first)
+    snapshot = _snapshot_as_folded(schools, SCHOOL_A, AT.date() + dt.timedelta(days=1))
+    later = [] if back_in_snapshot else [back.model_copy(update={"occurred_at": AT + dt.timedelta(days=2)})]
+    folded([snapshot, *later, moved(7, x, SCHOOL_A, SCHOOL_C).model_copy(
+        update={"occurred_at": AT + dt.timedelta(days=3)})], (schools, districts))
+    assert [teachers(schools, s) for s in (SCHOOL_A, SCHOOL_B, SCHOOL_C)] == [0, 0, 1]
+    assert rotated(schools, SCHOOL_A) == (1, 0)
+
+
+# A rotation to a school that is later corrected (replaced) did not bring the teacher there, and
+# is no way back to it: the next rotation out of that school is the correction of the one before.
+# It was kept as a way back, and both rotations out were counted.
+
+def test_an_arrival_by_a_replaced_rotation_is_no_return_in_any_order():
+    # A to B sent as of 2023 (it was of 2024), B to A (it was B to C) corrected, and A's correction
+    # of its rotation's year, sent late: school A counts one rotation, of 2024.
+    x, _ = TEACHER
+    schools = folded_in_every_order([hired(4, x), moved(5, x, SCHOOL_A, SCHOOL_B), moved(6, x, SCHOOL_B, SCHOOL_A),
+                                     moved(7, x, SCHOOL_B, SCHOOL_C), moved(8, x, SCHOOL_A, SCHOOL_B, year=2024)])
+    assert [k for k in schools[SCHOOL_A]["registers"] if k.startswith("rotation:")] == ["rotation:T9:2024"]
+    assert rotated(schools, SCHOOL_A) == (0, 0)
+    assert "6" not in orjson.loads(schools[SCHOOL_A]["rotations"]["T9"])["in"]
+    assert (teachers(schools, SCHOOL_A), teachers(schools, SCHOOL_C)) == (0, 1)
+
+
+def test_a_correction_needs_the_schools_it_changes_two_rotations_away():
+    # Version 7 replaces version 6, which brought her to school A: school A's rotation of version 5
+    # is then replaced by that of version 8, and school D, which version 5 reached, takes her back.
+    x, _ = TEACHER
+    schools, districts = folded([hired(4, x), moved(5, x, SCHOOL_A, SCHOOL_D), moved(6, x, SCHOOL_B, SCHOOL_A),
+                                 moved(8, x, SCHOOL_A, SCHOOL_C, year=2024)])
+    correction = moved(7, x, SCHOOL_B, SCHOOL_C)
+    assert st_.other_schools(correction, schools) == {SCHOOL_A, SCHOOL_D}
+    without_d = {sid: s for sid, s in schools.items() if sid != SCHOOL_D}
+    with pytest.raises(LookupError):
+        st_.apply(correction, without_d, districts)
+    assert SCHOOL_D in st_.apply(correction, schools, districts).schools
+    assert teachers(schools, SCHOOL_D) == 0
 
 # Teachers hired at one of four schools, rotating among them, some rotations sent wrong first and
 # corrected one version higher: however the events arrive, the figures are those of the moves
@@ -800,15 +889,16 @@ def test_a_snapshot_of_the_school_left_drops_the_rotations_it_counts():
 WALK_SCHOOLS = [s.id for s in SIP.schools[:4]]
 
 
-def _walk(rng: random.Random, teachers_count: int = 3, steps: int = 12) -> tuple[list, dict]:
-    """The events of a random walk, and each school's full-time teachers, rotated and rotated_key
-    of 2023 (counted once per teacher) as the walk meant them."""
+def _walk(rng: random.Random, teachers_count: int = 3, steps: int = 12,
+          apart: dt.timedelta = dt.timedelta(minutes=1)) -> tuple[list, dict]:
+    """The events of a random walk, `apart` from each other, and each school's full-time teachers,
+    rotated and rotated_key of 2023 (counted once per teacher) as the walk meant them."""
     events, where, versions, left_in_2023 = [], {}, {}, {s: set() for s in WALK_SCHOOLS}
     images = {}
 
     def send(model, school, **fields):
         return model(event_id=f"walk-{len(events)}", source="test", district=DISTRICT, school=school,
-                     occurred_at=AT + dt.timedelta(minutes=len(events)), **fields)
+                     occurred_at=AT + apart * len(events), **fields)
 
     for n in range(teachers_count):
         teacher = f"W{n}"
@@ -848,3 +938,40 @@ def test_corrected_rotations_fold_to_the_moves_meant_in_any_order(seed, shuffle_
     noisy = events + rng.sample(events, k=len(events) // 3)
     rng.shuffle(noisy)
     assert _fold_states(noisy, loaded_sip()) == in_order
+
+
+def _schools_a_snapshot_may_count(events: list, cut: int) -> list[str]:
+    """The schools whose snapshot between `events[cut - 1]` and `events[cut]` the fold can take:
+    not the school a rotation sent wrong reached when its correction, sent after the snapshot,
+    names another school (the snapshot counts her there, and the correction does not take her
+    out: README)."""
+    wrong, correction = events[cut - 1], events[cut]
+    if (isinstance(wrong, ev.TeacherRotated) and isinstance(correction, ev.TeacherRotated)
+            and (correction.teacher, correction.school, correction.version) == (wrong.teacher, wrong.school,
+                                                                                wrong.version + 1)
+            and correction.to_school != wrong.to_school):
+        return [s for s in WALK_SCHOOLS if s != wrong.to_school]
+    return WALK_SCHOOLS
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), shuffle_seed=st.integers(0, 10_000))
+def test_corrected_rotations_with_a_snapshot_between_fold_to_the_moves_meant_in_any_order(seed, shuffle_seed):
+    # The walk a day apart, and a snapshot of one school counting the walk up to some day: the
+    # changes after it, folded on it in any order and with duplicates of any change, end as meant
+    # (a rotation sent wrong before the snapshot and corrected after it included).
+    rng = random.Random(seed)
+    events, meant = _walk(rng, apart=dt.timedelta(days=1))
+    cut = rng.randrange(1, len(events))
+    school = rng.choice(_schools_a_snapshot_may_count(events, cut))
+    schools, districts = loaded_sip()
+    folded_before = _fold_states(events[:cut], (schools, districts))
+    snapshot = _snapshot_as_folded(folded_before, school,
+                                   dt.date.fromisoformat(st_._china_date(events[cut - 1].occurred_at)))
+    start = (folded_before, districts)
+    in_order = _fold_states([snapshot, *events[cut:]], start)
+    assert {s: (teachers(in_order, s), *rotated(in_order, s)) for s in WALK_SCHOOLS} == meant
+    shuffled = random.Random(shuffle_seed)
+    noisy = events[cut:] + shuffled.sample(events, k=len(events) // 3)
+    shuffled.shuffle(noisy)
+    assert _fold_states([snapshot, *noisy], start) == in_order

@@ -81,6 +81,29 @@ def test_a_rotation_corrected_to_another_school_is_taken_back_from_the_school_fi
         school: -1, first: 0, corrected: 1}
 
 
+
+def test_a_correction_loads_and_marks_a_school_two_rotations_away():
+    # Version 7 corrects version 6, which brought the teacher to school A: A's rotation of
+    # version 5 is then corrected by its rotation of version 8, and school D, which version 5
+    # reached, takes her back. The correction names neither A nor D: the worker finds A from
+    # school B's rotations, D from A's, loads both and marks them to be written and evaluated.
+    a, b, c, d = (s.id for s in COUNTY.schools[:4])
+    pipeline = loaded(COUNTY)
+    image = {"level": "primary", "degree_above_required": True}
+    hired = {"type": "teacher.hired", "event_id": "hired-4", "source": "test", "district": "431299", "school": a,
+             "occurred_at": "2024-10-09T08:00:00+08:00", "version": 4, "teacher": "T9", "after": image}
+    assert pipeline.handle(json.dumps(hired).encode(), 0, key="431299").applied == 1
+    for version, school, to_school in ((5, a, d), (6, b, a), (8, a, c), (7, b, c)):
+        pipeline.flush()
+        rotation = {"type": "teacher.rotated", "event_id": f"rotation-{version}", "source": "test",
+                    "district": "431299", "school": school, "occurred_at": "2024-10-09T08:00:00+08:00",
+                    "version": version, "teacher": "T9", "to_school": to_school, "year": 2024, "image": image}
+        result = pipeline.handle(json.dumps(rotation).encode(), 0, key="431299")
+        assert result.applied == 1 and result.dead_letters == []
+    assert set(pipeline.dirty_schools) == {a, b, c, d}
+    figures = {s.id: s.full_time_teachers for s in COUNTY.schools}
+    assert school_record(pipeline.school(d)).full_time_teachers == figures[d]
+
 def test_a_batch_item_utf8_cannot_encode_keeps_its_bytes_in_its_dead_letter():
     # A lone surrogate: the item's dead letter was empty, so nothing of it was left to look at.
     event = _changes(1)[0]
