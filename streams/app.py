@@ -310,8 +310,9 @@ def create_app(settings: Settings) -> faust.App:
         # date follow China's calendar, not the day it started, unless `as_of` pins them.
         day = china_today(time.time())
         if settings.as_of is None and pipeline.take_day(day):
-            app.log.info("other rules are in force from %s: every school is evaluated again / "
-                         "%s 起生效规则有变，所有学校重新评估", day, day)
+            app.log.info("limits change on %s (rules coming into force, or a month of the year's time "
+                         "progress): every district is evaluated again / %s 起生效规则或时间进度有变，各区县重新评估",
+                         day, day)
 
     @app.timer(interval=settings.evaluate_interval)
     async def evaluate():
