@@ -192,6 +192,16 @@ VERDICTS = [("districts", 0, "sections", "primary", "indicators", "R1", "ok"),
             ("schools", 0, "sections", "primary", "indicators", "R1", "ok")]
 
 
+def report_with(place: tuple, value) -> dict:
+    """REPORT with `value` at `place`."""
+    report = copy.deepcopy(REPORT)
+    target = report
+    for key in place[:-1]:
+        target = target[key]
+    target[place[-1]] = value
+    return report
+
+
 @pytest.mark.parametrize("place", VERDICTS)
 @pytest.mark.parametrize("value", [1, 0, "yes", "no", "true", "false"])
 def test_a_number_or_text_for_a_verdict_of_the_report_is_refused(place, value):
@@ -199,13 +209,8 @@ def test_a_number_or_text_for_a_verdict_of_the_report_is_refused(place, value):
 
     from schemas.report import Report
 
-    bad = copy.deepcopy(REPORT)
-    target = bad
-    for key in place[:-1]:
-        target = target[key]
-    target[place[-1]] = value
     with pytest.raises(ValidationError) as caught:
-        Report.model_validate_json(json.dumps(bad))
+        Report.model_validate_json(json.dumps(report_with(place, value)))
     [error] = caught.value.errors()
     assert (error["loc"], error["msg"]) == (place, NOT_TRUE_OR_FALSE_MESSAGE)
 
@@ -215,12 +220,7 @@ def test_a_number_or_text_for_a_verdict_of_the_report_is_refused(place, value):
 def test_a_verdict_of_the_report_is_true_false_or_null(place, value):
     from schemas.report import Report
 
-    good = copy.deepcopy(REPORT)
-    target = good
-    for key in place[:-1]:
-        target = target[key]
-    target[place[-1]] = value
-    report = Report.model_validate_json(json.dumps(good))
+    report = Report.model_validate_json(json.dumps(report_with(place, value)))
     read = report.model_dump(mode="json")
     for key in place:
         read = read[key]
