@@ -75,7 +75,8 @@ def configure_worker(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="table data directory (env JUNHENG_DATA_DIR)")
     p.add_argument("--store", choices=("memory", "rocksdb"), help="table store (env JUNHENG_STORE, default memory)")
     p.add_argument("--rules", nargs="+", metavar="PACK", help="rule packs (env JUNHENG_RULES as JSON list)")
-    p.add_argument("--as-of", help="date the rules are taken at (default today)")
+    p.add_argument("--as-of", help="date the rules are taken at, fixed (env JUNHENG_AS_OF; default: the day in "
+                                   "China, followed as it turns)")
     p.add_argument("--school-series", choices=("all", "violations"), help="which schools get per-school series")
     p.add_argument("--producer-max-batch-size", type=int, help=argparse.SUPPRESS)
     p.set_defaults(run=run_worker)

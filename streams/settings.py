@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var/junheng")
     store: Literal["memory", "rocksdb"] = "memory"
     rules: list[str] = Field(["national-2017"], min_length=1)
-    as_of: dt.date | None = Field(None, description="date the rules are taken at (default: today)")
+    as_of: dt.date | None = Field(None, description="date the rules are taken at, fixed "
+                                                    "(default: the day in China, followed as it turns)")
     school_series: Literal["all", "violations"] = "all"
     # Tansu answers ListOffsets(latest) with the last *batch*'s base offset + 1, so a changelog
     # written in multi-record batches is recovered only in part there; 1 makes every batch one
