@@ -341,5 +341,28 @@ def test_a_worker_restarted_with_nothing_new_to_read_reports_no_consumer_lag(bro
         second.stop()
 
 
+def test_a_worker_not_pinned_to_a_date_takes_the_day_in_china_and_each_schools_money_year(broker, tmp_path):
+    """Unpinned, a worker follows China's calendar day (its evaluation timer asks every round,
+    tests/test_days.py has what a new day does). The rural county's snapshot of 2024 reports that
+    year's money: a year gone, judged on the whole 5% of Q4, not on this year's time progress."""
+    from schemas.china_time import china_today
+
+    settings = worker_settings(broker, tmp_path, None, app_id="junheng-today", topic="today.events",
+                               dead_letter_topic="today.dead-letter")
+    before = china_today(time.time())
+    worker = Worker(settings, tmp_path / "worker.log").ready()
+    try:
+        loaded = snapshot_events(RURAL)
+        publish(settings, loaded)
+        worker.wait_handled(len(loaded))
+        report = worker.report()
+    finally:
+        worker.stop()
+    assert dt.date.fromisoformat(report["as_of"]) in {before, china_today(time.time())}
+    q4 = [(v["school"], v["value"], v["limit"]) for v in report["violations"] if v["rule"] == "Q4"]
+    assert q4 == [("431299-021", 0.03, 0.05)]
+    assert "Traceback" not in (tmp_path / "worker.log").read_text()
+
+
 def expected_for(snapshot) -> dict:
     return json.loads(assess(snapshot, PACK, SIP.as_of).model_dump_json())
