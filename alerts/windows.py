@@ -46,9 +46,9 @@ class Wait(_Strict):
 
 
 class Notify(_Strict):
-    group_wait: str
-    group_interval: str
-    repeat_interval: dict[str, str]
+    group_wait: Duration
+    group_interval: Duration
+    repeat_interval: dict[str, Duration]
 
 
 class Windows(_Strict):

@@ -870,15 +870,24 @@ def test_a_duration_is_one_number_and_one_unit_of_those_named():
 @pytest.mark.parametrize("text, says", [
     ("severities: [", "not valid YAML"),
     ("{}", "severities: Field required"),
-    (None, "hold_unexported: Value error, not a duration like 30s, 5m, 2h or 7d: '15 min' / "
-           "时长格式应如 30s、5m、2h 或 7d / 告警窗口文件有误"),
+    (("hold_unexported: 15m", "hold_unexported: 15 min"),
+     "hold_unexported: Value error, not a duration like 30s, 5m, 2h or 7d: '15 min' / "
+     "时长格式应如 30s、5m、2h 或 7d / 告警窗口文件有误"),
+    # The notify durations were plain text: rendering died in a traceback on them (`seconds`), or
+    # a generated Alertmanager config carried them for amtool to refuse.
+    (("critical: 4h", "critical: 4 hours"),
+     "notify.repeat_interval.critical: Value error, not a duration like 30s, 5m, 2h or 7d: '4 hours'"),
+    (("group_wait: 1m", "group_wait: a minute"), "notify.group_wait: Value error, not a duration"),
 ])
 def test_a_bad_windows_file_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, text, says):
     from alerts import cli, windows
 
     bad = tmp_path / "windows.yaml"
-    if text is None:  # the checked-in file with one wrong duration
-        text = windows.WINDOWS_FILE.read_text(encoding="utf-8").replace("hold_unexported: 15m", "hold_unexported: 15 min")
+    if isinstance(text, tuple):  # the checked-in file with one wrong duration
+        was, now = text
+        checked_in = windows.WINDOWS_FILE.read_text(encoding="utf-8")
+        assert checked_in.count(was) == 1
+        text = checked_in.replace(was, now)
     bad.write_text(text, encoding="utf-8")
     monkeypatch.setattr(windows, "WINDOWS_FILE", bad)
     assert cli.main(["render", "prometheus", "--out", str(tmp_path / "out")]) == 2
