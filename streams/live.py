@@ -21,7 +21,7 @@ from rules.balance import DistrictBalance
 from rules.evaluate import Assessor, DistrictResult, SchoolResult, build_report, merge_reports
 from schemas.report import Cause, Report, Violation
 from schemas.snapshot import District
-from streams.state import State, district_record, money_year, school_record
+from streams.state import State, district_record, school_record_and_year
 
 ViolationKey = tuple[str, str, str | None, str | None]
 #: Gives the cause of the violations an evaluation makes appear; called only when some do.
@@ -93,11 +93,8 @@ class LiveAssessment:
         """Re-evaluate one school from its state (None or closed: it leaves the district); its
         violations that are new are attributed to the cause `cause()` gives. Set the district first."""
         live = self._district(district_id, None)
-        record = school_record(state) if state is not None else None
-        new = None
-        if record is not None:
-            year = money_year(state) if self.assessor.dated else None
-            new = self.assessor.school(record, live.record, year)
+        record, money_year = school_record_and_year(state) if state is not None else (None, None)
+        new = self.assessor.school(record, live.record, money_year) if record is not None else None
         self._replace_school(live, school_id, new, cause)
 
     def refresh(self, district_id: str, cause: CauseOf | None = None) -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -865,7 +864,15 @@ def _figure(registers: dict, source: dict, scope: str, figure: str):
 # --- materializing records -----------------------------------------------------------------------
 
 def school_record(state: State) -> School | None:
-    """The school as the events describe it now, or None when it is closed or has no record.
+    """The school as the events describe it now, or None when it is closed or has no record
+    (`school_record_and_year`)."""
+    return school_record_and_year(state)[0]
+
+
+def school_record_and_year(state: State) -> tuple[School | None, int | None]:
+    """The school as the events describe it now, or None when it is closed or has no record;
+    and the fiscal year of its money (its current period, below), None without a snapshot or a
+    budget. A prorated rule holds the school to the share of that year gone (rules/pace.py).
 
     Costs the same however many teachers and classes the school has seen: counted entities and
     growing registers (postings, rotations) are read from the running sums in `state["sums"]`.
@@ -883,10 +890,10 @@ def school_record(state: State) -> School | None:
     registers = state["registers"]
     attrs = registers["school"]["value"] if "school" in registers else {}
     if attrs.get("closed"):
-        return None
+        return None, None
     record = baseline(state)
     if not record and "name" not in attrs:
-        return None
+        return None, None
     record.update({k: v for k, v in attrs.items() if k != "closed"})
     record.update(id=state["school"], district=state["district"])
     sections = {lvl: dict(sec) for lvl, sec in record.get("sections", {}).items()}
@@ -904,35 +911,23 @@ def school_record(state: State) -> School | None:
             budgets[int(rest)] = register["value"]
     sums = state.get("sums", {})
     snapshot_year = int(state["as_of"][:4]) if state["as_of"] else None
-    _apply_period(record, budgets, sums, snapshot_year)
+    period = _apply_period(record, budgets, sums, snapshot_year)
     _apply_sums(record, sections, sums)
     # Either sum alone may be there: a correction of a rotation the snapshot counts, from a key
     # teacher's to another's, changes rotated_key and not rotated.
     if snapshot_year is not None and (f"rotated|{snapshot_year}" in sums or f"rotated_key|{snapshot_year}" in sums):
         record["rotated"] = record.get("rotated", 0) + int(sums.get(f"rotated|{snapshot_year}", 0))
         record["rotated_key"] = record.get("rotated_key", 0) + int(sums.get(f"rotated_key|{snapshot_year}", 0))
-    return School.model_validate(record)
+    return School.model_validate(record), period
 
 
-def money_year(state: State) -> int | None:
-    """The fiscal year of the budget and training spend `school_record` gives the school (its
-    current period), or None when it has neither a snapshot nor a budget."""
-    state = _upgraded(state)
-    budget_years = [int(key[len("budget:"):]) for key in state["registers"] if key.startswith("budget:")]
-    return _period(budget_years, int(state["as_of"][:4]) if state["as_of"] else None)
-
-
-def _period(budget_years: Iterable[int], snapshot_year: int | None) -> int | None:
-    """The newest fiscal year with a budget known, the snapshot's year counting as known."""
-    years = [*budget_years, *([snapshot_year] if snapshot_year is not None else [])]
-    return max(years, default=None)
-
-
-def _apply_period(record: dict, budgets: dict[int, float], sums: dict, snapshot_year: int | None) -> None:
-    """The budget and training spend of the school's current period (see `school_record`)."""
-    period = _period(budgets, snapshot_year)
-    if period is None:  # neither a snapshot nor a budget: no period, and no spend reported
-        return
+def _apply_period(record: dict, budgets: dict[int, float], sums: dict, snapshot_year: int | None) -> int | None:
+    """The budget and training spend of the school's current period (see `school_record`);
+    returns that period's year, None without one."""
+    years = budgets.keys() | ({snapshot_year} if snapshot_year is not None else set())
+    if not years:  # neither a snapshot nor a budget: no period, and no spend reported
+        return None
+    period = max(years)
     if period == snapshot_year:
         spent = record.get("training_spend_cny")
     else:
@@ -948,6 +943,7 @@ def _apply_period(record: dict, budgets: dict[int, float], sums: dict, snapshot_
         spent = (spent or 0.0) + posted
     if spent is not None:
         record["training_spend_cny"] = spent
+    return period
 
 
 def baseline(state: State) -> dict:
