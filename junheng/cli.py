@@ -117,7 +117,7 @@ def report_exit(report) -> int:
     if code == EXIT_INCOMPLETE:
         # After the report, also when stdout and stderr go to one file: the note is its last line.
         sys.stdout.flush()
-        print(incomplete_note(len(report.not_evaluated)), file=sys.stderr)
+        print(incomplete_note(report.not_evaluated), file=sys.stderr)
     return code
 
 
@@ -129,12 +129,20 @@ def exit_code(report) -> int:
     return EXIT_INCOMPLETE if report.not_evaluated else EXIT_OK
 
 
-def incomplete_note(count: int) -> str:
-    """The line on stderr of an assessment that found nothing violated but is incomplete."""
-    rules = "1 rule" if count == 1 else f"{count} rules"
-    return (f"junheng: nothing found violated, but the assessment is incomplete: {rules} could not be "
+def incomplete_note(not_evaluated) -> str:
+    """The line on stderr of an assessment that found nothing violated but is incomplete, counting
+    its checks not evaluated and the rules they are of: one figure missing at two schools leaves
+    five checks undecided (each school's rule and compliance, the district's CV) of three rules."""
+    checks, rules = len(not_evaluated), len({finding.rule for finding in not_evaluated})
+    what = f"{_count(checks, 'check')} of {_count(rules, 'rule')}" if checks != rules else _count(rules, "rule")
+    what_zh = f"{rules} 项规则的 {checks} 处检查" if checks != rules else f"{rules} 项规则"
+    return (f"junheng: nothing found violated, but the assessment is incomplete: {what} could not be "
             f"evaluated for want of data (see \"not evaluated\" in the report) / 未发现违规，但评估不完整："
-            f"{count} 项规则因数据未报送未能评估（见报告中的“未能评估”）")
+            f"{what_zh}因数据未报送未能评估（见报告中的“未能评估”）")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"1 {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def print_report(report, fmt: str) -> None:

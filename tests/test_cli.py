@@ -158,12 +158,30 @@ def test_violations_take_precedence_over_rules_not_evaluated(tmp_path):
     assert run.returncode == 1 and run.stderr == "" and json.loads(run.stdout)["not_evaluated"], run.stderr
 
 
+def _not_evaluated(*rules: str) -> list:
+    from schemas.report import NotEvaluated
+
+    return [NotEvaluated(rule=rule, district="320571", school=None, section="primary", missing=["x"])
+            for rule in rules]
+
+
 def test_the_incomplete_note_counts_one_rule_as_one():
     from junheng.cli import incomplete_note
 
-    assert incomplete_note(1).startswith("junheng: nothing found violated, but the assessment is incomplete: "
-                                         "1 rule could not be evaluated for want of data")
-    assert "1 项规则因数据未报送未能评估" in incomplete_note(1)
+    note = incomplete_note(_not_evaluated("R6.cv"))
+    assert note.startswith("junheng: nothing found violated, but the assessment is incomplete: "
+                           "1 rule could not be evaluated for want of data")
+    assert "1 项规则因数据未报送未能评估" in note
+
+
+def test_the_incomplete_note_counts_checks_apart_from_rules():
+    # One figure missing at two schools: each school's R6 and compliance, and the district's CV.
+    # The note said "5 rules" of what are three.
+    from junheng.cli import incomplete_note
+
+    note = incomplete_note(_not_evaluated("R6.cv", "R6", "R6", "school_compliance", "school_compliance"))
+    assert "incomplete: 5 checks of 3 rules could not be evaluated" in note
+    assert "3 项规则的 5 处检查因数据未报送未能评估" in note
 
 
 @pytest.mark.parametrize("args,expected", [
