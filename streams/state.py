@@ -6,7 +6,9 @@ event names is kept as either
   rotations, district figures; or
 - an image pair (teachers, classes): the image before the entity's earliest known change and the
   image after its latest, so that the school's counts are the snapshot's counts plus
-  (after − before) for every such entity.
+  (after − before) for every such entity. A pair whose changes fall on several days (China
+  Standard Time) keeps each day's ends too, so that a newer snapshot dated between them starts it
+  again from the first change after its date (`_restarted`).
 A school also keeps, per teacher, her rotations out of it by version and the versions at which a
 rotation brought her to it, which tell a rotation's correction from a second rotation (see
 "rotations" below).
@@ -244,8 +246,10 @@ def _move(left: State, reached: State, event, image: dict, leaves: bool, arrives
             # school left keeps is compared, and the reason is the one the school reached gives
             # for a rotation not replaced.
             raise _reused(reached, teacher, event)
+        # Her image there before the rotation is the school's to say, not the event's: it depends
+        # on the school's snapshot, which may have come since the rotation was first folded.
         outcomes.append(_set_images(reached, teacher, _image_there(reached, corrected, event.to_school),
-                                    image if counted else None, event, undo))
+                                    image if counted else None, event, undo, before_sent=False))
     return outcomes
 
 
@@ -423,16 +427,14 @@ def _settle_arrival(schools: dict[str, State], teacher: str, version: int, rotat
         return None
     state = _reached_state(schools, teacher, version, rotation, undo)
     _settle_return(state, teacher, version, counted, schools, undo, touched)
-    key = f"teacher:{teacher}"
-    current = _pair(state["images"].get(key))
     after = rotation["image"] if counted else None
-    if current is None or current["hi"] != version or current["after"] == after or counted and after is None:
+    if counted and after is None:
         return None
-    new = {**current, "after": after}
-    undo.set(state["images"], key, orjson.dumps(new).decode())
-    _update_sums(state, _image_terms(key, current), _image_terms(key, new), undo)
+    withdrawn = _set_end(state, f"teacher:{teacher}", version, _AFTER, after, undo)
+    if withdrawn is _UNCHANGED:
+        return None
     touched.append(rotation["to"])
-    return current["after"]
+    return withdrawn
 
 
 def _corrections(history: dict, replaced: set[int]) -> dict[int, int | None]:
@@ -473,15 +475,32 @@ def _reached_state(schools: dict[str, State], teacher: str, version: int, rotati
 
 def _set_before(state: State, teacher: str, version: int, before: dict | None, undo: _Undo,
                 touched: list[str]) -> None:
-    """Her image before the change of `version`, where the school's pair of her starts with it."""
-    key = f"teacher:{teacher}"
+    """Her image before the change of `version`, where the school's pair of her starts a day with it."""
+    if _set_end(state, f"teacher:{teacher}", version, _BEFORE, before, undo) is not _UNCHANGED:
+        touched.append(state["school"])
+
+
+_BEFORE, _AFTER = 2, 3  # where a day of an image pair holds the image before its lo, after its hi
+_UNCHANGED = object()
+
+
+def _set_end(state: State, key: str, version: int, end: int, image: dict | None, undo: _Undo):
+    """Sets the image before (`_BEFORE`) or after (`_AFTER`) the change of `version` where a day
+    of the pair starts (ends) with that change, and returns the image it replaced; `_UNCHANGED`
+    when no day does or it holds that image already. Every day, not only the pair's ends: a
+    snapshot dated between two days makes a later day the first, and the day must then hold what
+    it would hold had the snapshot been folded first."""
     current = _pair(state["images"].get(key))
-    if current is None or current["lo"] != version or current["before"] == before:
-        return
-    new = {**current, "before": before}
-    undo.set(state["images"], key, orjson.dumps(new).decode())
-    _update_sums(state, _image_terms(key, current), _image_terms(key, new), undo)
-    touched.append(state["school"])
+    if current is None:
+        return _UNCHANGED
+    days = _days(current)
+    day = next((d for d, changes in days.items() if changes[end - 2] == version), None)
+    if day is None or days[day][end] == image:
+        return _UNCHANGED
+    changed = list(days[day])
+    changed[end] = image
+    _store_pair(state, key, current, _joined({**days, day: changed}, current["at"]), undo)
+    return days[day][end]
 
 
 def _settle_return(reached: State, teacher: str, version: int, counted: bool, schools: dict[str, State],
@@ -610,6 +629,20 @@ def _keep_rotations(state: State, as_of: str, undo: _Undo) -> None:
             _count_rotation(state, teacher, year, history, replaced, undo)
 
 
+def _settle_corrections_counted(state: State, undo: _Undo) -> None:
+    """Her image before each rotation out of the school kept after a new snapshot, as `_move`
+    gives it: none where the rotation it corrects is one the snapshot counts (she is gone from
+    its count already). A correction folded before the snapshot took her out of the school again,
+    as the rotation it corrected was not counted then."""
+    for teacher, stored in state["rotations"].items():
+        history = orjson.loads(stored)
+        corrections = _corrections(history, _replaced(history))
+        for version, corrected in corrections.items():
+            rotation = history["out"][str(version)]
+            if corrected is not None and history["out"][str(corrected)].get("snapshot") and rotation["image"]:
+                _set_before(state, teacher, version, None, undo, [])
+
+
 def _rotations_kept(history: dict, as_of: str) -> dict:
     """What a school keeps of a teacher's rotations under a snapshot as of `as_of`: those after
     it, and of those on or before it what tells a later rotation from a correction. Her rotations
@@ -625,11 +658,16 @@ def _rotations_kept(history: dict, as_of: str) -> dict:
     out = {v: r for v, r in history["out"].items() if _china_day(r["at"]) > as_of}
     out.update({v: {**on_or_before["out"][v], "snapshot": True} for v in counted})
     arrivals = {v: at for v, at in history["in"].items() if _china_day(at) > as_of}
-    back = max(on_or_before["in"], key=int, default=None)
-    if counted and back is not None and int(back) > max(int(v) for v in counted):
-        arrivals[back] = on_or_before["in"][back]
-    return {"out": out, "in": arrivals,
-            "in_replaced": {v: at for v, at in history.get("in_replaced", {}).items() if _china_day(at) > as_of}}
+    replaced_arrivals = {v: at for v, at in history.get("in_replaced", {}).items() if _china_day(at) > as_of}
+    # Her last arrival on or before the date is kept even while a later rotation out of the
+    # school she came from replaces it: that rotation may be taken back as a correction (a
+    # rotation between them folded late), and her arrival then counts again here.
+    last = max((v for kind in ("in", "in_replaced") for v, at in history.get(kind, {}).items()
+                if _china_day(at) <= as_of), key=int, default=None)
+    if counted and last is not None and int(last) > max(int(v) for v in counted):
+        kept = arrivals if last in history["in"] else replaced_arrivals
+        kept[last] = history["in"][last] if last in history["in"] else history["in_replaced"][last]
+    return {"out": out, "in": arrivals, "in_replaced": replaced_arrivals}
 
 
 _YES_NO = {True: ("yes", "是"), False: ("no", "否")}
@@ -668,10 +706,14 @@ def _take_baseline(state: State, event, record, undo: _Undo) -> str:
     undo.set(state, "registers", {k: v for k, v in state["registers"].items()
                                   if _china_day(v["at"]) > incoming[0] or _budget_after(k, incoming[0])})
     if "images" in state:  # schools only: districts have no counted entities
-        undo.set(state, "images", {k: v for k, v in state["images"].items() if _china_day(_pair(v)["at"]) > incoming[0]})
+        # A pair with changes on both sides of the date starts again from the snapshot's view.
+        restarted = {k: _restarted(v, incoming[0]) for k, v in state["images"].items()}
+        undo.set(state, "images", {k: v for k, v in restarted.items() if v is not None})
         if "rotations" in state:
             _keep_rotations(state, incoming[0], undo)
         undo.set(state, "sums", _recompute_sums(state))
+        if "rotations" in state:
+            _settle_corrections_counted(state, undo)
     return APPLIED
 
 
@@ -792,39 +834,90 @@ def _set_register(state: State, key: str, value: Any, event, undo: _Undo) -> str
     return APPLIED
 
 
-def _set_images(state: State, key: str, before: dict | None, after: dict | None, event, undo: _Undo) -> str:
+def _set_images(state: State, key: str, before: dict | None, after: dict | None, event, undo: _Undo,
+                before_sent: bool = True) -> str:
     current = _pair(state["images"].get(key))
-    at = event.occurred_at.isoformat()
-    if current is None:
-        new = {"lo": event.version, "hi": event.version, "at": at, "before": before, "after": after}
-    elif event.version in (current["lo"], current["hi"]):
-        # A pair keeps only what its end events said: the image before the change at `lo` and
-        # the image after the change at `hi` (both, when lo == hi: a single change). An event at
-        # either end must say the same there; what it said at the other end of a merged pair
-        # (its `after` at lo < hi, its `before` at hi > lo) was overwritten and cannot be
-        # compared. Versions between lo and hi are stale below, whatever they carry. As for
-        # registers, `at` is not content.
-        if (event.version == current["lo"] and current["before"] != before
-                or event.version == current["hi"] and current["after"] != after):
+    days = _days(current) if current is not None else {}
+    held = next((s for s in days.values() if event.version in (s[0], s[1])), None)
+    if held is not None:
+        # A day's changes keep only what their end events said: the image before the change at
+        # its `lo` and the image after the change at its `hi` (both, when lo == hi: a single
+        # change). An event at either end must say the same there; what it said at the other end
+        # of merged changes (its `after` at lo < hi, its `before` at hi > lo) was overwritten and
+        # cannot be compared. Versions between a day's lo and hi are stale below, whatever they
+        # carry. As for registers, `at` is not content: a change re-sent on another day is held.
+        if (event.version == held[0] and before_sent and held[2] != before
+                or event.version == held[1] and held[3] != after):
             raise _reused(state, key, event)
         return DUPLICATE
-    elif current["lo"] < event.version < current["hi"]:
+    if any(lo < event.version < hi for lo, hi, *_ in days.values()):
         return STALE
-    elif event.version < current["lo"]:
-        new = {**current, "lo": event.version, "before": before}
-    else:
-        new = {**current, "hi": event.version, "after": after, "at": max(at, current["at"])}
-    # Kept as JSON text, like the baseline: a school keeps a pair for every teacher and class a
-    # change has named until its next snapshot, and as text a pair takes half the memory it
-    # takes as Python dicts; it is read again only when the same entity changes again.
-    undo.set(state["images"], key, orjson.dumps(new).decode())
-    _update_sums(state, _image_terms(key, current), _image_terms(key, new), undo)
+    day, at = _china_date(event.occurred_at), event.occurred_at.isoformat()
+    lo, hi, was_before, was_after = days.get(day, (event.version, event.version, before, after))
+    if event.version < lo:
+        lo, was_before = event.version, before
+    elif event.version > hi:
+        hi, was_after = event.version, after
+    new = _joined({**days, day: [lo, hi, was_before, was_after]}, max(at, current["at"]) if current else at)
+    _store_pair(state, key, current, new, undo)
     return APPLIED
 
 
+def _store_pair(state: State, key: str, current: dict | None, new: dict, undo: _Undo) -> None:
+    # Kept as JSON text, like the baseline: a school keeps a pair for every teacher and class a
+    # change has named until its next snapshot, and as text a pair takes half the memory it
+    # takes as Python dicts; it is read again only when the same entity changes again.
+    undo.set(state["images"], key, _pair_text(new))
+    _update_sums(state, _image_terms(key, current), _image_terms(key, new), undo)
+
+
 def _pair(stored: str | dict | None) -> dict | None:
-    """An image pair as stored: JSON text (dicts in states written before pairs were kept as text)."""
-    return orjson.loads(stored) if isinstance(stored, str) else stored
+    """An image pair as stored: JSON text (dicts in states written before pairs were kept as text).
+    One whose changes fall on more than one day is stored as its days alone (`_pair_text`)."""
+    pair = orjson.loads(stored) if isinstance(stored, str) else stored
+    if pair is not None and "days" in pair:
+        return _joined(pair["days"], pair["at"])
+    return pair
+
+
+def _days(pair: dict) -> dict[str, list]:
+    """A pair's changes by day (China Standard Time): for each day, [lo, hi, image before lo,
+    image after hi], that day's changes merged as a pair merges them. A snapshot is dated by a
+    day, so what each day's changes did is all it needs to start the pair again after its date
+    (`_restarted`). A pair of one day, and one written before days were kept, is one day: the
+    day of its latest change."""
+    if "days" in pair:
+        return pair["days"]
+    return {_china_day(pair["at"]): [pair["lo"], pair["hi"], pair["before"], pair["after"]]}
+
+
+def _joined(days: dict[str, list], at: str) -> dict:
+    """The pair the days make: the image before the earliest change of all and the image after
+    the latest; with the days themselves when there are several."""
+    first, last = min(days.values(), key=lambda d: d[0]), max(days.values(), key=lambda d: d[1])
+    pair = {"lo": first[0], "hi": last[1], "at": at, "before": first[2], "after": last[3]}
+    if len(days) > 1:
+        pair["days"] = dict(sorted(days.items()))
+    return pair
+
+
+def _pair_text(pair: dict) -> str:
+    """A pair of several days is stored as its days and `at` alone: its ends are read from them."""
+    if "days" in pair:
+        return orjson.dumps({"at": pair["at"], "days": pair["days"]}).decode()
+    return orjson.dumps(pair).decode()
+
+
+def _restarted(stored: str | dict, as_of: str) -> str | dict | None:
+    """An image pair under a snapshot as of `as_of`: the changes after its date alone, as if the
+    snapshot had come first (those on or before it are then stale); none when there are none.
+    Kept whole, a pair with changes on both sides of the date took the image before its earliest
+    change off the snapshot's count, which already counts that change: it was counted twice."""
+    days = _days(_pair(stored))
+    kept = {day: changes for day, changes in days.items() if day > as_of}
+    if len(kept) == len(days) or not kept:
+        return stored if kept else None
+    return _pair_text(_joined(kept, _pair(stored)["at"]))
 
 
 def _merge(outcomes: list[str]) -> str:
