@@ -1120,3 +1120,32 @@ def test_changes_folded_before_a_newer_snapshot_they_straddle_fold_to_the_simula
     assert assess(folded_, PACK, SIP.as_of) == assess(sim.snapshot(), PACK, SIP.as_of)
     in_order, _ = fold(snapshot_events(SIP) + snapshot + later)
     assert folded_ == in_order
+
+
+def test_a_correction_sent_again_after_a_newer_snapshot_of_the_school_reached_is_a_duplicate():
+    # Her image at the school reached before a rotation is the school's to derive, from its
+    # snapshot among others: with a snapshot of it come since, a re-send of the correction derived
+    # another image there, and the duplicate was rejected as a conflict.
+    x, _ = TEACHER
+    first, correction = rotation(5, x, year=2023), rotation(6, x, year=2024, at=LATER)
+    schools, districts = folded([first, correction])
+    assert st_.apply(_snapshot_after([first], SCHOOL_B), schools, districts).outcome == "applied"
+    assert_duplicate(correction, schools, districts)
+
+
+def test_an_arrival_taken_for_replaced_when_a_newer_snapshot_comes_counts_again_once_the_rotation_back_is_folded():
+    # T9 of school A goes to B and back to A on or before the snapshot's date, then after it to C,
+    # to B and to C again. Folded before the rotation C to B, the rotation B to C looks like the
+    # correction of B to A, whose arrival at A then counts for nothing; the snapshot of A came
+    # then, and dropped that arrival: when C to B came, A had nothing left to count again, took
+    # her leaving for C as the correction of her leaving for B (which the snapshot counts) and
+    # kept her.
+    x, _ = TEACHER
+    hour = dt.timedelta(hours=1)
+    to_b, back = rotation(3, x), rotation(4, x, school=SCHOOL_B, to_school=SCHOOL_A, at=AT + hour)
+    to_c = rotation(5, x, to_school=SCHOOL_C, at=LATER)
+    c_to_b = rotation(6, x, school=SCHOOL_C, to_school=SCHOOL_B, at=LATER + hour)
+    b_to_c = rotation(7, x, school=SCHOOL_B, to_school=SCHOOL_C, at=LATER + 2 * hour)
+    snapshot = _snapshot_after([to_b, back])
+    schools, districts = folded([to_b, back, to_c, b_to_c, snapshot, c_to_b])
+    assert [teachers(schools, s) for s in (SCHOOL_A, SCHOOL_B, SCHOOL_C)] == [-1, 0, 1]
