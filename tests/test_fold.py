@@ -940,18 +940,37 @@ def test_corrected_rotations_fold_to_the_moves_meant_in_any_order(seed, shuffle_
     assert _fold_states(noisy, loaded_sip()) == in_order
 
 
-def _schools_a_snapshot_may_count(events: list, cut: int) -> list[str]:
+def _schools_a_snapshot_may_count(events: list, cut: int, late: bool = False) -> list[str]:
     """The schools whose snapshot between `events[cut - 1]` and `events[cut]` the fold can take:
     not the school a rotation sent wrong reached when its correction, sent after the snapshot,
     names another school (the snapshot counts her there, and the correction does not take her
-    out: README)."""
+    out: README). For a snapshot folded after changes that follow its date (`late`), nor the
+    school a rotation sent with the wrong year reached, when its correction follows the
+    snapshot's date and may be folded before it (README, a known fault)."""
     wrong, correction = events[cut - 1], events[cut]
     if (isinstance(wrong, ev.TeacherRotated) and isinstance(correction, ev.TeacherRotated)
             and (correction.teacher, correction.school, correction.version) == (wrong.teacher, wrong.school,
                                                                                 wrong.version + 1)
-            and correction.to_school != wrong.to_school):
+            and (late or correction.to_school != wrong.to_school)):
         return [s for s in WALK_SCHOOLS if s != wrong.to_school]
     return WALK_SCHOOLS
+
+
+def _walk_and_snapshot(seed: int, late: bool = False):
+    """A walk a day apart cut at a random day, a snapshot of one school as of that day, and the
+    states the changes up to it and then the snapshot and the rest make, folded in order."""
+    rng = random.Random(seed)
+    events, meant = _walk(rng, apart=dt.timedelta(days=1))
+    cut = rng.randrange(1, len(events))
+    school = rng.choice(_schools_a_snapshot_may_count(events, cut, late))
+    schools, districts = loaded_sip()
+    folded_before = _fold_states(events[:cut], (schools, districts))
+    snapshot = _snapshot_as_folded(folded_before, school,
+                                   dt.date.fromisoformat(st_._china_date(events[cut - 1].occurred_at)))
+    start = (folded_before, districts)
+    in_order = _fold_states([snapshot, *events[cut:]], start)
+    assert {s: (teachers(in_order, s), *rotated(in_order, s)) for s in WALK_SCHOOLS} == meant
+    return events, cut, school, snapshot, start, in_order
 
 
 @settings(max_examples=40, deadline=None)
@@ -960,17 +979,7 @@ def test_corrected_rotations_with_a_snapshot_between_fold_to_the_moves_meant_in_
     # The walk a day apart, and a snapshot of one school counting the walk up to some day: the
     # changes after it, folded on it in any order and with duplicates of any change, end as meant
     # (a rotation sent wrong before the snapshot and corrected after it included).
-    rng = random.Random(seed)
-    events, meant = _walk(rng, apart=dt.timedelta(days=1))
-    cut = rng.randrange(1, len(events))
-    school = rng.choice(_schools_a_snapshot_may_count(events, cut))
-    schools, districts = loaded_sip()
-    folded_before = _fold_states(events[:cut], (schools, districts))
-    snapshot = _snapshot_as_folded(folded_before, school,
-                                   dt.date.fromisoformat(st_._china_date(events[cut - 1].occurred_at)))
-    start = (folded_before, districts)
-    in_order = _fold_states([snapshot, *events[cut:]], start)
-    assert {s: (teachers(in_order, s), *rotated(in_order, s)) for s in WALK_SCHOOLS} == meant
+    events, cut, _, snapshot, start, in_order = _walk_and_snapshot(seed)
     shuffled = random.Random(shuffle_seed)
     noisy = events[cut:] + shuffled.sample(events, k=len(events) // 3)
     shuffled.shuffle(noisy)
@@ -1050,18 +1059,6 @@ def test_a_rotation_of_a_snapshot_teacher_and_its_correction_straddling_a_newer_
     assert rotated(schools, SCHOOL_A) == counted
 
 
-def _schools_a_late_snapshot_may_count(events: list, cut: int) -> list[str]:
-    """`_schools_a_snapshot_may_count`, for a snapshot folded after changes that follow its date:
-    nor the school a rotation sent with the wrong year reached, when its correction follows the
-    snapshot's date and may be folded before it (README, a known fault)."""
-    wrong, correction = events[cut - 1], events[cut]
-    if (isinstance(wrong, ev.TeacherRotated) and isinstance(correction, ev.TeacherRotated)
-            and (correction.teacher, correction.school, correction.version) == (wrong.teacher, wrong.school,
-                                                                                wrong.version + 1)):
-        return [s for s in WALK_SCHOOLS if s != wrong.to_school]
-    return WALK_SCHOOLS
-
-
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), shuffle_seed=st.integers(0, 10_000))
 def test_corrected_rotations_with_later_changes_folded_before_a_snapshot_fold_as_with_the_snapshot_first(
@@ -1072,15 +1069,7 @@ def test_corrected_rotations_with_later_changes_folded_before_a_snapshot_fold_as
     # correction until the rotation back is folded can leave the school keeping less of its history
     # under the snapshot than the in-order fold keeps (3 walks of 1,500, every count right), and
     # another school the count that mistake gave it (1 walk of 2,500: README, a known fault).
-    rng = random.Random(seed)
-    events, meant = _walk(rng, apart=dt.timedelta(days=1))
-    cut = rng.randrange(1, len(events))
-    school = rng.choice(_schools_a_late_snapshot_may_count(events, cut))
-    schools, districts = loaded_sip()
-    folded_before = _fold_states(events[:cut], (schools, districts))
-    snapshot = _snapshot_as_folded(folded_before, school,
-                                   dt.date.fromisoformat(st_._china_date(events[cut - 1].occurred_at)))
-    in_order = _fold_states([snapshot, *events[cut:]], (folded_before, districts))
+    events, cut, school, snapshot, _, in_order = _walk_and_snapshot(seed, late=True)
     shuffled = random.Random(shuffle_seed)
     before, after = events[:cut], events[cut:] + shuffled.sample(events, k=len(events) // 3)
     shuffled.shuffle(before)
@@ -1088,7 +1077,6 @@ def test_corrected_rotations_with_later_changes_folded_before_a_snapshot_fold_as
     after.insert(shuffled.randrange(len(after) + 1), snapshot)
     shuffled_fold = _fold_states([*before, *after], loaded_sip())
     assert st_.school_record(shuffled_fold[school]) == st_.school_record(in_order[school])
-    assert {s: (teachers(in_order, s), *rotated(in_order, s)) for s in WALK_SCHOOLS} == meant
 
 
 @settings(max_examples=15, deadline=None)
