@@ -7,8 +7,8 @@ event names is kept as either
 - an image pair (teachers, classes): the image before the entity's earliest known change and the
   image after its latest, so that the school's counts are the snapshot's counts plus
   (after − before) for every such entity. A pair whose changes fall on several days (China
-  Standard Time) keeps each day's ends too, so that a newer snapshot dated between them starts it
-  again from the first change after its date (`_restarted`).
+  Standard Time) keeps the image before each day's first change too, so that a newer snapshot
+  dated between them starts it again from the first change after its date (`_restarted`).
 A school also keeps, per teacher, her rotations out of it by version and the versions at which a
 rotation brought her to it, which tell a rotation's correction from a second rotation (see
 "rotations" below).
@@ -430,7 +430,7 @@ def _settle_arrival(schools: dict[str, State], teacher: str, version: int, rotat
     after = rotation["image"] if counted else None
     if counted and after is None:
         return None
-    withdrawn = _set_end(state, f"teacher:{teacher}", version, _AFTER, after, undo)
+    withdrawn = _set_after(state, f"teacher:{teacher}", version, after, undo)
     if withdrawn is _UNCHANGED:
         return None
     touched.append(rotation["to"])
@@ -475,32 +475,34 @@ def _reached_state(schools: dict[str, State], teacher: str, version: int, rotati
 
 def _set_before(state: State, teacher: str, version: int, before: dict | None, undo: _Undo,
                 touched: list[str]) -> None:
-    """Her image before the change of `version`, where the school's pair of her starts a day with it."""
-    if _set_end(state, f"teacher:{teacher}", version, _BEFORE, before, undo) is not _UNCHANGED:
-        touched.append(state["school"])
+    """Her image before the change of `version`, where a day of the school's pair of her starts
+    with it. Every day, not only the pair's first: a snapshot dated between two days makes a
+    later day the first, and the day must then hold what it would hold had the snapshot been
+    folded first."""
+    key = f"teacher:{teacher}"
+    current = _pair(state["images"].get(key))
+    if current is None:
+        return
+    days = _days(current)
+    day = next((d for d, (lo, _, _) in days.items() if lo == version), None)
+    if day is None or days[day][2] == before:
+        return
+    _store_pair(state, key, current, _joined({**days, day: [version, days[day][1], before]}, current["at"],
+                                             current["after"]), undo)
+    touched.append(state["school"])
 
 
-_BEFORE, _AFTER = 2, 3  # where a day of an image pair holds the image before its lo, after its hi
 _UNCHANGED = object()
 
 
-def _set_end(state: State, key: str, version: int, end: int, image: dict | None, undo: _Undo):
-    """Sets the image before (`_BEFORE`) or after (`_AFTER`) the change of `version` where a day
-    of the pair starts (ends) with that change, and returns the image it replaced; `_UNCHANGED`
-    when no day does or it holds that image already. Every day, not only the pair's ends: a
-    snapshot dated between two days makes a later day the first, and the day must then hold what
-    it would hold had the snapshot been folded first."""
+def _set_after(state: State, key: str, version: int, after: dict | None, undo: _Undo):
+    """Her image after the change of `version`, where the pair ends with it; returns the image it
+    replaced, or `_UNCHANGED` when the pair does not end with it or holds that image already."""
     current = _pair(state["images"].get(key))
-    if current is None:
+    if current is None or current["hi"] != version or current["after"] == after:
         return _UNCHANGED
-    days = _days(current)
-    day = next((d for d, changes in days.items() if changes[end - 2] == version), None)
-    if day is None or days[day][end] == image:
-        return _UNCHANGED
-    changed = list(days[day])
-    changed[end] = image
-    _store_pair(state, key, current, _joined({**days, day: changed}, current["at"]), undo)
-    return days[day][end]
+    _store_pair(state, key, current, {**current, "after": after}, undo)
+    return current["after"]
 
 
 def _settle_return(reached: State, teacher: str, version: int, counted: bool, schools: dict[str, State],
@@ -838,27 +840,31 @@ def _set_images(state: State, key: str, before: dict | None, after: dict | None,
                 before_sent: bool = True) -> str:
     current = _pair(state["images"].get(key))
     days = _days(current) if current is not None else {}
-    held = next((s for s in days.values() if event.version in (s[0], s[1])), None)
+    held = next((d for d in days.values() if event.version in (d[0], d[1])), None)
     if held is not None:
-        # A day's changes keep only what their end events said: the image before the change at
-        # its `lo` and the image after the change at its `hi` (both, when lo == hi: a single
-        # change). An event at either end must say the same there; what it said at the other end
-        # of merged changes (its `after` at lo < hi, its `before` at hi > lo) was overwritten and
-        # cannot be compared. Versions between a day's lo and hi are stale below, whatever they
-        # carry. As for registers, `at` is not content: a change re-sent on another day is held.
+        # A pair keeps only what the ends of its days' changes said: the image before the change
+        # at each day's `lo`, and the image after its latest change (at `hi`). An event there
+        # must say the same; what it said elsewhere (its `after` at a day's end short of `hi`,
+        # its `before` at a day's `hi` > `lo`) was not kept and cannot be compared. Versions
+        # between a day's lo and hi are stale below, whatever they carry. As for registers, `at`
+        # is not content: a change re-sent on another day is held.
         if (event.version == held[0] and before_sent and held[2] != before
-                or event.version == held[1] and held[3] != after):
+                or event.version == current["hi"] and current["after"] != after):
             raise _reused(state, key, event)
         return DUPLICATE
-    if any(lo < event.version < hi for lo, hi, *_ in days.values()):
+    if any(lo < event.version < hi for lo, hi, _ in days.values()):
         return STALE
     day, at = _china_date(event.occurred_at), event.occurred_at.isoformat()
-    lo, hi, was_before, was_after = days.get(day, (event.version, event.version, before, after))
+    lo, hi, was_before = days.get(day, (event.version, event.version, before))
     if event.version < lo:
         lo, was_before = event.version, before
-    elif event.version > hi:
-        hi, was_after = event.version, after
-    new = _joined({**days, day: [lo, hi, was_before, was_after]}, max(at, current["at"]) if current else at)
+    hi = max(hi, event.version)
+    if current is None:
+        new = _joined({day: [lo, hi, was_before]}, at, after)
+    else:
+        latest = event.version > current["hi"]
+        new = _joined({**days, day: [lo, hi, was_before]}, max(at, current["at"]),
+                      after if latest else current["after"])
     _store_pair(state, key, current, new, undo)
     return APPLIED
 
@@ -873,38 +879,41 @@ def _store_pair(state: State, key: str, current: dict | None, new: dict, undo: _
 
 def _pair(stored: str | dict | None) -> dict | None:
     """An image pair as stored: JSON text (dicts in states written before pairs were kept as text).
-    One whose changes fall on more than one day is stored as its days alone (`_pair_text`)."""
+    One whose changes fall on more than one day is stored as its days, `at` and `after` alone
+    (`_pair_text`)."""
     pair = orjson.loads(stored) if isinstance(stored, str) else stored
     if pair is not None and "days" in pair:
-        return _joined(pair["days"], pair["at"])
+        return _joined(pair["days"], pair["at"], pair["after"])
     return pair
 
 
 def _days(pair: dict) -> dict[str, list]:
-    """A pair's changes by day (China Standard Time): for each day, [lo, hi, image before lo,
-    image after hi], that day's changes merged as a pair merges them. A snapshot is dated by a
-    day, so what each day's changes did is all it needs to start the pair again after its date
-    (`_restarted`). A pair of one day, and one written before days were kept, is one day: the
-    day of its latest change."""
+    """A pair's changes by day (China Standard Time): for each day, [lo, hi, image before lo],
+    that day's changes merged as a pair merges them. A snapshot is dated by a day, so the image
+    before each day's first change is all it needs to start the pair again after its date
+    (`_restarted`); the image after is the pair's, after its latest change. A pair of one day,
+    and one written before days were kept, is one day: the day of its latest change."""
     if "days" in pair:
         return pair["days"]
-    return {_china_day(pair["at"]): [pair["lo"], pair["hi"], pair["before"], pair["after"]]}
+    return {_china_day(pair["at"]): [pair["lo"], pair["hi"], pair["before"]]}
 
 
-def _joined(days: dict[str, list], at: str) -> dict:
-    """The pair the days make: the image before the earliest change of all and the image after
-    the latest; with the days themselves when there are several."""
-    first, last = min(days.values(), key=lambda d: d[0]), max(days.values(), key=lambda d: d[1])
-    pair = {"lo": first[0], "hi": last[1], "at": at, "before": first[2], "after": last[3]}
+def _joined(days: dict[str, list], at: str, after: dict | None) -> dict:
+    """The pair the days make, ending in `after`: the image before the earliest change of all;
+    with the days themselves when there are several."""
+    first = min(days.values(), key=lambda d: d[0])
+    pair = {"lo": first[0], "hi": max(d[1] for d in days.values()), "at": at, "before": first[2], "after": after}
     if len(days) > 1:
         pair["days"] = dict(sorted(days.items()))
     return pair
 
 
 def _pair_text(pair: dict) -> str:
-    """A pair of several days is stored as its days and `at` alone: its ends are read from them."""
+    """A pair of several days is stored as its days, `at` and `after`: its other ends are read
+    from its days. Only the image before each day's first change is kept, not the image after
+    each day's last: a teacher or class changed on many days keeps one image a day, not two."""
     if "days" in pair:
-        return orjson.dumps({"at": pair["at"], "days": pair["days"]}).decode()
+        return orjson.dumps({"at": pair["at"], "after": pair["after"], "days": pair["days"]}).decode()
     return orjson.dumps(pair).decode()
 
 
@@ -913,11 +922,12 @@ def _restarted(stored: str | dict, as_of: str) -> str | dict | None:
     snapshot had come first (those on or before it are then stale); none when there are none.
     Kept whole, a pair with changes on both sides of the date took the image before its earliest
     change off the snapshot's count, which already counts that change: it was counted twice."""
-    days = _days(_pair(stored))
+    pair = _pair(stored)
+    days = _days(pair)
     kept = {day: changes for day, changes in days.items() if day > as_of}
     if len(kept) == len(days) or not kept:
         return stored if kept else None
-    return _pair_text(_joined(kept, _pair(stored)["at"]))
+    return _pair_text(_joined(kept, pair["at"], pair["after"]))
 
 
 def _merge(outcomes: list[str]) -> str:
