@@ -854,17 +854,17 @@ def _set_images(state: State, key: str, before: dict | None, after: dict | None,
         return DUPLICATE
     if any(lo < event.version < hi for lo, hi, _ in days.values()):
         return STALE
-    day, at = _china_date(event.occurred_at), event.occurred_at.isoformat()
-    lo, hi, was_before = days.get(day, (event.version, event.version, before))
-    if event.version < lo:
-        lo, was_before = event.version, before
-    hi = max(hi, event.version)
+    version, at = event.version, event.occurred_at.isoformat()
     if current is None:
-        new = _joined({day: [lo, hi, was_before]}, at, after)
+        new = {"lo": version, "hi": version, "at": at, "before": before, "after": after}
     else:
-        latest = event.version > current["hi"]
-        new = _joined({**days, day: [lo, hi, was_before]}, max(at, current["at"]),
-                      after if latest else current["after"])
+        day = _china_day(at)
+        lo, hi, was_before = days.get(day, (version, version, before))
+        if version < lo:
+            lo, was_before = version, before
+        new_days = {**days, day: [lo, max(hi, version)]}
+        new_days[day].append(was_before)
+        new = _joined(new_days, max(at, current["at"]), after if version > current["hi"] else current["after"])
     _store_pair(state, key, current, new, undo)
     return APPLIED
 
@@ -883,7 +883,7 @@ def _pair(stored: str | dict | None) -> dict | None:
     (`_pair_text`)."""
     pair = orjson.loads(stored) if isinstance(stored, str) else stored
     if pair is not None and "days" in pair:
-        return _joined(pair["days"], pair["at"], pair["after"])
+        return _joined(pair["days"], pair["at"], pair["after"], in_order=True)
     return pair
 
 
@@ -898,14 +898,20 @@ def _days(pair: dict) -> dict[str, list]:
     return {_china_day(pair["at"]): [pair["lo"], pair["hi"], pair["before"]]}
 
 
-def _joined(days: dict[str, list], at: str, after: dict | None) -> dict:
+def _joined(days: dict[str, list], at: str, after: dict | None, in_order: bool = False) -> dict:
     """The pair the days make, ending in `after`: the image before the earliest change of all;
-    with the days themselves when there are several."""
-    first = min(days.values(), key=lambda d: d[0])
-    pair = {"lo": first[0], "hi": max(d[1] for d in days.values()), "at": at, "before": first[2], "after": after}
-    if len(days) > 1:
-        pair["days"] = dict(sorted(days.items()))
-    return pair
+    with the days themselves, in date order (`in_order`: they are already), when there are
+    several."""
+    if len(days) == 1:
+        (lo, hi, before), = days.values()
+        return {"lo": lo, "hi": hi, "at": at, "before": before, "after": after}
+    first, hi = None, -1
+    for changes in days.values():
+        if first is None or changes[0] < first[0]:
+            first = changes
+        hi = max(hi, changes[1])
+    return {"lo": first[0], "hi": hi, "at": at, "before": first[2], "after": after,
+            "days": days if in_order else dict(sorted(days.items()))}
 
 
 def _pair_text(pair: dict) -> str:
