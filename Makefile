@@ -25,11 +25,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Prometheus and Alertmanager from Debian, for the tests that start them; curl, which a test
-# scrapes a gzip-encoded /metrics with, as ops tooling does.
+# scrapes a gzip-encoded /metrics with, as ops tooling does; faketime, which moves one worker's
+# clock to a midnight in China.
 servers:
-	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v curl >/dev/null || \
-	  { [ "$$(id -u)" = 0 ] || { echo "make test needs the Debian packages prometheus, prometheus-alertmanager and curl: run as root or install them / 需要安装 prometheus、prometheus-alertmanager 与 curl"; exit 2; }; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager curl >/dev/null; }
+	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v curl >/dev/null \
+	  && command -v faketime >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] || { echo "make test needs the Debian packages prometheus, prometheus-alertmanager, curl and faketime: run as root or install them / 需要安装 prometheus、prometheus-alertmanager、curl 与 faketime"; exit 2; }; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager curl faketime >/dev/null; }
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -15,7 +15,7 @@ import pytest
 
 from junheng.examples import rural_county, suzhou_sip
 from kafka_env import (Worker, metric_samples, module_broker, publish, read_topic, send_records,  # noqa: F401
-                       without_causes, worker_settings)  # module_broker: the broker fixture
+                       wait_until, without_causes, worker_settings)  # module_broker: the broker fixture
 from rules.evaluate import assess
 from rules.pack import load_packs
 from schemas.report import Report
@@ -362,6 +362,56 @@ def test_a_worker_not_pinned_to_a_date_takes_the_day_in_china_and_each_schools_m
     q4 = [(v["school"], v["value"], v["limit"]) for v in report["violations"] if v["rule"] == "Q4"]
     assert q4 == [("431299-021", 0.03, 0.05)]
     assert "Traceback" not in (tmp_path / "worker.log").read_text()
+
+
+def _libfaketime() -> str:
+    """libfaketime, from the Debian package `faketime` that `make test` installs."""
+    import glob
+
+    found = glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
+    assert found, "libfaketime is missing: install the Debian package faketime (make test does)"
+    return found[0]
+
+
+def test_a_worker_takes_the_rules_of_a_new_day_in_china_at_its_midnight(broker, tmp_path, monkeypatch):
+    """The worker's clock (libfaketime, for its process alone) starts at 23:59:30 on 2027-12-31 in
+    China. SIP's key-teacher target rises from 40% to 50% on 2028-01-01: at midnight the worker
+    takes the new day's rules with no event sent, and its report is then the batch assessment of
+    that day (five more schools below the target)."""
+    from schemas.china_time import china_today
+
+    packs = ["national-2017", "suzhou-sip-2023"]
+    settings = worker_settings(broker, tmp_path, None, app_id="junheng-midnight", topic="midnight.events",
+                               dead_letter_topic="midnight.dead-letter", rules=packs)
+    monkeypatch.setenv("LD_PRELOAD", _libfaketime())
+    monkeypatch.setenv("FAKETIME", "@2027-12-31 15:59:30")  # UTC: 23:59:30 in China
+    worker = Worker(settings, tmp_path / "worker.log").ready()
+    try:
+        loaded = snapshot_events(SIP)
+        publish(settings, loaded)
+        worker.wait_handled(len(loaded))
+        before = worker.report()
+        wait_until(lambda: worker.report()["as_of"] == "2028-01-01", timeout=60, what="the worker's new day")
+        after = worker.report()
+    finally:
+        worker.stop()
+    assert china_today(time.time()) < dt.date(2027, 12, 31)  # the test's own clock was not moved
+    assert before["as_of"] == "2027-12-31", "the worker was not ready before its midnight"
+
+    def key_teachers(report):
+        return sorted((v["rule"], v["school"]) for v in report["violations"] if v["rule"].startswith("SIP."))
+
+    assert key_teachers(before) == [("SIP.key_teachers.2025", s["school"]) for s in
+                                    _expected_violations(packs, "2027-12-31") if s["rule"].startswith("SIP.")]
+    assert without_causes(after) == without_causes(
+        json.loads(assess(SIP, load_packs(packs), dt.date(2028, 1, 1)).model_dump_json()))
+    assert len(key_teachers(after)) == len(key_teachers(before)) + 5
+    assert "Traceback" not in (tmp_path / "worker.log").read_text()
+
+
+def _expected_violations(packs: list[str], day: str) -> list[dict]:
+    report = assess(SIP, load_packs(packs), dt.date.fromisoformat(day))
+    return sorted(json.loads(report.model_dump_json())["violations"], key=lambda v: (v["rule"], v["school"]))
 
 
 def expected_for(snapshot) -> dict:
