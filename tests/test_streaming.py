@@ -374,7 +374,7 @@ def _libfaketime() -> str:
 
 
 def test_a_worker_takes_the_rules_of_a_new_day_in_china_at_its_midnight(broker, tmp_path, monkeypatch):
-    """The worker's clock (libfaketime, for its process alone) starts at 23:59:30 on 2027-12-31 in
+    """The worker's clock (libfaketime, for its process alone) starts at 23:59:45 on 2027-12-31 in
     China. SIP's key-teacher target rises from 40% to 50% on 2028-01-01: at midnight the worker
     takes the new day's rules with no event sent, and its report is then the batch assessment of
     that day (five more schools below the target)."""
@@ -384,7 +384,7 @@ def test_a_worker_takes_the_rules_of_a_new_day_in_china_at_its_midnight(broker, 
     settings = worker_settings(broker, tmp_path, None, app_id="junheng-midnight", topic="midnight.events",
                                dead_letter_topic="midnight.dead-letter", rules=packs)
     monkeypatch.setenv("LD_PRELOAD", _libfaketime())
-    monkeypatch.setenv("FAKETIME", "@2027-12-31 15:59:30")  # UTC: 23:59:30 in China
+    monkeypatch.setenv("FAKETIME", "@2027-12-31 15:59:45")  # UTC: 23:59:45 in China, ready in about 3 s
     worker = Worker(settings, tmp_path / "worker.log").ready()
     try:
         loaded = snapshot_events(SIP)
