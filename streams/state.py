@@ -862,9 +862,8 @@ def _set_images(state: State, key: str, before: dict | None, after: dict | None,
         lo, hi, was_before = days.get(day, (version, version, before))
         if version < lo:
             lo, was_before = version, before
-        new_days = {**days, day: [lo, max(hi, version)]}
-        new_days[day].append(was_before)
-        new = _joined(new_days, max(at, current["at"]), after if version > current["hi"] else current["after"])
+        new = _joined({**days, day: [lo, max(hi, version), was_before]}, max(at, current["at"]),
+                      after if version > current["hi"] else current["after"])
     _store_pair(state, key, current, new, undo)
     return APPLIED
 
