@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import random
@@ -341,6 +342,19 @@ def test_a_worker_restarted_with_nothing_new_to_read_reports_no_consumer_lag(bro
         second.stop()
 
 
+@contextlib.contextmanager
+def _worker_loaded_with(settings, log, snapshot):
+    """A worker of its own, ready, with `snapshot` loaded and folded; stopped on leaving."""
+    worker = Worker(settings, log).ready()
+    try:
+        loaded = snapshot_events(snapshot)
+        publish(settings, loaded)
+        worker.wait_handled(len(loaded))
+        yield worker
+    finally:
+        worker.stop()
+
+
 def test_a_worker_not_pinned_to_a_date_takes_the_day_in_china_and_each_schools_money_year(broker, tmp_path):
     """Unpinned, a worker follows China's calendar day (its evaluation timer asks every round,
     tests/test_days.py has what a new day does). The rural county's snapshot of 2024 reports that
@@ -350,14 +364,8 @@ def test_a_worker_not_pinned_to_a_date_takes_the_day_in_china_and_each_schools_m
     settings = worker_settings(broker, tmp_path, None, app_id="junheng-today", topic="today.events",
                                dead_letter_topic="today.dead-letter")
     before = china_today(time.time())
-    worker = Worker(settings, tmp_path / "worker.log").ready()
-    try:
-        loaded = snapshot_events(RURAL)
-        publish(settings, loaded)
-        worker.wait_handled(len(loaded))
+    with _worker_loaded_with(settings, tmp_path / "worker.log", RURAL) as worker:
         report = worker.report()
-    finally:
-        worker.stop()
     assert dt.date.fromisoformat(report["as_of"]) in {before, china_today(time.time())}
     q4 = [(v["school"], v["value"], v["limit"]) for v in report["violations"] if v["rule"] == "Q4"]
     assert q4 == [("431299-021", 0.03, 0.05)]
@@ -385,16 +393,10 @@ def test_a_worker_takes_the_rules_of_a_new_day_in_china_at_its_midnight(broker, 
                                dead_letter_topic="midnight.dead-letter", rules=packs)
     monkeypatch.setenv("LD_PRELOAD", _libfaketime())
     monkeypatch.setenv("FAKETIME", "@2027-12-31 15:59:45")  # UTC: 23:59:45 in China, ready in about 3 s
-    worker = Worker(settings, tmp_path / "worker.log").ready()
-    try:
-        loaded = snapshot_events(SIP)
-        publish(settings, loaded)
-        worker.wait_handled(len(loaded))
+    with _worker_loaded_with(settings, tmp_path / "worker.log", SIP) as worker:
         before = worker.report()
         wait_until(lambda: worker.report()["as_of"] == "2028-01-01", timeout=60, what="the worker's new day")
         after = worker.report()
-    finally:
-        worker.stop()
     assert china_today(time.time()) < dt.date(2027, 12, 31)  # the test's own clock was not moved
     assert before["as_of"] == "2027-12-31", "the worker was not ready before its midnight"
 
