@@ -667,8 +667,10 @@ def _rotations_kept(history: dict, as_of: str) -> dict:
     last = max((v for kind in ("in", "in_replaced") for v, at in history.get(kind, {}).items()
                 if _china_day(at) <= as_of), key=int, default=None)
     if counted and last is not None and int(last) > max(int(v) for v in counted):
-        kept = arrivals if last in history["in"] else replaced_arrivals
-        kept[last] = history["in"][last] if last in history["in"] else history["in_replaced"][last]
+        if last in history["in"]:
+            arrivals[last] = history["in"][last]
+        else:
+            replaced_arrivals[last] = history["in_replaced"][last]
     return {"out": out, "in": arrivals, "in_replaced": replaced_arrivals}
 
 
