@@ -90,6 +90,9 @@ class Simulator:
                         for s in self.schools.values()}
         self.spent = {s["id"]: ({self.year: s["training_spend_cny"]} if "training_spend_cny" in s else {})
                       for s in self.schools.values()}
+        # Whether each teacher the events rotated out of a school in the snapshot's year was a key
+        # teacher at her latest rotation: `rotated` counts a teacher once a year (README).
+        self.rotated: dict[tuple[str, str], bool] = {}
 
     def snapshot(self) -> Snapshot:
         """The snapshot the events so far lead to."""
@@ -167,11 +170,18 @@ class Simulator:
         self._count_teacher(target, image, +1)
         year = self._year()
         if year == self.year:  # the snapshot's rotation figures are of its year only
-            school["rotated"] = school.get("rotated", 0) + 1
-            school["rotated_key"] = school.get("rotated_key", 0) + int(image["key_level"] in KEY_LEVELS)
+            self._count_rotation(school, teacher, image["key_level"] in KEY_LEVELS)
         self._place("teacher", teacher, target["id"], image)
         return self._event(ev.TeacherRotated, school, f"teacher:{teacher}", teacher=teacher,
                            to_school=target["id"], year=year, image=image)
+
+    def _count_rotation(self, school, teacher: str, key: bool) -> None:
+        """A teacher leaving a school again in the year is counted once, as a key teacher or not
+        as her latest rotation says (the fold keeps the newest rotation of her year)."""
+        before = self.rotated.get((school["id"], teacher))
+        self.rotated[(school["id"], teacher)] = key
+        school["rotated"] = school.get("rotated", 0) + int(before is None)
+        school["rotated_key"] = school.get("rotated_key", 0) + int(key) - int(bool(before))
 
     def _year(self) -> int:
         """The year of the next event's date, China Standard Time (fiscal and rotation years)."""

@@ -9,7 +9,7 @@ import random
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from junheng.examples import rural_county, suzhou_sip
@@ -546,18 +546,17 @@ def test_a_state_written_before_years_were_kept_reads_and_folds_on_with_years():
 def _by_the_events(events) -> dict[str, tuple]:
     """Each school's budget, spend and rotations read straight from the simulator's events: the
     budget of the newest fiscal year (the snapshot's at least), the snapshot's spend if that is
-    its year plus the postings dated (China time) in that year, the snapshot's rotations plus
-    those of its year."""
-    budgets, postings, rotations = {}, {}, {}
+    its year plus the teachers rotated out in its year (each once, a key teacher or not as her
+    latest rotation says)."""
+    budgets, postings, rotated = {}, {}, {}
     for e in events:
         if isinstance(e, ev.BudgetSet):
             budgets.setdefault(e.school, {})[e.fiscal_year] = e.public_funds_budget_cny
         elif isinstance(e, ev.TrainingSpent):
             postings.setdefault(e.school, {})[e.posting] = (e.occurred_at.astimezone(CST).year, e.amount_cny)
         elif isinstance(e, ev.TeacherRotated) and e.year == SIP.as_of.year:
-            rotated = rotations.setdefault(e.school, [0, 0])
-            rotated[0] += 1
-            rotated[1] += e.image.key_level.value in st_.KEY_LEVELS
+            rotated.setdefault(e.school, {})[e.teacher] = e.image.key_level.value in st_.KEY_LEVELS
+    rotations = {school: (len(teachers), sum(teachers.values())) for school, teachers in rotated.items()}
     expected = {}
     for school in SIP.schools:
         years = budgets.get(school.id, {})
@@ -572,6 +571,9 @@ def _by_the_events(events) -> dict[str, tuple]:
 
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 10_000), shuffle_seed=st.integers(0, 10_000))
+# A teacher rotated out of school 320571-027 twice in 2023, with a rotation back between: the fold
+# counts her once (README), the simulator and the expectation counted two rotations.
+@example(seed=2023, shuffle_seed=0)
 def test_changes_across_a_new_year_fold_to_the_simulated_truth_of_the_new_fiscal_year(seed, shuffle_seed):
     # 300 events in 2023, then 300 in 2024 (China time): a dozen schools get a 2024 budget.
     start = dt.datetime(2023, 12, 31, 23, 0, tzinfo=CST)
